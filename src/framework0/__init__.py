@@ -1,0 +1,1 @@
+"""Framework0: recipes of Python scriptlets run as a parallel DAG."""

@@ -1,0 +1,77 @@
+"""Context changes and their sources: pure values, recorded once per key written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from framework0.errors import ContextError
+
+DELETED: Any = None
+"""The ``new`` value of a change that deleted its key (``op`` says ``delete``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSource:
+    """Who made a change: the step and attempt (None outside a step) and the machine."""
+
+    node: str
+    step: str | None = None
+    attempt: int | None = None
+    item: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key's change: its context version, old and new value, when, and from where."""
+
+    version: int
+    key: str
+    op: str  # "set" or "delete"
+    old: Any
+    new: Any
+    at: float
+    source: ChangeSource
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "key": self.key,
+            "op": self.op,
+            "old": self.old,
+            "new": self.new,
+            "at": self.at,
+            "step": self.source.step,
+            "attempt": self.source.attempt,
+            "item": self.source.item,
+            "node": self.source.node,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A requested write, before it is applied: ``set`` a value or ``delete`` a key."""
+
+    op: str
+    key: str
+    value: Any = None
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise ContextError(f"context keys are non-empty strings, not {key!r}")
+    return key
+
+
+def to_json_value(key: str, value: Any) -> Any:
+    """Return a JSON-normalised copy of ``value`` (tuples become lists), or raise ContextError."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ContextError(
+            f"context value for {key!r} is not JSON ({type(value).__name__}): {error}; "
+            "store strings, numbers, booleans, None, lists and dicts"
+        ) from None

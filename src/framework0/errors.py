@@ -1,0 +1,168 @@
+"""The one exception hierarchy of Framework0.
+
+Every intentional error derives from ``Framework0Error``; the CLI maps each class's ``exit_code``
+to the process exit status and prints ``str(error)`` as one line (``--debug`` adds the traceback).
+
+    Framework0Error                 exit 1
+    ├── UsageError                  exit 2   bad command-line arguments
+    │   └── ParamError              exit 2   a param override that is unknown or of the wrong type
+    ├── RecipeError                 exit 2   one or more FILE:LINE:COL diagnostics; nothing ran
+    ├── ScriptletError              exit 2   a scriptlet that cannot be found, imported or used
+    ├── TemplateError               exit 1   a template that fails while a step is prepared
+    │   └── TemplateSecurityError   exit 1   a template refused by the sandbox or its limits
+    ├── StepFailed                  exit 1   the user's step failed (its error is attached)
+    │   └── StepTimeout             exit 1   ... because it ran past its timeout
+    ├── OutputError                 exit 1   a step returned a value that is not JSON
+    ├── ContextError                exit 1   a context key or value that is not allowed
+    ├── EngineError                 exit 1   the framework could not run a step (not the step's fault)
+    │   └── ExecutorError           exit 1   an executor failed: a worker died, a task was lost
+    └── RunInterrupted              exit 130 Ctrl-C, or cancelled from outside
+
+``StepCancelled`` is not a ``Framework0Error``: it derives from ``BaseException`` so that user code's
+``except Exception`` cannot swallow it when the runner stops a step (timeout, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A position in a source file: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a recipe, at the place it was found."""
+
+    span: Span
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.span}: {self.message}"
+
+
+class Framework0Error(Exception):
+    """Base of every error Framework0 raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class UsageError(Framework0Error):
+    """The command line or an API call was used wrongly."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class ParamError(UsageError):
+    """A run parameter is unknown, missing or of the wrong type."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class RecipeError(Framework0Error):
+    """A recipe is invalid; ``diagnostics`` lists every problem found, in file order."""
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(
+            diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.col, d.message)
+        )
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+    @classmethod
+    def at(cls, span: Span, message: str) -> RecipeError:
+        return cls([Diagnostic(span, message)])
+
+
+class ScriptletError(Framework0Error):
+    """A scriptlet cannot be found, imported or registered."""
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, scriptlet: str | None = None) -> None:
+        super().__init__(message)
+        self.scriptlet = scriptlet
+
+
+class TemplateError(Framework0Error):
+    """A template cannot be parsed or rendered. ``line`` is 1-based within the template."""
+
+    def __init__(self, message: str, *, source: str = "", line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
+        self.col = col
+
+
+class TemplateSecurityError(TemplateError):
+    """A template tried something the sandbox forbids or went past a limit."""
+
+
+class StepFailed(Framework0Error):
+    """A step failed; ``error_type`` and ``message`` describe the step's own error."""
+
+    def __init__(self, step: str, error_type: str, message: str) -> None:
+        super().__init__(f"step {step!r} failed: {error_type}: {message}")
+        self.step = step
+        self.error_type = error_type
+        self.error_message = message
+
+
+class StepTimeout(StepFailed):
+    """A step ran past its timeout and was stopped."""
+
+    def __init__(self, step: str, seconds: float) -> None:
+        super().__init__(step, "StepTimeout", f"timed out after {seconds:g}s")
+        self.seconds = seconds
+
+
+class OutputError(Framework0Error):
+    """A step returned a value that cannot be stored as JSON."""
+
+
+class ContextError(Framework0Error):
+    """A context key or value is not allowed (keys are non-empty strings, values are JSON)."""
+
+
+class EngineError(Framework0Error):
+    """The framework could not run a step; not the step's own fault."""
+
+
+class ExecutorError(EngineError):
+    """An executor failed: a worker process died or a task could not be shipped."""
+
+
+class RunInterrupted(Framework0Error):
+    """The run was interrupted (Ctrl-C) or cancelled; finished work is kept."""
+
+    exit_code: ClassVar[int] = 130
+
+
+class StepCancelled(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+    """Raised inside a running step to stop it (timeout, Ctrl-C); user code should not catch it."""
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a close match exists among ``choices``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
