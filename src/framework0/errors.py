@@ -24,8 +24,8 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -78,9 +78,7 @@ class RecipeError(Framework0Error):
     exit_code: ClassVar[int] = 2
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = sorted(
-            diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.col, d.message)
-        )
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.col, d.message))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
     @classmethod
@@ -152,7 +150,7 @@ class RunInterrupted(Framework0Error):
     exit_code: ClassVar[int] = 130
 
 
-class StepCancelled(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+class StepCancelled(BaseException):
     """Raised inside a running step to stop it (timeout, Ctrl-C); user code should not catch it."""
 
     def __init__(self, reason: str = "cancelled") -> None:

@@ -64,9 +64,7 @@ class Context:
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Write several keys as one atomic batch."""
-        operations = [
-            Operation("set", check_key(key), to_json_value(key, value)) for key, value in values.items()
-        ]
+        operations = [Operation("set", check_key(key), to_json_value(key, value)) for key, value in values.items()]
         self._state.apply(operations, self._source)
 
     def delete(self, key: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from framework0.context.changes import Change
@@ -91,12 +91,6 @@ class ContextChanged:
     change: Change
 
 
-Event = Union[
-    RunStarted,
-    RunFinished,
-    StepStarted,
-    StepFinished,
-    AttemptStarted,
-    AttemptFinished,
-    ContextChanged,
-]
+Event: TypeAlias = (
+    "RunStarted | RunFinished | StepStarted | StepFinished | AttemptStarted | AttemptFinished | ContextChanged"
+)

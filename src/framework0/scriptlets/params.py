@@ -10,8 +10,9 @@ import inspect
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from framework0.errors import did_you_mean
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from framework0.errors import did_you_mean
 
 
 class ScriptletParams(BaseModel):
@@ -20,9 +21,7 @@ class ScriptletParams(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
-def model_from_signature(
-    function: Callable[..., Any], *, name: str, skip: Collection[str]
-) -> type[ScriptletParams]:
+def model_from_signature(function: Callable[..., Any], *, name: str, skip: Collection[str]) -> type[ScriptletParams]:
     """Build a Params model from a function's parameters (annotations and defaults)."""
     fields: dict[str, Any] = {}
     for parameter in inspect.signature(function).parameters.values():
@@ -37,39 +36,49 @@ def model_from_signature(
     return model
 
 
+Problem = tuple[str | None, str]
+"""An arg's name (None for the args as a whole) and what is wrong with it."""
+
+
 def describe_validation_error(
     error: ValidationError, *, fields: Collection[str], ignore_missing: Collection[str] = ()
-) -> list[str]:
-    """One readable line per problem: ``arg 'seconds': Input should be a valid number``."""
-    problems: list[str] = []
+) -> list[Problem]:
+    """One readable problem per error: ``arg 'seconds': Input should be a valid number``."""
+    problems: list[Problem] = []
     for detail in error.errors(include_url=False):
         location = ".".join(str(part) for part in detail["loc"])
+        top = str(detail["loc"][0]) if detail["loc"] else None
         kind = detail["type"]
         if kind == "missing":
-            if location in ignore_missing:
-                continue
-            problems.append(f"missing required arg {location!r}")
+            if location not in ignore_missing:
+                problems.append((None, f"missing required arg {location!r}"))
         elif kind == "extra_forbidden":
-            problems.append(f"unknown arg {location!r}{did_you_mean(location, fields)}")
+            problems.append((top, f"unknown arg {location!r}{did_you_mean(location, fields)}"))
+        elif location:
+            problems.append((top, f"arg {location!r}: {detail['msg']} (got {detail.get('input')!r})"))
         else:
-            problems.append(f"arg {location!r}: {detail['msg']} (got {detail.get('input')!r})")
+            problems.append((None, f"args rejected: {detail['msg']}"))
     return problems
 
 
 def check_args(
     model: type[ScriptletParams], static_args: Mapping[str, Any], templated: Collection[str]
-) -> list[str]:
+) -> list[Problem]:
     """Check args known before the run; templated ones are only checked for being known names."""
-    problems: list[str] = []
-    fields = list(model.model_fields)
+    problems: list[Problem] = []
+    fields = [info.alias or name for name, info in model.model_fields.items()]
     if model.model_config.get("extra") == "forbid":
         for name in templated:
-            if name not in model.model_fields:
-                problems.append(f"unknown arg {name!r}{did_you_mean(name, fields)}")
+            if name not in fields:
+                problems.append((name, f"unknown arg {name!r}{did_you_mean(name, fields)}"))
     try:
         model.model_validate(dict(static_args))
     except ValidationError as error:
-        problems.extend(describe_validation_error(error, fields=fields, ignore_missing=templated))
+        found = describe_validation_error(error, fields=fields, ignore_missing=templated)
+        # With templated args left out, checks across several args cannot be judged yet; the
+        # rendered args are validated again before the step runs.
+        problems.extend(p for p in found if p[0] is not None or not templated)
     except Exception as error:  # a model validator of the scriptlet's own raised something else
-        problems.append(f"args rejected: {type(error).__name__}: {error}")
+        if not templated:
+            problems.append((None, f"args rejected: {type(error).__name__}: {error}"))
     return problems

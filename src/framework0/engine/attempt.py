@@ -1,0 +1,153 @@
+"""One attempt of one step (or one foreach item), as every executor runs it, in any process.
+
+``AttemptTask`` and ``AttemptOutcome`` are plain picklable values so that a task can be shipped to
+another process or machine; ``execute_attempt`` is the lifecycle: params, validate, setup, run,
+teardown, output check and resource figures.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework0.context import ChangeSource, Context, ContextState, Operation
+from framework0.engine.monitor import ResourceMonitor
+from framework0.errors import OutputError
+from framework0.events.types import ErrorInfo
+from framework0.scriptlets.base import BaseScriptlet
+from framework0.scriptlets.registry import import_ref
+
+NODE = socket.gethostname()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptTask:
+    """Everything needed to run one attempt, by value."""
+
+    key: int
+    step: str
+    attempt: int
+    item: int | None
+    scriptlet_ref: str
+    search_path: tuple[str, ...]
+    args: Mapping[str, Any]
+    raw_args: Mapping[str, Any]
+    validate: bool
+    #: the context as the attempt starts, for executors that run it outside this process
+    context_snapshot: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class AttemptOutcome:
+    """How an attempt ended: output or error, resource figures and (out of process) its writes."""
+
+    key: int
+    ok: bool
+    output: Any = None
+    error: ErrorInfo | None = None
+    error_types: tuple[str, ...] = ()
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_bytes: int = 0
+    node: str = NODE
+    context_operations: list[Operation] = field(default_factory=list)
+
+
+def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
+    """The error as shown to users, and its class names from most to least specific."""
+    names = tuple(cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException))
+    message = str(error) or repr(error)
+    return ErrorInfo(type(error).__name__, message), names
+
+
+def check_output(step: str, output: Any) -> Any:
+    """Return ``output`` if it is JSON; otherwise raise OutputError naming the step and the value."""
+    if output is None or isinstance(output, (str, bool, int, float)):
+        return output
+    try:
+        return json.loads(json.dumps(output, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        shown = repr(output)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise OutputError(
+            f"step {step!r} returned {type(output).__name__} {shown}, which is not JSON ({error}); "
+            "return strings, numbers, booleans, None, lists or dicts"
+        ) from None
+
+
+def execute_attempt(
+    task: AttemptTask,
+    context: Context,
+    monitor: ResourceMonitor,
+    scriptlet: type[BaseScriptlet] | None = None,
+) -> AttemptOutcome:
+    """Run one attempt to its end, catching everything (StepCancelled included) into the outcome."""
+    outcome = AttemptOutcome(task.key, ok=False, started_at=time.time())
+    probe = monitor.begin()
+    try:
+        try:
+            cls = scriptlet or import_ref(task.scriptlet_ref, task.search_path)
+            params = cls.parse_params(task.args)
+            instance = cls()
+            instance.step_name = task.step
+            instance.raw_args = task.raw_args
+            if task.validate:
+                instance.validate(params)
+        except BaseException as error:
+            outcome.error, outcome.error_types = error_info(error)
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            return outcome
+        failure: BaseException | None = None
+        try:
+            instance.setup(context)
+            output = instance.run(context, params)
+            outcome.output = check_output(task.step, output)
+        except BaseException as error:
+            failure = error
+        try:
+            instance.teardown(context, failure)
+        except BaseException as error:
+            failure = failure or error
+        if failure is None:
+            outcome.ok = True
+        else:
+            outcome.error, outcome.error_types = error_info(failure)
+            if isinstance(failure, KeyboardInterrupt):
+                raise failure
+        return outcome
+    finally:
+        monitor.finish(probe)
+        outcome.finished_at = time.time()
+        outcome.wall_s = probe.wall_s
+        outcome.cpu_s = probe.cpu_s
+        outcome.peak_rss_bytes = probe.peak_rss
+
+
+class RecordingState(ContextState):
+    """A context state seeded from a snapshot that remembers the writes made, to send them back."""
+
+    def __init__(self, snapshot: Mapping[str, Any]) -> None:
+        super().__init__(snapshot)
+        self.operations: list[Operation] = []
+
+    def apply(self, operations: Any, source: ChangeSource) -> Any:
+        batch = list(operations)
+        self.operations.extend(batch)
+        return super().apply(batch, source)
+
+
+def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: threading.Event) -> AttemptOutcome:
+    """Run a task away from the runner's context (another process): writes come back as operations."""
+    state = RecordingState(task.context_snapshot or {})
+    source = ChangeSource(NODE, task.step, task.attempt, task.item)
+    outcome = execute_attempt(task, Context(state, source, cancelled=cancelled), monitor)
+    outcome.context_operations = state.operations
+    return outcome

@@ -1,0 +1,123 @@
+"""The local executor: attempts run on a pool of threads in this process (the default).
+
+Stopping a thread: the attempt's cancel event is set (``ctx.cancelled`` / ``ctx.wait`` and the
+built-ins honour it, and ``shell`` kills its process group) and ``StepCancelled`` is raised inside
+the thread at its next Python instruction. A thread blocked inside a C call cannot be interrupted:
+after the grace period the runner abandons it, its slot goes to a new thread, and it is left to
+finish in the background as a daemon. Use ``--executor process`` where that is not acceptable.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from framework0.context import ChangeSource, Context, ContextState
+from framework0.engine.attempt import NODE, AttemptOutcome, AttemptTask, error_info, execute_attempt
+from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.interrupt import clear_pending, raise_in_thread
+from framework0.engine.monitor import ResourceMonitor
+from framework0.errors import StepCancelled
+
+
+class _Worker:
+    __slots__ = ("thread", "current", "cancelled", "abandoned")
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.current: int | None = None
+        self.cancelled: threading.Event | None = None
+        self.abandoned = False
+
+
+class LocalExecutor(Executor):
+    """Threads in this process; the context state is shared directly."""
+
+    name = "local"
+    shares_context = True
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[AttemptTask | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._by_key: dict[int, _Worker] = {}
+        self._monitor = ResourceMonitor()
+        self._context: ContextState | None = None
+        self._deliver: Deliver | None = None
+
+    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
+        self._context, self._deliver = context, deliver
+        self._monitor.start()
+        for _ in range(workers):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        worker = _Worker()
+        worker.thread = threading.Thread(target=self._work, args=(worker,), name="f0-worker", daemon=True)
+        self._workers.append(worker)
+        worker.thread.start()
+
+    def submit(self, task: AttemptTask) -> None:
+        self._tasks.put(task)
+
+    def _work(self, worker: _Worker) -> None:
+        assert self._context is not None and self._deliver is not None
+        state, deliver, monitor, tasks = self._context, self._deliver, self._monitor, self._tasks
+        while not worker.abandoned:
+            task = tasks.get()
+            if task is None:
+                return
+            cancelled = threading.Event()
+            with self._lock:
+                worker.current, worker.cancelled = task.key, cancelled
+                self._by_key[task.key] = worker
+            context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
+            try:
+                outcome = execute_attempt(task, context, monitor)
+            except StepCancelled as error:  # landed outside the attempt's own handlers
+                info, types = error_info(error)
+                outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
+            self._finish(worker, task.key)
+            if not worker.abandoned:
+                deliver(outcome)
+
+    def _finish(self, worker: _Worker, key: int) -> None:
+        # A StepCancelled aimed at this attempt may still be pending; once ``current`` is cleared
+        # under the lock no new one can be aimed, and the pending one is cleared.
+        while True:
+            try:
+                with self._lock:
+                    worker.current = None
+                    self._by_key.pop(key, None)
+                    if worker.thread is not None and worker.thread.ident is not None:
+                        clear_pending(worker.thread.ident)
+                return
+            except StepCancelled:
+                continue
+
+    def cancel(self, key: int) -> None:
+        with self._lock:
+            worker = self._by_key.get(key)
+            if worker is None or worker.current != key or worker.thread is None:
+                return
+            if worker.cancelled is not None:
+                worker.cancelled.set()
+            if worker.thread.ident is not None:
+                raise_in_thread(worker.thread.ident, StepCancelled)
+
+    def abandon(self, key: int) -> None:
+        with self._lock:
+            worker = self._by_key.pop(key, None)
+            if worker is None:
+                return
+            worker.abandoned = True
+            self._workers.remove(worker)
+        self._spawn()
+
+    def shutdown(self) -> None:
+        for _ in self._workers:
+            self._tasks.put(None)
+        for worker in list(self._workers):
+            if worker.thread is not None and worker.current is None:
+                worker.thread.join(timeout=1)
+        self._monitor.stop()

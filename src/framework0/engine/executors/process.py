@@ -1,0 +1,217 @@
+"""The process executor: attempts run in a pool of worker processes started with ``spawn``.
+
+Each worker gets the context as the attempt starts and sends its writes back with the outcome.
+Stopping: the worker is asked first (the attempt's cancel event is set and ``StepCancelled`` is
+raised in it, so teardown runs); if it does not stop within the grace period its whole process
+group is killed (on Windows the process itself) and a fresh worker takes its slot. A worker that
+dies (a crash, ``os._exit``) fails the attempt it was running with an ``ExecutorError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections import deque
+from multiprocessing.connection import Connection
+from typing import Any
+
+from framework0.context import ContextState
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
+from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.interrupt import clear_pending, raise_in_thread
+from framework0.engine.monitor import ResourceMonitor
+from framework0.errors import ExecutorError, StepCancelled
+
+
+def _worker_main(conn: Connection) -> None:
+    """The body of a worker process: run tasks one at a time, listen for cancel requests meanwhile."""
+    if hasattr(os, "setsid"):
+        os.setsid()  # its own process group, so that a kill reaches the processes a step started
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C stops
+    main = threading.get_ident()
+    monitor = ResourceMonitor()
+    monitor.start()
+    tasks: queue.SimpleQueue[AttemptTask | None] = queue.SimpleQueue()
+    lock = threading.Lock()
+    running: dict[str, Any] = {"key": None, "event": None}
+
+    def listen() -> None:
+        while True:
+            try:
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                tasks.put(None)
+                return
+            if kind == "task":
+                tasks.put(payload)
+            elif kind == "cancel":
+                with lock:
+                    if running["key"] == payload:
+                        running["event"].set()
+                        raise_in_thread(main, StepCancelled)
+            else:
+                tasks.put(None)
+                return
+
+    threading.Thread(target=listen, name="f0-listen", daemon=True).start()
+    while True:
+        task = tasks.get()
+        if task is None:
+            break
+        event = threading.Event()
+        with lock:
+            running["key"], running["event"] = task.key, event
+        try:
+            outcome = run_detached(task, monitor, event)
+        except StepCancelled as error:
+            info, types = error_info(error)
+            outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
+        while True:
+            try:
+                with lock:
+                    running["key"] = None
+                    clear_pending(main)
+                break
+            except StepCancelled:
+                continue
+        conn.send(("outcome", outcome))
+    monitor.stop()
+
+
+class _Slot:
+    __slots__ = ("process", "conn", "current", "retired")
+
+    def __init__(self, process: Any, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.current: int | None = None
+        self.retired = False
+
+
+class ProcessExecutor(Executor):
+    """Worker processes, ``spawn``-started on every platform; the context travels by value."""
+
+    name = "process"
+    shares_context = False
+
+    def __init__(self) -> None:
+        self._mp = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._idle: deque[_Slot] = deque()
+        self._slots: list[_Slot] = []
+        self._by_key: dict[int, _Slot] = {}
+        self._deliver: Deliver | None = None
+        self._closing = False
+
+    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
+        self._deliver = deliver
+        for _ in range(workers):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        parent, child = self._mp.Pipe()
+        process = self._mp.Process(target=_worker_main, args=(child,), name="f0-worker", daemon=True)
+        process.start()
+        child.close()
+        slot = _Slot(process, parent)
+        with self._lock:
+            self._slots.append(slot)
+            self._idle.append(slot)
+        threading.Thread(target=self._read, args=(slot,), name="f0-reader", daemon=True).start()
+
+    def submit(self, task: AttemptTask) -> None:
+        with self._lock:
+            if not self._idle:
+                raise ExecutorError("no idle worker process: more tasks submitted than workers")
+            slot = self._idle.popleft()
+            slot.current = task.key
+            self._by_key[task.key] = slot
+        try:
+            slot.conn.send(("task", task))
+        except Exception as error:  # an arg that cannot be pickled, or a dead pipe
+            with self._lock:
+                slot.current = None
+                self._by_key.pop(task.key, None)
+                self._idle.append(slot)
+            info, types = error_info(ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
+            assert self._deliver is not None
+            self._deliver(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
+
+    def _read(self, slot: _Slot) -> None:
+        assert self._deliver is not None
+        while True:
+            try:
+                _, outcome = slot.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                self._by_key.pop(outcome.key, None)
+                slot.current = None
+                if slot.retired:
+                    return
+                self._idle.append(slot)
+            self._deliver(outcome)
+        slot.process.join(timeout=5)
+        with self._lock:
+            key, slot.current = slot.current, None
+            retired = slot.retired
+            slot.retired = True
+            if slot in self._idle:
+                self._idle.remove(slot)
+            if key is not None:
+                self._by_key.pop(key, None)
+        if retired or self._closing:
+            return
+        if key is not None:
+            died = ExecutorError(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
+            info, types = error_info(died)
+            self._deliver(AttemptOutcome(key, ok=False, error=info, error_types=types))
+        self._spawn()
+
+    def cancel(self, key: int) -> None:
+        with self._lock:
+            slot = self._by_key.get(key)
+        if slot is not None:
+            with contextlib.suppress(OSError):
+                slot.conn.send(("cancel", key))
+
+    def abandon(self, key: int) -> None:
+        with self._lock:
+            slot = self._by_key.pop(key, None)
+            if slot is None:
+                return
+            slot.retired = True
+            slot.current = None
+        _kill(slot.process)
+        if not self._closing:
+            self._spawn()
+
+    def shutdown(self) -> None:
+        self._closing = True
+        with self._lock:
+            slots = list(self._slots)
+        for slot in slots:
+            with contextlib.suppress(OSError):
+                slot.conn.send(("stop", None))
+        for slot in slots:
+            slot.process.join(timeout=2)
+            if slot.process.is_alive():
+                _kill(slot.process)
+            slot.conn.close()
+
+
+def _kill(process: Any) -> None:
+    """Kill a worker and, on POSIX, every process in its group (what its step started)."""
+    pid = process.pid
+    if pid is None:
+        return
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        process.kill()
+    process.join(timeout=5)

@@ -1,0 +1,98 @@
+"""The run result of RECIPES.md section 5, as Python objects and as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from framework0.events.types import ErrorInfo
+
+RUN_STATUSES = ("succeeded", "failed", "cancelled")
+STEP_STATUSES = ("succeeded", "failed", "skipped", "cached", "cancelled", "pending")
+
+
+def iso(timestamp: float | None) -> str | None:
+    """An epoch time as ISO 8601 in UTC, or None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What became of one step."""
+
+    name: str
+    status: str = "pending"
+    attempts: int = 0
+    output: Any = None
+    error: ErrorInfo | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cpu_s: float = 0.0
+    peak_rss_bytes: int = 0
+    items: int | None = None
+    reason: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round(self.finished_at - self.started_at, 6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "output": self.output,
+            "error": self.error.to_dict() if self.error else None,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_s": self.duration_s,
+            "cpu_s": round(self.cpu_s, 6),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "items": self.items,
+        }
+
+
+@dataclass(slots=True)
+class RunResult:
+    """A whole run: status, times, every step's result and the final context."""
+
+    run_id: str
+    test_id: str | None
+    recipe_path: str | None
+    status: str
+    started_at: float
+    finished_at: float
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return round(self.finished_at - self.started_at, 6)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "recipe": {"test_id": self.test_id, "path": self.recipe_path},
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_s": self.duration_s,
+            "error": self.error.to_dict() if self.error else None,
+            "params": self.params,
+            "steps": {name: step.to_dict() for name, step in self.steps.items()},
+            "context": self.context,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=str)

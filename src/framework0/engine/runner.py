@@ -1,0 +1,598 @@
+"""The runner: the one place that joins the plan, an executor, the context and the event bus.
+
+The scheduling loop runs in the calling thread. It starts every ready unit of work (a step, or
+one foreach item) while fewer than ``max_parallel`` run, waits for outcomes, retries with backoff,
+enforces step and run timeouts, and on Ctrl-C cancels what runs, lets teardowns finish and returns
+a cancelled result. Template rendering happens here, before a task is handed to the executor.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import queue
+import random
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework0.context import ChangeSource, ContextState
+from framework0.context.changes import Change
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
+from framework0.engine.executors.base import Executor
+from framework0.engine.plan import Plan
+from framework0.engine.result import RunResult, StepResult
+from framework0.engine.retry import retry_delay, should_retry
+from framework0.errors import StepCancelled, StepTimeout, TemplateError, UsageError
+from framework0.events import (
+    AttemptFinished,
+    AttemptStarted,
+    ContextChanged,
+    ErrorInfo,
+    EventBus,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from framework0.graph.dag import build_dag
+from framework0.recipe.model import Recipe, Step
+from framework0.recipe.params import resolve_params
+
+EXECUTORS: dict[str, str] = {
+    "local": "framework0.engine.executors.local:LocalExecutor",
+    "process": "framework0.engine.executors.process:ProcessExecutor",
+}
+DEFAULT_GRACE_S = 2.0
+_POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a blocking wait on Ctrl-C
+
+
+def make_executor(name: str) -> Executor:
+    """An executor by its ``--executor`` name."""
+    import importlib
+
+    if name not in EXECUTORS:
+        raise UsageError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    module, _, attr = EXECUTORS[name].partition(":")
+    executor: Executor = getattr(importlib.import_module(module), attr)()
+    return executor
+
+
+class _StepRun:
+    """A step in progress: its result so far and its foreach items."""
+
+    __slots__ = ("step", "result", "items", "outputs", "left", "running", "failed", "dropped")
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self.result = StepResult(step.name)
+        self.items: list[Any] | None = None
+        self.outputs: list[Any] = []
+        self.left = 0  # units not yet finished for good
+        self.running = 0
+        self.failed = False
+        self.dropped = False
+
+
+@dataclass(slots=True)
+class _Attempt:
+    run: _StepRun
+    item: int | None
+    number: int
+    stop_reason: str | None = None  # "timeout" or "cancelled" once the runner asked it to stop
+
+
+class Runner:
+    """Runs one recipe once. Use ``framework0.run`` rather than this class directly."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        *,
+        params: Mapping[str, Any] | None = None,
+        params_from_text: bool = False,
+        executor: Executor | str = "local",
+        max_parallel: int | None = None,
+        bus: EventBus | None = None,
+        run_id: str | None = None,
+        grace_s: float = DEFAULT_GRACE_S,
+        timeout: float | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.values = resolve_params(recipe.params, params, from_text=params_from_text)
+        self.executor = make_executor(executor) if isinstance(executor, str) else executor
+        parallel = max_parallel or recipe.max_parallel or os.cpu_count() or 1
+        self.max_parallel = max(1, parallel)
+        self.bus = bus or EventBus()
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.grace_s = grace_s
+        self.timeout = timeout if timeout is not None else recipe.timeout
+        self.state = ContextState(on_change=self._context_changed)
+        self._runs = {step.name: _StepRun(step) for step in recipe.steps}
+        self._plan = Plan(build_dag((step.name, step.upstream) for step in recipe.steps))
+        self._steps_ns: dict[str, dict[str, Any]] = {}
+        self._ready: deque[tuple[_StepRun, int | None, int]] = deque()
+        self._running: dict[int, _Attempt] = {}
+        self._timers: list[tuple[float, int, str, Any]] = []
+        self._keys = itertools.count(1)
+        self._outcomes: queue.SimpleQueue[AttemptOutcome] = queue.SimpleQueue()
+        self._stopping = False
+        self._interrupted = False
+        self._run_error: ErrorInfo | None = None
+        self._started_at = 0.0
+        self._namespace: dict[str, Any] = {}
+        self._to_prepare: deque[str] = deque()
+        self._draining = False
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self._started_at = time.time()
+        recipe = self.recipe
+        self._namespace = {
+            "params": self.values,
+            "steps": self._steps_ns,
+            "run": {"id": self.run_id, "started_at": self._started_at},
+            "recipe": {"test_id": recipe.test_id},
+        }
+        self.bus.publish(
+            RunStarted(
+                self.run_id,
+                recipe.test_id,
+                str(recipe.path) if recipe.path else None,
+                tuple(self._runs),
+                dict(self.values),
+                self._started_at,
+            )
+        )
+        self.executor.start(workers=self.max_parallel, context=self.state, deliver=self._outcomes.put)
+        try:
+            if self.timeout is not None:
+                self._timer(self._started_at + self.timeout, "run_timeout", None)
+            self._to_prepare.extend(self._plan.initial())
+            self._drain()
+            self._loop()
+        finally:
+            self.executor.shutdown()
+        return self._result()
+
+    def _loop(self) -> None:
+        outcomes = self._outcomes
+        while self._running or self._ready or self._timers:
+            try:
+                self._pump()
+                if not self._running and not self._ready and not self._pending_timers():
+                    break
+                wait = self._next_wait()
+                try:
+                    outcome = outcomes.get(timeout=wait) if wait is None or wait > 0 else outcomes.get_nowait()
+                except queue.Empty:
+                    outcome = None
+                if outcome is not None:
+                    self._on_outcome(outcome)
+                    while True:
+                        try:
+                            self._on_outcome(outcomes.get_nowait())
+                        except queue.Empty:
+                            break
+                if self._timers:
+                    self._fire_timers()
+            except KeyboardInterrupt:
+                if self._interrupted:
+                    self._abandon_all("interrupted twice")
+                    break
+                self._interrupt()
+
+    def _pending_timers(self) -> bool:
+        # The run timeout alone does not keep the loop alive.
+        return any(kind != "run_timeout" for _, _, kind, _ in self._timers)
+
+    def _next_wait(self) -> float | None:
+        if not self._timers:
+            return _POLL_S
+        wait = max(0.0, self._timers[0][0] - time.time())
+        return wait if _POLL_S is None else min(wait, _POLL_S)
+
+    def _timer(self, due: float, kind: str, payload: Any) -> None:
+        heapq.heappush(self._timers, (due, next(self._keys), kind, payload))
+
+    def _fire_timers(self) -> None:
+        now = time.time()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, kind, payload = heapq.heappop(timers)
+            if kind == "retry":
+                run, item, number = payload
+                if self._stopping and (run.step.trigger != "always" or self._interrupted):
+                    self._drop_unit(run)
+                else:
+                    self._ready.append(payload)
+            elif kind == "deadline":
+                attempt = self._running.get(payload)
+                if attempt is not None and attempt.stop_reason is None:
+                    attempt.stop_reason = "timeout"
+                    self.executor.cancel(payload)
+                    self._timer(now + self.grace_s, "grace", payload)
+            elif kind == "grace":
+                if payload in self._running:
+                    self.executor.abandon(payload)
+                    self._on_outcome(AttemptOutcome(payload, ok=False, started_at=now, finished_at=now))
+            elif kind == "run_timeout":
+                assert self.timeout is not None
+                self._run_error = ErrorInfo("RunTimeout", f"the run timed out after {self.timeout:g}s")
+                self._stop(cancel_running=True)
+
+    def _pump(self) -> None:
+        ready, running, limit = self._ready, self._running, self.max_parallel
+        while ready and len(running) < limit:
+            self._submit(*ready.popleft())
+
+    # -- starting work ----------------------------------------------------------------------------
+
+    def _prepare(self, run: _StepRun) -> None:
+        """A step's upstream steps are all final: skip it, or queue its unit(s) of work."""
+        step = run.step
+        if self._interrupted or (self._stopping and step.trigger != "always"):
+            self._finish(run, "pending")
+            return
+        if step.trigger != "always":
+            blocker = self._plan.blocker(step.name)
+            if blocker is not None:
+                run.result.reason = f"upstream step {blocker!r} {self._plan.status[blocker]}"
+                self._finish(run, "skipped")
+                return
+        if self.bus.has_subscribers:
+            self.bus.publish(StepStarted(self.run_id, step.name, time.time()))
+        try:
+            if step.when is not None and not self._evaluate_when(step):
+                run.result.reason = "'when' was false"
+                self._finish(run, "skipped")
+                return
+            if step.foreach is not None:
+                items = self._foreach_items(step)
+                run.items = items
+                run.outputs = [None] * len(items)
+                run.result.items = len(items)
+                run.left = len(items)
+                if not items:
+                    run.result.output = []
+                    self._finish(run, "succeeded")
+                    return
+                self._ready.extend((run, index, 1) for index in range(len(items)))
+                return
+        except TemplateError as error:
+            run.result.error, _ = error_info(error)
+            run.failed = True
+            self._finish(run, "failed")
+            return
+        run.left = 1
+        self._ready.append((run, None, 1))
+
+    def _evaluate_when(self, step: Step) -> bool:
+        from framework0.recipe import templates
+
+        if isinstance(step.when, bool):
+            return step.when
+        return bool(templates.evaluate(step.when, self._render_namespace(step, None, None)))
+
+    def _foreach_items(self, step: Step) -> list[Any]:
+        from framework0.recipe import templates
+
+        value = templates.render_value(step.foreach, self._render_namespace(step, None, None))
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise TemplateError(f"'foreach' must give a list, got {type(value).__name__} {value!r:.80}")
+
+    def _render_namespace(self, step: Step, run: _StepRun | None, item: int | None) -> dict[str, Any]:
+        namespace = self._namespace
+        if step.reads_context or item is not None:
+            namespace = dict(namespace)
+            if step.reads_context:
+                namespace["ctx"] = self.state.snapshot()
+            if item is not None and run is not None and run.items is not None:
+                namespace["item"] = run.items[item]
+                namespace["index"] = item
+        return namespace
+
+    def _render_args(self, step: Step, run: _StepRun, item: int | None) -> Mapping[str, Any]:
+        if not step.templated_args:
+            return step.args
+        from framework0.recipe import templates
+
+        namespace = self._render_namespace(step, run, item)
+        expression_args = step.scriptlet.scriptlet.expression_args
+        args = dict(step.args)
+        for name in step.templated_args:
+            value = args[name]
+            if name in expression_args:
+                if isinstance(value, list):
+                    args[name] = [templates.evaluate(v, namespace) if isinstance(v, str) else v for v in value]
+                elif isinstance(value, str):
+                    args[name] = templates.evaluate(value, namespace)
+            else:
+                args[name] = templates.render_value(value, namespace)
+        return args
+
+    def _submit(self, run: _StepRun, item: int | None, number: int) -> None:
+        step = run.step
+        key = next(self._keys)
+        try:
+            args = self._render_args(step, run, item)
+        except TemplateError as error:
+            now = time.time()
+            info, types = error_info(error)
+            self._running[key] = _Attempt(run, item, number)
+            self._on_outcome(AttemptOutcome(key, False, None, info, types, now, now))
+            return
+        spec = step.scriptlet
+        task = AttemptTask(
+            key,
+            step.name,
+            number,
+            item,
+            spec.ref,
+            spec.search_path,
+            args,
+            step.args,
+            bool(step.templated_args),
+            None if self.executor.shares_context else self.state.snapshot(),
+        )
+        self._running[key] = _Attempt(run, item, number)
+        run.running += 1
+        if step.timeout is not None:
+            self._timer(time.time() + step.timeout, "deadline", key)
+        if self.bus.has_subscribers:
+            self.bus.publish(AttemptStarted(self.run_id, step.name, number, item, time.time()))
+        self.executor.submit(task)
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def _on_outcome(self, outcome: AttemptOutcome) -> None:
+        attempt = self._running.pop(outcome.key, None)
+        if attempt is None:
+            return  # abandoned earlier; its late outcome changes nothing
+        run, step = attempt.run, attempt.run.step
+        if run.running:
+            run.running -= 1
+        if outcome.context_operations:
+            source = ChangeSource(outcome.node, step.name, attempt.number, attempt.item)
+            self.state.apply(outcome.context_operations, source)
+        ok = outcome.ok
+        if attempt.stop_reason == "timeout":
+            ok = False
+            assert step.timeout is not None
+            outcome.error, outcome.error_types = error_info(StepTimeout(step.name, step.timeout))
+        elif attempt.stop_reason is not None and not ok:
+            outcome.error, outcome.error_types = error_info(StepCancelled(attempt.stop_reason))
+        result = run.result
+        result.attempts += 1
+        result.cpu_s += outcome.cpu_s
+        if outcome.peak_rss_bytes > result.peak_rss_bytes:
+            result.peak_rss_bytes = outcome.peak_rss_bytes
+        if result.started_at is None or outcome.started_at < result.started_at:
+            result.started_at = outcome.started_at
+        if result.finished_at is None or outcome.finished_at > result.finished_at:
+            result.finished_at = outcome.finished_at
+        retry_in: float | None = None
+        if not ok and attempt.stop_reason != "cancelled" and not self._interrupted:
+            if should_retry(step.retry, attempt.number, outcome.error_types) and not (
+                self._stopping and step.trigger != "always"
+            ):
+                retry_in = retry_delay(step.retry, attempt.number, random.random())
+        if self.bus.has_subscribers:
+            status = "succeeded" if ok else "failed"
+            self.bus.publish(
+                AttemptFinished(
+                    self.run_id,
+                    step.name,
+                    attempt.number,
+                    attempt.item,
+                    status,
+                    outcome.finished_at,
+                    outcome.wall_s,
+                    outcome.cpu_s,
+                    outcome.peak_rss_bytes,
+                    outcome.error,
+                    retry_in,
+                )
+            )
+        if retry_in is not None:
+            payload = (run, attempt.item, attempt.number + 1)
+            if retry_in <= 0:
+                self._ready.append(payload)
+            else:
+                self._timer(time.time() + retry_in, "retry", payload)
+            return
+        if ok:
+            if attempt.item is None:
+                result.output = outcome.output
+            else:
+                run.outputs[attempt.item] = outcome.output
+        else:
+            run.failed = True
+            if result.error is None or attempt.stop_reason is not None:
+                result.error = outcome.error
+            if attempt.stop_reason == "cancelled":
+                run.dropped = True
+        run.left -= 1
+        if run.left <= 0 and run.running == 0:
+            self._finish_units(run)
+        elif run.failed and not step.continue_on_error and attempt.item is not None:
+            self._stop(cancel_running=False)
+
+    def _finish_units(self, run: _StepRun) -> None:
+        if run.items is not None:
+            run.result.output = run.outputs
+        if run.dropped and not run.failed:
+            status = "cancelled"
+        elif run.dropped and run.result.error is not None and run.result.error.type == "StepCancelled":
+            status = "cancelled"
+        else:
+            status = "failed" if run.failed else "succeeded"
+        self._finish(run, status)
+
+    def _drop_unit(self, run: _StepRun) -> None:
+        run.dropped = True
+        run.left -= 1
+        if run.left <= 0 and run.running == 0:
+            self._finish_units(run)
+
+    def _finish(self, run: _StepRun, status: str) -> None:
+        step, result = run.step, run.result
+        result.status = status
+        self._steps_ns[step.name] = {"output": result.output, "status": status}
+        if self.bus.has_subscribers:
+            self.bus.publish(
+                StepFinished(
+                    self.run_id,
+                    step.name,
+                    status,
+                    time.time(),
+                    result.duration_s or 0.0,
+                    result.attempts,
+                    result.error,
+                )
+            )
+        if status == "failed" and not step.continue_on_error:
+            self._stop(cancel_running=False)
+        self._to_prepare.extend(self._plan.complete(step.name, status))
+        self._drain()
+
+    def _drain(self) -> None:
+        # Iterative, not recursive: a failure at the head of a long chain skips thousands of steps.
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._to_prepare:
+                self._prepare(self._runs[self._to_prepare.popleft()])
+        finally:
+            self._draining = False
+
+    # -- stopping ---------------------------------------------------------------------------------
+
+    def _stop(self, *, cancel_running: bool) -> None:
+        """Start no new work (cleanup steps excepted unless interrupted); optionally stop running work."""
+        first = not self._stopping
+        self._stopping = True
+        if first or cancel_running:
+            keep: deque[tuple[_StepRun, int | None, int]] = deque()
+            dropped: list[_StepRun] = []
+            for unit in self._ready:
+                if unit[0].step.trigger == "always" and not self._interrupted and not cancel_running:
+                    keep.append(unit)
+                else:
+                    dropped.append(unit[0])
+            self._ready = keep
+            for run in dropped:
+                self._drop_unit(run)
+        if cancel_running:
+            now = time.time()
+            for key, attempt in list(self._running.items()):
+                if attempt.stop_reason is None:
+                    attempt.stop_reason = "cancelled"
+                    self.executor.cancel(key)
+                    self._timer(now + self.grace_s, "grace", key)
+            for _, _, kind, payload in list(self._timers):
+                if kind == "retry":
+                    self._drop_unit(payload[0])
+            self._timers = [t for t in self._timers if t[2] in ("grace",)]
+            heapq.heapify(self._timers)
+
+    def _interrupt(self) -> None:
+        self._interrupted = True
+        self._run_error = ErrorInfo("RunInterrupted", "interrupted (Ctrl-C)")
+        print("\ninterrupted: stopping running steps (Ctrl-C again to abandon them)", file=sys.stderr)
+        self._stop(cancel_running=True)
+
+    def _abandon_all(self, reason: str) -> None:
+        now = time.time()
+        for key in list(self._running):
+            self.executor.abandon(key)
+            self._on_outcome(AttemptOutcome(key, ok=False, started_at=now, finished_at=now))
+
+    # -- the result -------------------------------------------------------------------------------
+
+    def _context_changed(self, changes: list[Change]) -> None:
+        if self.bus.has_subscribers:
+            for change in changes:
+                self.bus.publish(ContextChanged(self.run_id, change))
+
+    def _result(self) -> RunResult:
+        finished = time.time()
+        steps = {name: run.result for name, run in self._runs.items()}
+        if self._interrupted:
+            status = "cancelled"
+        elif self._run_error is not None or any(
+            r.status in ("failed", "cancelled") and not self._runs[n].step.continue_on_error for n, r in steps.items()
+        ):
+            status = "failed"
+        else:
+            status = "succeeded"
+        error = self._run_error
+        if error is None and status == "failed":
+            failed = next(
+                (n for n, r in steps.items() if r.status == "failed" and not self._runs[n].step.continue_on_error),
+                None,
+            )
+            if failed is not None and steps[failed].error is not None:
+                info = steps[failed].error
+                assert info is not None
+                error = ErrorInfo("StepFailed", f"step {failed!r} failed: {info.type}: {info.message}")
+        result = RunResult(
+            run_id=self.run_id,
+            test_id=self.recipe.test_id,
+            recipe_path=str(self.recipe.path) if self.recipe.path else None,
+            status=status,
+            started_at=self._started_at,
+            finished_at=finished,
+            steps=steps,
+            context=self.state.snapshot(),
+            params=dict(self.values),
+            error=error,
+        )
+        self.bus.publish(RunFinished(self.run_id, status, finished, result.duration_s, error))
+        return result
+
+
+def run(
+    recipe: Recipe | str | os.PathLike[str],
+    params: Mapping[str, Any] | None = None,
+    *,
+    executor: Executor | str = "local",
+    max_parallel: int | None = None,
+    bus: EventBus | None = None,
+    run_id: str | None = None,
+    timeout: float | None = None,
+    grace_s: float = DEFAULT_GRACE_S,
+) -> RunResult:
+    """Run a recipe (a path or a loaded Recipe) and return its RunResult.
+
+    Raises RecipeError or ParamError before anything runs; a failing step does not raise, it is
+    reported in the result (``result.status == "failed"``).
+
+    >>> result = run("examples/quickstart.yaml")
+    >>> result.steps["hello_world"].output
+    'Hello, world!'
+    """
+    if not isinstance(recipe, Recipe):
+        from framework0.recipe.loader import load_recipe
+
+        recipe = load_recipe(Path(recipe))
+    runner = Runner(
+        recipe,
+        params=params,
+        executor=executor,
+        max_parallel=max_parallel,
+        bus=bus,
+        run_id=run_id,
+        timeout=timeout,
+        grace_s=grace_s,
+    )
+    return runner.run()

@@ -1,0 +1,95 @@
+"""The validated, immutable recipe: what ``load_recipe`` returns and the runner executes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from framework0.errors import Span
+
+if TYPE_CHECKING:
+    from framework0.scriptlets.registry import ScriptletSpec
+
+PARAM_TYPES = ("str", "int", "float", "bool", "list", "dict", "any")
+TRIGGERS = ("on_success", "always")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to try a step again after it fails.
+
+    The wait before attempt ``n + 1`` is ``min(max_delay, delay * backoff ** (n - 1))``, shortened
+    by a random fraction of up to ``jitter`` so that many retries do not arrive together.
+    ``retry_on`` names exception types (or their base classes) worth retrying; empty means any.
+    """
+
+    attempts: int = 1
+    delay: float = 0.0
+    backoff: float = 2.0
+    max_delay: float | None = None
+    jitter: float = 0.1
+    retry_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A declared run input: its type, default and whether it must be given."""
+
+    name: str
+    type: str = "any"
+    default: Any = None
+    required: bool = False
+    description: str | None = None
+    choices: tuple[Any, ...] | None = None
+    span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a recipe, with its scriptlet resolved and its dependencies known."""
+
+    name: str
+    scriptlet: ScriptletSpec
+    args: Mapping[str, Any] = field(default_factory=dict)
+    idx: int | None = None
+    description: str | None = None
+    foreach: Any = None
+    depends_on: tuple[str, ...] = ()
+    when: Any = None
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None
+    continue_on_error: bool = False
+    cache: bool = False
+    trigger: str = "on_success"
+    span: Span | None = None
+    #: every step this one waits for: depends_on, template references and sequential order
+    upstream: tuple[str, ...] = ()
+    #: names of args holding templates (or expressions); the others are passed as written
+    templated_args: frozenset[str] = frozenset()
+    #: whether rendering needs the context (a template reads ``ctx``)
+    reads_context: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """A whole recipe: metadata, params, run options and steps in recipe order."""
+
+    steps: tuple[Step, ...]
+    path: Path | None = None
+    test_id: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    params: Mapping[str, Param] = field(default_factory=dict)
+    sequential: bool = False
+    max_parallel: int | None = None
+    timeout: float | None = None
+    search_path: tuple[str, ...] = ()
+    content_hash: str = ""
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)

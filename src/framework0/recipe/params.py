@@ -1,0 +1,143 @@
+"""Run params: checking values against their declarations, and reading ``-p KEY=VALUE`` overrides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from framework0.errors import ParamError, did_you_mean
+from framework0.recipe.model import Param
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def infer_type(value: Any) -> str:
+    """The param type a default value implies (``any`` for None)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return "any"
+
+
+def check_value(param: Param, value: Any) -> Any:
+    """Return ``value`` if it fits the param's type (an int is a fine float), else raise ParamError."""
+    kind = param.type
+    ok = (
+        kind == "any"
+        or (kind == "bool" and isinstance(value, bool))
+        or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
+        or (kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (kind == "str" and isinstance(value, str))
+        or (kind == "list" and isinstance(value, list))
+        or (kind == "dict" and isinstance(value, dict))
+    )
+    if not ok:
+        raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {value!r}", param=param.name)
+    if kind == "float" and isinstance(value, int):
+        value = float(value)
+    if param.choices is not None and value not in param.choices:
+        allowed = ", ".join(repr(choice) for choice in param.choices)
+        raise ParamError(f"param {param.name!r} must be one of {allowed}, got {value!r}", param=param.name)
+    return value
+
+
+def coerce_text(param: Param, text: str) -> Any:
+    """Convert a command-line string to the param's type: ``-p batch=50`` gives the int 50."""
+    kind = param.type
+    try:
+        if kind == "str":
+            return text
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "bool":
+            lowered = text.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(text)
+        if kind in ("list", "dict", "any"):
+            return _parse_structured(text, kind)
+    except ValueError:
+        pass
+    raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {text!r}", param=param.name)
+
+
+def _parse_structured(text: str, kind: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        if kind != "any":
+            import yaml
+
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ValueError(text) from None
+        else:
+            return text
+    if kind == "list" and not isinstance(value, list):
+        raise ValueError(text)
+    if kind == "dict" and not isinstance(value, dict):
+        raise ValueError(text)
+    return value
+
+
+def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
+    """``["region=eu", "batch=50"]`` -> ``{"region": "eu", "batch": "50"}``."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"params are given as KEY=VALUE, got {pair!r}")
+        values[key.strip()] = value
+    return values
+
+
+def resolve_params(
+    declared: Mapping[str, Param],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    from_text: bool = False,
+) -> dict[str, Any]:
+    """The run's param values: defaults, then overrides (strings from the CLI when ``from_text``)."""
+    overrides = overrides or {}
+    for name in overrides:
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise ParamError(
+                f"unknown param {name!r}{did_you_mean(name, declared)}; the recipe's params are: {known}",
+                param=name,
+            )
+    values: dict[str, Any] = {}
+    for name, param in declared.items():
+        if name in overrides:
+            raw = overrides[name]
+            value = coerce_text(param, raw) if from_text and isinstance(raw, str) else raw
+            values[name] = check_value(param, value)
+        elif param.required:
+            raise ParamError(
+                f"param {name!r} is required: give it with -p {name}=VALUE or params={{{name!r}: ...}}",
+                param=name,
+            )
+        else:
+            values[name] = param.default
+    return values
+
+
+def _article(kind: str) -> str:
+    names = {"int": "an int", "float": "a float", "bool": "a bool (true/false)", "str": "a string"}
+    return names.get(kind, f"a {kind}")

@@ -1,0 +1,941 @@
+"""Recipe templates: Jinja2 in a sandbox with time and size limits, imported only when a template is used."""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+import time
+import types
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
+
+from framework0.errors import TemplateError, TemplateSecurityError
+
+if TYPE_CHECKING:
+    from jinja2 import Template, nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "References",
+    "TemplateLimits",
+    "evaluate",
+    "expression_references",
+    "is_template",
+    "references",
+    "render",
+    "render_document",
+    "render_value",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateLimits:
+    """Bounds on one render; going past any of them raises ``TemplateSecurityError``.
+
+    ``max_output_chars`` bounds a rendered string; the strings and lists a render builds along the
+    way (output of macros and loops, ``~``, ``+``, ``*``, ``%``, ``format``, ``join``, ...) may total
+    four times as much. ``max_sequence`` bounds one ``*`` result, a ``**`` result's digits, and the
+    widths and counts given to padding, ``batch`` or ``slice``.
+    """
+
+    max_output_chars: int = 1_000_000
+    max_seconds: float = 2.0
+    max_range: int = 10_000
+    max_sequence: int = 100_000
+
+
+DEFAULT_LIMITS = TemplateLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class References:
+    """What a template reads, found by parsing it (nothing is evaluated)."""
+
+    #: step names read as ``steps.X`` or ``steps['X']``
+    steps: frozenset[str]
+    #: param names read as ``params.X`` or ``params['X']``
+    params: frozenset[str]
+    #: every name the template reads from its namespace (names it binds itself are left out)
+    names: frozenset[str]
+    #: ``steps`` is used otherwise: ``steps[name]``, ``steps|length``, ``steps.items()``, ...
+    dynamic_steps: bool
+
+
+def is_template(value: object) -> bool:
+    """True for a string holding ``{{`` or ``{%``; anything else is used as written."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+@functools.lru_cache(maxsize=4096)
+def references(source: str) -> References:
+    """The names, steps and params ``source`` reads; syntax errors raise ``TemplateError``."""
+    return _references(_parse(source, source, 0))
+
+
+@functools.lru_cache(maxsize=4096)
+def expression_references(expression: str) -> References:
+    """``references`` for the input of ``evaluate``: a bare expression or a template."""
+    if is_template(expression):
+        return references(expression)
+    tree = _parse(_EXPR_OPEN + expression + _EXPR_CLOSE, expression, len(_EXPR_OPEN))
+    if _single_expression(tree) is None:
+        raise TemplateError(_NOT_ONE_EXPRESSION, source=expression)
+    return _references(tree)
+
+
+def render(source: str, namespace: Mapping[str, Any], *, limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
+    """Render ``source`` once; a lone ``{{ expression }}`` gives the expression's value, else a string."""
+    return _compiled(source, _AUTO).run(namespace, limits)
+
+
+def render_value(value: Any, namespace: Mapping[str, Any], *, limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
+    """Render every template string inside nested dicts, lists and tuples (dict keys are kept).
+
+    Returns ``value`` itself when nothing in it is a template.
+    """
+    if isinstance(value, str):
+        return render(value, namespace, limits=limits) if is_template(value) else value
+    if isinstance(value, dict):
+        rendered = {key: render_value(item, namespace, limits=limits) for key, item in value.items()}
+        return value if all(rendered[key] is item for key, item in value.items()) else rendered
+    if isinstance(value, (list, tuple)):
+        items = [render_value(item, namespace, limits=limits) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
+def evaluate(expression: str, namespace: Mapping[str, Any], *, limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
+    """The value of a bare expression (``params.x == 1``) or of a template (as ``render``)."""
+    mode = _AUTO if is_template(expression) else _EXPRESSION
+    return _compiled(expression, mode).run(namespace, limits)
+
+
+def render_document(text: str, namespace: Mapping[str, Any], *, limits: TemplateLimits = DEFAULT_LIMITS) -> str:
+    """Render a whole template file to a string."""
+    result: str = _compiled(text, _DOCUMENT).run(namespace, limits)
+    return result
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+_AUTO, _EXPRESSION, _DOCUMENT = "auto", "expression", "document"
+_EXPR_OPEN, _EXPR_CLOSE = "{{ ", " }}"
+_NOT_ONE_EXPRESSION = "expected a single expression"
+_RESULT = "_f0_result"
+_LOOP_FILTER, _CONCAT_FILTER = "f0:loop", "f0:concat"  # not valid filter names in a template
+_REMOVED_GLOBALS = frozenset({"lipsum", "cycler", "joiner", "namespace"})
+_SPECIAL_NAMES = frozenset({"loop", "caller", "varargs", "kwargs", "self"})
+_DICT_ATTRIBUTES = frozenset(name for name in dir(dict) if not name.startswith("_"))
+_WORK_FACTOR = 4
+
+
+class _Compiled:
+    """A compiled template and how to run it."""
+
+    __slots__ = ("native", "shift", "source", "template", "text")
+
+    def __init__(self, template: Template, native: bool, source: str, text: str, shift: int) -> None:
+        self.template = template
+        self.native = native  # the template is one expression, whose value is the result
+        self.source = source  # as the user wrote it
+        self.text = text  # as parsed: ``source``, or a bare expression inside ``{{ }}``
+        self.shift = shift  # columns added in front of line 1 of ``source``
+
+    def run(self, namespace: Mapping[str, Any], limits: TemplateLimits) -> Any:
+        budget = _Budget(limits)
+        token = _STATE.set(budget)
+        try:
+            context = self.template.new_context(namespace if isinstance(namespace, dict) else dict(namespace))
+            if self.native:
+                for _ in self.template.root_render_func(context):
+                    pass
+                return _native(context.vars[_RESULT], budget)
+            parts: list[str] = []
+            size = 0
+            for part in self.template.root_render_func(context):
+                size += len(part)
+                if size > limits.max_output_chars:
+                    raise _Refused(f"output is longer than {limits.max_output_chars} characters")
+                budget.tick()
+                parts.append(part)
+            return "".join(parts)
+        except Exception as error:
+            raise _convert(error, self) from error
+        finally:
+            _STATE.reset(token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str, mode: str) -> _Compiled:
+    from jinja2 import nodes
+
+    kit = _kit()
+    text, shift = (_EXPR_OPEN + source + _EXPR_CLOSE, len(_EXPR_OPEN)) if mode == _EXPRESSION else (source, 0)
+    tree = _parse(text, source, shift, cached=False)
+    expression = None if mode == _DOCUMENT else _single_expression(tree)
+    if expression is None and mode == _EXPRESSION:
+        raise TemplateError(_NOT_ONE_EXPRESSION, source=source)
+    if expression is not None:
+        store = nodes.Assign(nodes.Name(_RESULT, "store"), expression, lineno=expression.lineno)
+        tree = nodes.Template([store], lineno=1)
+    tree = kit.guard(tree)
+    tree.set_environment(kit.env)
+    try:
+        template = kit.env.from_string(tree)
+    except Exception as error:
+        raise _convert(error, _Failed(source, text, shift)) from error
+    return _Compiled(template, expression is not None, source, text, shift)
+
+
+def _parse(text: str, source: str, shift: int, *, cached: bool = True) -> nodes.Template:
+    """Parse ``text`` (``source``, maybe inside ``{{ }}``); errors point into ``source``."""
+    if cached:
+        return _parse_cached(text, source, shift)
+    try:
+        return _kit().env.parse(text)
+    except Exception as error:
+        raise _convert(error, _Failed(source, text, shift)) from error
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str, source: str, shift: int) -> nodes.Template:
+    return _parse(text, source, shift, cached=False)
+
+
+def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
+    """The expression of a template that is one ``{{ expression }}``, maybe between blanks."""
+    from jinja2 import nodes
+
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    found = [node for node in tree.body[0].nodes if not isinstance(node, nodes.TemplateData)]
+    blank = all(not node.data.strip() for node in tree.body[0].nodes if isinstance(node, nodes.TemplateData))
+    return found[0] if len(found) == 1 and blank else None
+
+
+def _references(tree: nodes.Template) -> References:
+    from jinja2 import nodes
+
+    bound = {node.name for node in tree.find_all(nodes.Name) if node.ctx != "load"}
+    read = [node for node in tree.find_all(nodes.Name) if node.ctx == "load" and node.name not in bound]
+    found: dict[str, set[str]] = {"steps": set(), "params": set()}
+    constant: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            base, key = node.node, None if node.attr in _DICT_ATTRIBUTES else node.attr
+        elif isinstance(node, nodes.Getitem):
+            base, key = node.node, node.arg.value if isinstance(node.arg, nodes.Const) else None
+        else:
+            continue
+        if not isinstance(base, nodes.Name) or base.name not in found or base.name in bound:
+            continue
+        if isinstance(key, str):
+            found[base.name].add(key)
+            constant.add(id(base))
+    return References(
+        steps=frozenset(found["steps"]),
+        params=frozenset(found["params"]),
+        names=frozenset(node.name for node in read) - _SPECIAL_NAMES,
+        dynamic_steps=any(node.name == "steps" and id(node) not in constant for node in read),
+    )
+
+
+# --- the per-render budget -------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A limit was reached; reported as ``TemplateSecurityError``."""
+
+
+class _Budget:
+    """The deadline and the characters left to build, of the render running in this context."""
+
+    __slots__ = ("deadline", "limits", "work")
+
+    def __init__(self, limits: TemplateLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.max_seconds
+        self.work = limits.max_output_chars * _WORK_FACTOR
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _Refused(f"took longer than {self.limits.max_seconds:g}s")
+
+    def afford(self, size: int) -> None:
+        if size > self.work:
+            total = self.limits.max_output_chars * _WORK_FACTOR
+            raise _Refused(f"would build more than {total} characters in total")
+
+    def spend(self, size: int) -> None:
+        self.afford(size)
+        self.work -= size
+
+    def bound(self, value: int, what: str) -> None:
+        if value > self.limits.max_sequence:
+            raise _Refused(f"{what} is larger than the limit of {self.limits.max_sequence}")
+
+
+_STATE: ContextVar[_Budget | None] = ContextVar("framework0_template_budget", default=None)
+
+
+def _active() -> _Budget:
+    """The running render's budget; outside one (Jinja folding constants at compile time) refuse."""
+    budget = _STATE.get()
+    if budget is None:
+        raise _Refused("evaluated at render time only")
+    budget.tick()
+    return budget
+
+
+def _tick() -> None:
+    budget = _STATE.get()
+    if budget is not None:
+        budget.tick()
+
+
+_VIEWS = (KeysView, ValuesView, ItemsView)
+
+
+def _size(value: object, cap: int) -> int:
+    """Characters plus items in ``value``, counting shared parts each time; stops once past ``cap``."""
+    total = 0
+    stack = [value]
+    while stack and total <= cap:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += len(item)
+            if total <= cap:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset, *_VIEWS)):
+            total += len(item)
+            if total <= cap:
+                stack.extend(item)
+    return total
+
+
+def _native(value: Any, budget: _Budget) -> Any:
+    """An expression's value as handed to the caller: iterators become lists; undefined parts fail."""
+    if isinstance(value, _Range):
+        return list(value.range)
+    if isinstance(value, (types.GeneratorType, *_VIEWS)):
+        value = list(value)
+        budget.spend(len(value))
+    undefined = _kit().env.undefined
+    stack = [value]
+    seen = 0
+    while stack and seen <= budget.work:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, undefined):
+            str(item)  # raises the undefined error
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return value
+
+
+class _Range(Sequence[int]):
+    """``range()`` in templates: at most ``max_range`` items, and iterating it watches the deadline."""
+
+    __slots__ = ("range",)
+
+    def __init__(self, values: range) -> None:
+        self.range = values
+
+    def __len__(self) -> int:
+        return len(self.range)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> _Range: ...
+    def __getitem__(self, index: int | slice) -> int | _Range:
+        return _Range(self.range[index]) if isinstance(index, slice) else self.range[index]
+
+    def __iter__(self) -> Iterator[int]:
+        for number in self.range:
+            _tick()
+            yield number
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.range
+
+    def __reversed__(self) -> Iterator[int]:
+        return iter(_Range(self.range[::-1]))
+
+    def __repr__(self) -> str:
+        return repr(self.range)
+
+
+def _range(*args: int) -> _Range:
+    values = range(*args)
+    budget = _STATE.get()
+    limit = (budget.limits if budget is not None else DEFAULT_LIMITS).max_range
+    if len(values) > limit:
+        raise _Refused(f"range() of {len(values)} items is larger than the limit of {limit}")
+    return _Range(values)
+
+
+def _loop(values: Any) -> Iterator[Any]:
+    """What every ``{% for %}`` iterates: its iterable, checking the deadline at each item."""
+    return _ticking(values, _active())
+
+
+def _ticking(values: Any, budget: _Budget) -> Iterator[Any]:
+    for value in values:
+        budget.tick()
+        yield value
+
+
+def _concat(values: list[Any]) -> str:
+    """The ``~`` operator, counting what it builds."""
+    budget = _active()
+    parts = [value if isinstance(value, str) else _stringify(value, budget) for value in values]
+    budget.spend(sum(map(len, parts)))
+    return "".join(parts)
+
+
+def _stringify(value: Any, budget: _Budget) -> str:
+    budget.afford(_size(value, budget.work))
+    return str(value)
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ }}`` output, also inside macros and ``{% set %}`` blocks, counts against the budget."""
+    budget = _STATE.get()
+    if budget is None:  # a constant folded at compile time
+        return value
+    text = value if isinstance(value, str) else _stringify(value, budget)
+    budget.spend(len(text))
+    return text
+
+
+# --- size checks of operators, filters and str methods ----------------------------------------
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?[a-zA-Z%]")
+_DIGITS = re.compile(r"\d+")
+_LOG10_2 = 0.30103
+
+
+def _check_binop(budget: _Budget, operator: str, left: Any, right: Any) -> None:
+    is_int = isinstance(left, int) and isinstance(right, int)
+    if operator == "**" and is_int and right > 0 and abs(left) > 1:
+        digits = int((abs(left).bit_length() - 1) * right * _LOG10_2)
+        budget.bound(digits, f"{left} ** {right} has about {digits} digits, which")
+    elif operator == "*" and is_int:
+        digits = int((abs(left).bit_length() + abs(right).bit_length()) * _LOG10_2)
+        budget.bound(digits, f"the product has about {digits} digits, which")
+    elif operator == "*":
+        sequence, times = (left, right) if isinstance(right, int) else (right, left)
+        if isinstance(times, int) and isinstance(sequence, (str, bytes, list, tuple)) and times > 1:
+            size = _size(sequence, budget.limits.max_sequence) * times
+            budget.bound(size, f"{type(sequence).__name__!r} * {times} would have {size} items, which")
+            budget.spend(size)
+    elif operator == "+" and isinstance(left, (str, bytes, list, tuple)) and isinstance(right, type(left)):
+        budget.spend(len(left) + len(right))
+    elif operator == "%" and isinstance(left, str):
+        _check_percent(budget, left, right)
+
+
+def _check_percent(budget: _Budget, text: str, values: Any) -> None:
+    """``text % values`` (and the ``format`` filter): bounded widths, bounded result."""
+    if isinstance(values, Mapping):
+        values = tuple(values.values())
+    elif not isinstance(values, tuple):
+        values = (values,)
+    largest = max((_size(value, budget.work) for value in values), default=0)
+    total = len(text)
+    for width, precision in _PERCENT_SPEC.findall(text):
+        numbers = [int(number) for number in (width, precision) if number.isdigit()]
+        if "*" in (width, precision):
+            numbers += [value for value in values if isinstance(value, int)]
+        for number in numbers:
+            budget.bound(number, f"format width {number}")
+        total += max([largest, *numbers])
+    budget.afford(total)
+
+
+def _check_format(budget: _Budget, text: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """``text.format(...)``: bounded widths, bounded result."""
+    values = [*args, *kwargs.values()]
+    largest = max((_size(value, budget.work) for value in values), default=0)
+    total = len(text)
+    for _, field, spec, _ in string.Formatter().parse(text):
+        if field is None:
+            continue
+        numbers = [int(number) for number in _DIGITS.findall(spec or "")]
+        if spec and "{" in spec:
+            numbers += [value for value in values if isinstance(value, int)]
+        for number in numbers:
+            budget.bound(number, f"format width {number}")
+        total += max([largest, *numbers])
+    budget.afford(total)
+
+
+def _argument(args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str, default: Any) -> Any:
+    return args[index] if len(args) > index else kwargs.get(name, default)
+
+
+def _text_size(value: Any, budget: _Budget) -> int:
+    return len(value) if isinstance(value, str) else _size(value, budget.work)
+
+
+def _check_replace(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    text = value if isinstance(value, (str, bytes)) else str(value)
+    old, new = _argument(args, kwargs, 0, "old", ""), _argument(args, kwargs, 1, "new", "")
+    count = _argument(args, kwargs, 2, "count", None)
+    if isinstance(old, (str, bytes)) and isinstance(new, (str, bytes)):
+        found = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
+        if isinstance(count, int) and count >= 0:
+            found = min(found, count)
+        budget.afford(len(text) + found * max(len(new) - len(old), 0))
+    return value
+
+
+def _check_join(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    items = value if isinstance(value, (str, list, tuple)) else list(value)
+    separator = _argument(args, kwargs, 0, "d", "")
+    budget.afford(_size(items, budget.work) + len(items) * len(str(separator)))
+    return items
+
+
+def _check_indent(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    width = _argument(args, kwargs, 0, "width", 4)
+    width = width if isinstance(width, int) else len(str(width))
+    budget.bound(width, f"indent width {width}")
+    lines = value.count("\n") + 1 if isinstance(value, str) else _text_size(value, budget) + 1
+    budget.afford(_text_size(value, budget) + lines * width)
+    return value
+
+
+def _check_wordwrap(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    width = _argument(args, kwargs, 0, "width", 79)
+    wrap = _argument(args, kwargs, 2, "wrapstring", None)
+    size = _text_size(value, budget)
+    breaks = value.count("\n") if isinstance(value, str) else size
+    lines = size // max(width if isinstance(width, int) else 1, 1) + breaks + 1
+    budget.afford(size + lines * len(wrap or "\n"))
+    return value
+
+
+def _check_urlize(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    target = _argument(args, kwargs, 2, "target", None)
+    rel = _argument(args, kwargs, 3, "rel", None)
+    size = _text_size(value, budget)
+    budget.afford(size + (size // 4 + 1) * (64 + len(target or "") + len(rel or "")))
+    return value
+
+
+def _check_format_filter(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    _check_percent(budget, str(value), kwargs or tuple(args))
+    return value
+
+
+def _check_center(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    width = _argument(args, kwargs, 0, "width", 80)
+    if isinstance(width, int):
+        budget.bound(width, f"center width {width}")
+        budget.afford(max(width, _text_size(value, budget)))
+    return value
+
+
+def _check_count(name: str, index: int) -> Callable[[_Budget, Any, Sequence[Any], Mapping[str, Any]], Any]:
+    def check(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        number = _argument(args, kwargs, index, name, None)
+        if isinstance(number, int):
+            budget.bound(number, f"{name} {number}")
+        return value
+
+    return check
+
+
+_FilterCheck = Callable[[_Budget, Any, Sequence[Any], Mapping[str, Any]], Any]
+
+#: checks run before a filter, for the filters that can build much more than they are given
+_FILTER_CHECKS: dict[str, _FilterCheck] = {
+    "replace": _check_replace,
+    "join": _check_join,
+    "indent": _check_indent,
+    "wordwrap": _check_wordwrap,
+    "urlize": _check_urlize,
+    "format": _check_format_filter,
+    "center": _check_center,
+    "batch": _check_count("linecount", 0),
+    "slice": _check_count("slices", 0),
+    "tojson": _check_count("indent", 0),
+}
+
+#: filters that do not turn their input into a string
+_STRUCTURAL_FILTERS = frozenset(
+    "abs attr batch count d default dictsort first float groupby int items last length list map max min "
+    "random reject rejectattr reverse round select selectattr slice sort sum unique".split()
+)
+
+
+def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` checking the deadline, what it is given, and counting the string or list it builds."""
+    offset = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
+    check = _FILTER_CHECKS.get(name)
+    structural = name in _STRUCTURAL_FILTERS
+
+    @functools.wraps(function)  # keeps jinja_pass_arg, so Jinja passes the same first argument
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        budget = _active()
+        value = args[offset] if len(args) > offset else None
+        if not structural and not isinstance(value, str):
+            budget.afford(_size(value, budget.work))
+        if check is not None:
+            new = check(budget, value, args[offset + 1 :], kwargs)
+            if new is not value:
+                args = (*args[:offset], new, *args[offset + 1 :])
+                value = new
+        result = function(*args, **kwargs)
+        if isinstance(result, (str, list, tuple, dict)) and result is not value:
+            budget.spend(len(result))
+        return result
+
+    return guarded
+
+
+def _check_method(budget: _Budget, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Before a ``str``/``bytes`` method call: bounded widths and counts, bounded result."""
+    text = method.__self__
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int):
+            budget.bound(value, f"argument {value} of {method.__name__}()")
+    name = method.__name__
+    if name == "replace":
+        _check_replace(budget, text, args, kwargs)
+    elif name == "join" and args:
+        items = list(args[0])
+        budget.afford(_size(items, budget.work) + len(items) * len(text))
+        args = (items, *args[1:])
+    elif name == "expandtabs":
+        tabsize = _argument(args, kwargs, 0, "tabsize", 8)
+        budget.afford(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * tabsize)
+    elif name == "translate" and args and isinstance(args[0], Mapping):
+        longest = max((len(value) for value in args[0].values() if isinstance(value, str)), default=1)
+        budget.afford(len(text) * max(longest, 1))
+    return args
+
+
+# --- the environment ---------------------------------------------------------------------------
+
+
+class _Kit:
+    """The sandbox environment, and the transformation every parsed template goes through."""
+
+    __slots__ = ("env", "guard")
+
+    def __init__(self, env: ImmutableSandboxedEnvironment, guard: Callable[[nodes.Template], nodes.Template]):
+        self.env = env
+        self.guard = guard
+
+
+@functools.cache
+def _kit() -> _Kit:
+    """The shared sandbox, built on first use so that recipes without templates never import Jinja2."""
+    from jinja2 import nodes
+    from jinja2.exceptions import SecurityError
+    from jinja2.runtime import Context, Macro, StrictUndefined, Undefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.visitor import NodeTransformer
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+            _check_binop(_active(), operator, left, right)
+            return super().call_binop(context, operator, left, right)
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            _tick()
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            _tick()
+            return super().getitem(obj, argument)
+
+        def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} is not allowed")
+
+        def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+            wrapped = super().wrap_str_format(value)
+            if wrapped is None:
+                return None
+            text: str = value.__self__
+            is_map = value.__name__ == "format_map"
+
+            def checked(*args: Any, **kwargs: Any) -> str:
+                budget = _active()
+                if is_map and args and isinstance(args[0], Mapping):
+                    _check_format(budget, text, (), args[0])
+                else:
+                    _check_format(budget, text, args, kwargs)
+                result = wrapped(*args, **kwargs)
+                budget.spend(len(result))
+                return result
+
+            return functools.update_wrapper(checked, wrapped)
+
+        def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+            budget = _active()
+            if isinstance(obj, types.BuiltinMethodType) and isinstance(obj.__self__, (str, bytes)):
+                formatter = self.wrap_str_format(obj)  # Jinja < 3.1.5 does not wrap str.format on access
+                if formatter is not None:
+                    obj = formatter
+                else:
+                    args = _check_method(budget, obj, args, kwargs)
+            result = super().call(context, obj, *args, **kwargs)
+            if (
+                isinstance(result, (str, bytes, list, tuple, dict))
+                and not isinstance(obj, Macro)  # a macro's output was counted as it was made
+                and result is not getattr(obj, "__self__", None)
+            ):
+                budget.spend(len(result))
+            return result
+
+    class Strict(StrictUndefined):
+        """Undefined values fail on any use, repr() included, with a message naming what is missing."""
+
+        __slots__ = ()
+        __repr__ = Undefined._fail_with_undefined_error
+
+        @property
+        def _undefined_message(self) -> str:
+            return _Missing(self._undefined_hint, self._undefined_obj, self._undefined_name)
+
+    class Guard(NodeTransformer):
+        """Routes every ``{% for %}`` iterable and every ``~`` through the budget."""
+
+        def visit_For(self, node: nodes.For) -> nodes.For:  # NodeTransformer's naming
+            self.generic_visit(node)
+            node.iter = nodes.Filter(node.iter, _LOOP_FILTER, [], [], None, None, lineno=node.lineno)
+            return node
+
+        def visit_Concat(self, node: nodes.Concat) -> nodes.Filter:
+            self.generic_visit(node)
+            items = nodes.List(node.nodes, lineno=node.lineno)
+            return nodes.Filter(items, _CONCAT_FILTER, [], [], None, None, lineno=node.lineno)
+
+    env = Sandbox(undefined=Strict, autoescape=False, keep_trailing_newline=True, finalize=_finalize)
+    for name in _REMOVED_GLOBALS:
+        env.globals.pop(name, None)
+    env.globals["range"] = _range
+    env.filters = {name: _guard_filter(name, function) for name, function in env.filters.items()}
+    env.filters[_LOOP_FILTER] = _loop
+    env.filters[_CONCAT_FILTER] = _concat
+    guard = Guard()
+
+    def apply(tree: nodes.Template) -> nodes.Template:
+        result: nodes.Template = guard.visit(tree)
+        return result
+
+    return _Kit(env, apply)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class _Missing(str):
+    """An undefined-value message that remembers what was missing, to name it better later."""
+
+    hint: str | None
+    owner: Any
+    name: Any
+
+    def __new__(cls, hint: str | None, owner: Any, name: Any) -> _Missing:
+        self = super().__new__(cls, hint or f"{name!r} is undefined")
+        self.hint, self.owner, self.name = hint, owner, name
+        return self
+
+
+class _Failed:
+    """A template that failed to compile: what ``_convert`` needs to describe the error."""
+
+    __slots__ = ("shift", "source", "text")
+    template: None = None
+
+    def __init__(self, source: str, text: str, shift: int) -> None:
+        self.source, self.text, self.shift = source, text, shift
+
+
+def _convert(error: Exception, job: _Compiled | _Failed) -> TemplateError:
+    """The ``TemplateError`` to raise for an exception raised while compiling or rendering."""
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+
+    if isinstance(error, TemplateError):
+        return error
+    if isinstance(error, TemplateSyntaxError):
+        line, col = _syntax_position(error, job.text)
+        col = max(col - job.shift, 1) if line == 1 else col
+        message = error.message or "invalid template"
+    else:
+        line, col = _runtime_line(error, job.template), 1
+        message = _describe(error, job)
+        if isinstance(error, UndefinedError) and isinstance(error.message, _Missing):
+            col = _column_of(str(error.message.name), job.source, line)
+    if isinstance(error, (_Refused, SecurityError, MemoryError)):
+        return TemplateSecurityError(f"template refused: {message}", source=job.source, line=line, col=col)
+    return TemplateError(message, source=job.source, line=line, col=col)
+
+
+def _describe(error: Exception, job: _Compiled | _Failed) -> str:
+    from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
+
+    if isinstance(error, (_Refused, SecurityError)):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "ran out of memory"
+    if isinstance(error, UndefinedError) and isinstance(error.message, _Missing):
+        detail = _describe_missing(error.message, job.text)
+    elif isinstance(error, RecursionError):
+        detail = "recursion is too deep"
+    elif isinstance(error, TemplateRuntimeError):
+        detail = str(error)
+    else:
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    snippet = job.source if len(job.source) <= 80 else job.source[:77] + "..."
+    return f"{detail} (in {snippet!r})"
+
+
+def _describe_missing(missing: _Missing, text: str) -> str:
+    from jinja2.utils import missing as absent
+
+    if missing.hint:
+        return missing.hint
+    name = missing.name
+    if missing.owner is absent:
+        if name in _REMOVED_GLOBALS:
+            return f"{name!r} is not available in templates"
+        return f"{name!r} is undefined"
+    owner = _path_to(name, text)
+    described = repr(owner) if owner else f"{type(missing.owner).__name__!r} object"
+    if not isinstance(name, str):
+        return f"{described} has no item {name!r}"
+    kind = "key" if isinstance(missing.owner, Mapping) else "attribute"
+    return f"{described} has no {kind} {name!r}"
+
+
+def _path_to(name: Any, text: str) -> str | None:
+    """How the template spells the object it read ``name`` from, if it does so in one way only."""
+    from jinja2 import nodes
+
+    try:
+        tree = _parse_cached(text, text, 0)
+    except TemplateError:
+        return None
+    spellings = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            key = node.arg.value
+        else:
+            continue
+        if key == name and type(key) is type(name):
+            spellings.add(_spelling(node.node))
+    return spellings.pop() if len(spellings) == 1 else None
+
+
+def _spelling(node: nodes.Node) -> str | None:
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        return node.name
+    base = _spelling(node.node) if isinstance(node, (nodes.Getattr, nodes.Getitem)) else None
+    if base is None:
+        return None
+    if isinstance(node, nodes.Getattr):
+        return f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return f"{base}[{node.arg.value!r}]"
+    return None
+
+
+def _runtime_line(error: BaseException, template: Template | None) -> int:
+    """The template line of the innermost template frame in ``error``'s traceback."""
+    line = 1
+    traceback = error.__traceback__
+    while traceback is not None and template is not None:
+        if traceback.tb_frame.f_code.co_filename == "<template>":
+            line = template.get_corresponding_lineno(traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return line
+
+
+def _column_of(name: str, source: str, line: int) -> int:
+    lines = source.splitlines() or [""]
+    text = lines[min(line, len(lines)) - 1]
+    return text.find(name) + 1 if name in text else 1
+
+
+_NEWLINES = re.compile(r"\r\n|\r")
+
+
+def _syntax_position(error: Exception, text: str) -> tuple[int, int]:
+    """Line and column of a syntax error: parse again, noting where each token starts."""
+    from jinja2.exceptions import TemplateSyntaxError
+    from jinja2.lexer import Token, TokenStream
+    from jinja2.parser import Parser
+
+    assert isinstance(error, TemplateSyntaxError)
+    env = _kit().env
+    plain = _NEWLINES.sub("\n", text)
+    starts: dict[int, tuple[Token, int]] = {}
+    cursor = [0, 0]  # start of the last raw token, end of the text tokenized so far
+
+    failed = []
+
+    def raw() -> Iterator[tuple[int, str, str]]:
+        try:
+            for lineno, kind, value in env.lexer.tokeniter(text, None):
+                found = plain.find(value, cursor[1]) if value else -1
+                cursor[0] = found if found >= 0 else cursor[1]
+                cursor[1] = found + len(value) if found >= 0 else cursor[1]
+                yield lineno, kind, value
+        except TemplateSyntaxError:
+            failed.append(True)
+            raise
+
+    def located() -> Iterator[Token]:
+        for token in env.lexer.wrap(raw()):
+            starts[id(token)] = (token, cursor[0])
+            yield token
+
+    try:
+        parser = Parser(env, text)
+        parser.stream = TokenStream(located(), None, None)
+    except Exception:
+        return error.lineno, _column_of_quoted(error.message or "", text, error.lineno)
+    position = None
+    try:
+        parser.parse()
+    except TemplateSyntaxError:
+        current = parser.stream.current
+        entry = starts.get(id(current))
+        lexed = entry is not None and entry[0] is current and not failed
+        position = entry[1] if lexed and entry is not None else cursor[1]
+    except Exception:
+        position = None
+    if position is None:
+        return error.lineno, _column_of_quoted(error.message or "", text, error.lineno)
+    line = plain.count("\n", 0, position) + 1
+    if line != error.lineno:
+        return error.lineno, 1
+    return line, position - (plain.rfind("\n", 0, position) + 1) + 1
+
+
+def _column_of_quoted(message: str, text: str, line: int) -> int:
+    quoted = re.search(r"'([^']+)'", message)
+    return _column_of(quoted.group(1), text, line) if quoted else 1

@@ -1,0 +1,264 @@
+"""The ``shell`` built-in: run a command, capture its output, and really stop it when asked.
+
+The command starts in its own process group (a new session on POSIX), so stopping the step -
+timeout, cancellation or any exception arriving while it waits - ends every process the command
+started, not just the shell: SIGTERM to the group, SIGKILL after a short grace, then the child is
+reaped. On Windows the tree is ended with ``taskkill /T /F``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from framework0.errors import StepCancelled
+from framework0.recipe.durations import parse_duration
+from framework0.scriptlets.base import BaseScriptlet
+
+if TYPE_CHECKING:
+    from framework0.context import Context
+
+_POLL = 0.05  # how often the wait loop looks at cancellation and the timeout
+_KILL_GRACE = 1.0  # between SIGTERM and SIGKILL
+_DRAIN_GRACE = 1.0  # how long to wait for output after the command exits (see _drain)
+_TAIL_LINES = 5
+_TAIL_CHARS = 1000
+
+
+class CommandFailed(RuntimeError):
+    """The command exited with a non-zero code and ``check`` was true."""
+
+
+class ShellScriptlet(BaseScriptlet):
+    """Run a command and return its output and exit code.
+
+    Args: ``cmd`` (a command line run by the shell, ``/bin/sh`` or ``cmd.exe``) or ``argv`` (a list
+    run without a shell) - exactly one; ``env`` (variables added to the current environment);
+    ``cwd`` (the folder to run in); ``timeout`` (seconds or a duration such as ``"30s"``); ``check``
+    (default true: a non-zero exit fails the step with ``CommandFailed``, naming the exit code and
+    the last lines of stderr). Returns ``{"stdout", "stderr", "exit_code"}``, decoded as UTF-8.
+
+    On timeout (``TimeoutError``), cancellation (``StepCancelled``) or any other exception while the
+    command runs, the command and everything it started are killed before the step ends. Output of
+    background processes that outlive the command (``cmd: "server &"``) is not waited for.
+    """
+
+    class Params(BaseScriptlet.Params):
+        cmd: str | None = Field(default=None, min_length=1, description="A command line, run by the shell.")
+        argv: list[str] | None = Field(
+            default=None, min_length=1, description="A program and its arguments, run without a shell."
+        )
+        env: dict[str, str] = Field(
+            default_factory=dict, description="Environment variables added to the current environment."
+        )
+        cwd: str | None = Field(default=None, description="The folder to run in; default the working directory.")
+        timeout: float | None = Field(
+            default=None, gt=0, allow_inf_nan=False, description="Seconds, or a duration like '30s'."
+        )
+        check: bool = Field(default=True, description="Fail the step when the command exits non-zero.")
+
+        @field_validator("timeout", mode="before")
+        @classmethod
+        def _duration(cls, value: Any) -> Any:
+            return parse_duration(value) if isinstance(value, (str, int, float)) else value
+
+        @field_validator("env", mode="before")
+        @classmethod
+        def _env_strings(cls, value: Any) -> Any:
+            # YAML turns ``PORT: 8080`` and ``DEBUG: true`` into numbers and booleans.
+            if not isinstance(value, dict):
+                return value
+            return {key: _env_string(item) for key, item in value.items()}
+
+        @model_validator(mode="after")
+        def _cmd_or_argv(self) -> ShellScriptlet.Params:
+            if (self.cmd is None) == (self.argv is None):
+                raise ValueError(
+                    "give exactly one of 'cmd' (a command line run by the shell) or 'argv' (a list run without a shell)"
+                )
+            return self
+
+    def run(self, ctx: Context, params: Params) -> dict[str, Any]:
+        if ctx.cancelled:
+            raise StepCancelled("cancelled before the command started")
+        if params.cwd is not None and not Path(params.cwd).is_dir():
+            raise NotADirectoryError(f"cwd {params.cwd!r} is not a folder")
+        command: str | list[str] = params.cmd if params.cmd is not None else list(params.argv or ())
+        process = subprocess.Popen(
+            command,
+            shell=params.cmd is not None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=params.cwd,
+            env=_environment(params.env),
+            **_new_process_group(),
+        )
+        try:
+            captures = [_Capture(process.stdout), _Capture(process.stderr)]
+            _wait(process, ctx, params.timeout)
+            _drain(captures, ctx)
+        except BaseException:
+            _kill_tree(process)
+            raise
+        stdout, stderr = (capture.text() for capture in captures)
+        exit_code = process.returncode
+        if params.check and exit_code != 0:
+            raise CommandFailed(_failure(_display(command), exit_code, stderr))
+        return {"stdout": stdout, "stderr": stderr, "exit_code": exit_code}
+
+
+class _Capture(threading.Thread):
+    """Reads one pipe to its end, so a chatty command never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        super().__init__(name="f0-shell-capture", daemon=True)
+        self._stream = stream
+        self._chunks: list[bytes] = []
+        self.start()
+
+    def run(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            fd = self._stream.fileno()
+            while chunk := os.read(fd, 65536):
+                self._chunks.append(chunk)
+        except OSError:
+            pass
+        finally:
+            self._stream.close()
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def _wait(process: subprocess.Popen[bytes], ctx: Context, timeout: float | None) -> None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            process.wait(_POLL)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        if ctx.cancelled:
+            raise StepCancelled("cancelled while the command ran")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"command timed out after {timeout:g}s")
+
+
+def _drain(captures: list[_Capture], ctx: Context) -> None:
+    # The command has exited; its pipes close once every process holding them has. A background
+    # process it left running may hold them for ever, so wait only a little for the last output.
+    deadline = time.monotonic() + _DRAIN_GRACE
+    for capture in captures:
+        while capture.is_alive() and time.monotonic() < deadline:
+            capture.join(_POLL)
+            if ctx.cancelled:
+                raise StepCancelled("cancelled while reading the command's output")
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
+    """End the command's whole process group and reap the command; never raises for a gone process."""
+    if sys.platform == "win32":
+        _kill_tree_windows(process)
+        return
+    group = process.pid  # a new session's leader: its pid is the group id
+    try:
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + _KILL_GRACE
+        while time.monotonic() < deadline:
+            process.poll()
+            if not _group_alive(group):
+                break
+            time.sleep(0.02)
+    finally:
+        # Also reached when another exception interrupts the grace period.
+        if process.poll() is None or _group_alive(group):
+            _signal_group(group, signal.SIGKILL)
+        process.wait()
+
+
+def _kill_tree_windows(process: subprocess.Popen[bytes]) -> None:
+    try:
+        subprocess.run(
+            ["taskkill", "/T", "/F", "/PID", str(process.pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def _signal_group(group: int, signum: int) -> None:
+    if sys.platform != "win32":
+        try:
+            os.killpg(group, signum)
+        except (ProcessLookupError, PermissionError):  # gone (macOS says EPERM for a group of zombies)
+            pass
+
+
+def _group_alive(group: int) -> bool:
+    if sys.platform == "win32":
+        return False
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _new_process_group() -> dict[str, Any]:
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+def _environment(extra: dict[str, str]) -> dict[str, str] | None:
+    if not extra:
+        return None
+    if sys.platform == "win32":  # names are case-insensitive there; os.environ's are upper case
+        extra = {key.upper(): value for key, value in extra.items()}
+    return {**os.environ, **extra}
+
+
+def _env_string(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _display(command: str | list[str]) -> str:
+    text = command if isinstance(command, str) else shlex.join(command)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _failure(command: str, exit_code: int, stderr: str) -> str:
+    how = f"exited with code {exit_code}"
+    if exit_code < 0:
+        try:
+            how += f" (killed by {signal.Signals(-exit_code).name})"
+        except ValueError:
+            pass
+    lines = [line for line in stderr.splitlines() if line.strip()][-_TAIL_LINES:]
+    tail = "\n".join(lines)[-_TAIL_CHARS:]
+    detail = f"; last lines of stderr:\n{tail}" if tail else " (nothing on stderr)"
+    return f"command {command!r} {how}{detail}"
