@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 import time
 import types
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
@@ -138,11 +137,12 @@ _WORK_FACTOR = 4
 class _Compiled:
     """A compiled template and how to run it."""
 
-    __slots__ = ("native", "shift", "source", "template", "text")
+    __slots__ = ("builds", "native", "shift", "source", "template", "text")
 
-    def __init__(self, template: Template, native: bool, source: str, text: str, shift: int) -> None:
+    def __init__(self, template: Template, native: bool, builds: bool, source: str, text: str, shift: int) -> None:
         self.template = template
         self.native = native  # the template is one expression, whose value is the result
+        self.builds = builds  # ... that may build a list or dict holding an undefined value
         self.source = source  # as the user wrote it
         self.text = text  # as parsed: ``source``, or a bare expression inside ``{{ }}``
         self.shift = shift  # columns added in front of line 1 of ``source``
@@ -151,11 +151,11 @@ class _Compiled:
         budget = _Budget(limits)
         token = _STATE.set(budget)
         try:
-            context = self.template.new_context(namespace if isinstance(namespace, dict) else dict(namespace))
+            context = self.template.new_context({**self.template.globals, **namespace}, shared=True)
             if self.native:
                 for _ in self.template.root_render_func(context):
                     pass
-                return _native(context.vars[_RESULT], budget)
+                return _native(context.vars[_RESULT], budget, self.builds)
             parts: list[str] = []
             size = 0
             for part in self.template.root_render_func(context):
@@ -190,7 +190,11 @@ def _compiled(source: str, mode: str) -> _Compiled:
         template = kit.env.from_string(tree)
     except Exception as error:
         raise _convert(error, _Failed(source, text, shift)) from error
-    return _Compiled(template, expression is not None, source, text, shift)
+    template.globals = dict(template.globals)  # a plain dict: a new context copies it faster than a ChainMap
+    builders = (nodes.List, nodes.Tuple, nodes.Dict, nodes.Filter, nodes.Call)
+    builds = expression is not None and any(True for _ in expression.find_all(builders))
+    builds = builds or isinstance(expression, builders)
+    return _Compiled(template, expression is not None, builds, source, text, shift)
 
 
 def _parse(text: str, source: str, shift: int, *, cached: bool = True) -> nodes.Template:
@@ -300,6 +304,7 @@ def _tick() -> None:
 
 
 _VIEWS = (KeysView, ValuesView, ItemsView)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _size(value: object, cap: int) -> int:
@@ -308,39 +313,49 @@ def _size(value: object, cap: int) -> int:
     stack = [value]
     while stack and total <= cap:
         item = stack.pop()
-        if isinstance(item, (str, bytes)):
+        if isinstance(item, (list, tuple, set, frozenset, *_VIEWS)):
             total += len(item)
-        elif isinstance(item, Mapping):
+            if total <= cap:
+                stack.extend(item)
+        elif isinstance(item, (str, bytes)):
+            total += len(item)
+        elif isinstance(item, (dict, Mapping)):
             total += len(item)
             if total <= cap:
                 stack.extend(item.keys())
                 stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset, *_VIEWS)):
-            total += len(item)
-            if total <= cap:
-                stack.extend(item)
+        if len(stack) & 0xFFF == 0:
+            _tick()
     return total
 
 
-def _native(value: Any, budget: _Budget) -> Any:
+def _native(value: Any, budget: _Budget, builds: bool) -> Any:
     """An expression's value as handed to the caller: iterators become lists; undefined parts fail."""
+    if type(value) in _SCALARS:
+        return value
+    undefined = _kit().env.undefined
+    if not builds:  # a value from the namespace, or a constant
+        if isinstance(value, undefined):
+            str(value)  # raises the undefined error
+        return value
     if isinstance(value, _Range):
         return list(value.range)
     if isinstance(value, (types.GeneratorType, *_VIEWS)):
         value = list(value)
         budget.spend(len(value))
-    undefined = _kit().env.undefined
     stack = [value]
-    seen = 0
-    while stack and seen <= budget.work:
+    size = 0
+    while stack:
         item = stack.pop()
-        seen += 1
-        if isinstance(item, undefined):
+        if isinstance(item, (list, tuple, dict)):
+            size += len(item)
+            budget.afford(size)
+            stack.extend(item.values() if isinstance(item, dict) else item)
+        elif isinstance(item, (str, bytes)):
+            size += len(item)
+        elif isinstance(item, undefined):
             str(item)  # raises the undefined error
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+    budget.afford(size)
     return value
 
 
@@ -431,20 +446,25 @@ def _check_binop(budget: _Budget, operator: str, left: Any, right: Any) -> None:
     is_int = isinstance(left, int) and isinstance(right, int)
     if operator == "**" and is_int and right > 0 and abs(left) > 1:
         digits = int((abs(left).bit_length() - 1) * right * _LOG10_2)
-        budget.bound(digits, f"{left} ** {right} has about {digits} digits, which")
+        budget.bound(digits, f"{_number(left)} ** {_number(right)} (about {digits} digits)")
     elif operator == "*" and is_int:
         digits = int((abs(left).bit_length() + abs(right).bit_length()) * _LOG10_2)
-        budget.bound(digits, f"the product has about {digits} digits, which")
+        budget.bound(digits, f"{_number(left)} * {_number(right)} (about {digits} digits)")
     elif operator == "*":
         sequence, times = (left, right) if isinstance(right, int) else (right, left)
         if isinstance(times, int) and isinstance(sequence, (str, bytes, list, tuple)) and times > 1:
             size = _size(sequence, budget.limits.max_sequence) * times
-            budget.bound(size, f"{type(sequence).__name__!r} * {times} would have {size} items, which")
+            budget.bound(size, f"{type(sequence).__name__!r} * {_number(times)} ({size} items)")
             budget.spend(size)
     elif operator == "+" and isinstance(left, (str, bytes, list, tuple)) and isinstance(right, type(left)):
         budget.spend(len(left) + len(right))
     elif operator == "%" and isinstance(left, str):
         _check_percent(budget, left, right)
+
+
+def _number(value: int) -> str:
+    """``value`` for a message: huge numbers by their size (``str()`` of those may even fail)."""
+    return str(value) if value.bit_length() <= 64 else f"a {value.bit_length()}-bit number"
 
 
 def _check_percent(budget: _Budget, text: str, values: Any) -> None:
@@ -467,6 +487,8 @@ def _check_percent(budget: _Budget, text: str, values: Any) -> None:
 
 def _check_format(budget: _Budget, text: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """``text.format(...)``: bounded widths, bounded result."""
+    import string
+
     values = [*args, *kwargs.values()]
     largest = max((_size(value, budget.work) for value in values), default=0)
     total = len(text)

@@ -30,7 +30,6 @@ _STR = _PREFIX + "str"
 _MAP = _PREFIX + "map"
 _SEQ = _PREFIX + "seq"
 _TIMESTAMP = _PREFIX + "timestamp"
-_SCALAR_TAGS = frozenset(_PREFIX + t for t in ("null", "bool", "int", "float", "timestamp"))
 
 _ROOT, _IN_SEQ, _IN_MAP = 0, 1, 2
 _NEED_KEY: Any = object()  # the next node in a mapping is a key
@@ -49,7 +48,11 @@ class YamlLimits:
 
 
 class YamlDocument:
-    """Parsed YAML data with the source position of every node, looked up by path."""
+    """Parsed YAML data with the source position of every node, looked up by path.
+
+    ``data`` is plain Python (dict, list, str, int, float, bool, None, date, datetime); an alias shares
+    the anchored object. ``file`` is the name used in spans.
+    """
 
     __slots__ = ("_key_spans", "_value_spans", "data", "file")
 

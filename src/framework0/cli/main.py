@@ -1,0 +1,107 @@
+"""The ``f0`` command: a lazy group of subcommands, one module each, and one error handler.
+
+Subcommands are imported only when invoked, so ``f0 run`` pays for nothing it does not use.
+Intentional errors print one line each and exit with their class's code; ``--debug`` (or
+``F0_DEBUG=1``) adds the traceback. Anything unexpected says so and how to see more.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+COMMANDS: dict[str, str] = {
+    "graph": "framework0.cli.graph:graph",
+    "init": "framework0.cli.init:init",
+    "run": "framework0.cli.run:run",
+    "schema": "framework0.cli.schema:schema",
+    "scriptlets": "framework0.cli.scriptlets:scriptlets",
+    "validate": "framework0.cli.validate:validate",
+}
+SUMMARIES: dict[str, str] = {
+    "graph": "Print the DAG of a recipe (mermaid or dot).",
+    "init": "Create a starter recipe and scriptlet.",
+    "run": "Run a recipe.",
+    "schema": "Print the recipe JSON Schema, for editors.",
+    "scriptlets": "List and describe the scriptlets recipes can use.",
+    "validate": "Check recipes; report every error as FILE:LINE:COL.",
+}
+
+
+def debug_enabled(ctx: click.Context | None = None) -> bool:
+    if os.environ.get("F0_DEBUG", "") not in ("", "0"):
+        return True
+    while ctx is not None:
+        if ctx.params.get("debug"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that subcommand runs (or its help is shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUMMARIES[name]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from framework0.errors import Framework0Error, RecipeError
+
+        try:
+            return super().invoke(ctx)
+        except Framework0Error as error:
+            if debug_enabled(ctx):
+                traceback.print_exc()
+            if isinstance(error, RecipeError):
+                for diagnostic in error.diagnostics:
+                    click.echo(str(diagnostic), err=True)
+                count = len(error.diagnostics)
+                click.echo(f"{count} error{'s' if count != 1 else ''}; nothing was run", err=True)
+            else:
+                click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:
+            if debug_enabled(ctx):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="framework0", prog_name="f0")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+def cli(debug: bool) -> None:
+    """Framework0: run YAML recipes of Python scriptlets as a parallel DAG.
+
+    \b
+    Example:
+      f0 run examples/quickstart.yaml
+    """
+
+
+def main() -> None:
+    """The console entry point of ``f0``, ``framework0`` and ``python -m framework0``."""
+    cli(prog_name="f0")

@@ -1,0 +1,95 @@
+"""``f0 run``: run a recipe with live progress; ``--json`` prints the run result instead."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from framework0.cli.options import debug_option
+
+
+@click.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
+@click.option("--recipe", "recipe_option", type=click.Path(dir_okay=False), help="The recipe (the seed's spelling).")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param; repeatable.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "process"]),
+    default="local",
+    show_default=True,
+    help="Where steps run: threads (local) or worker processes (process).",
+)
+@click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once.")
+@click.option("--timeout", help="Stop the whole run after this long (30s, 5m, 1h).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step.")
+@debug_option
+def run(
+    recipe: str | None,
+    recipe_option: str | None,
+    params: tuple[str, ...],
+    executor: str,
+    max_parallel: int | None,
+    timeout: str | None,
+    as_json: bool,
+    junit: str | None,
+    debug: bool,
+) -> None:
+    """Run RECIPE: its steps as a parallel DAG, with retries and timeouts.
+
+    \b
+    Examples:
+      f0 run examples/quickstart.yaml
+      f0 run etl.yaml -p region=eu -p batch=50 --json
+      f0 run tests.yaml --junit report.xml
+    Exit status: 0 succeeded, 1 a step failed, 2 invalid recipe or params, 130 interrupted.
+    """
+    from framework0.engine.runner import Runner
+    from framework0.errors import UsageError
+    from framework0.events import EventBus
+    from framework0.recipe.durations import parse_duration
+    from framework0.recipe.loader import load_recipe
+    from framework0.recipe.params import parse_assignments
+
+    path = recipe or recipe_option
+    if path is None:
+        raise UsageError("no recipe given: f0 run RECIPE.yaml (see f0 run --help)")
+    if recipe and recipe_option:
+        raise UsageError("give the recipe once: as an argument or with --recipe")
+    overrides = parse_assignments(params)
+    try:
+        run_timeout = parse_duration(timeout) if timeout is not None else None
+    except ValueError as error:
+        raise UsageError(f"--timeout: {error}") from None
+    loaded = load_recipe(path, params=overrides, params_from_text=True)
+    bus = EventBus()
+    stream = sys.stderr if as_json else sys.stdout
+    from framework0.cli.progress import make_progress, print_summary
+
+    progress = make_progress(stream, live=stream.isatty())
+    bus.subscribe(progress)
+    runner = Runner(
+        loaded,
+        params=overrides,
+        params_from_text=True,
+        executor=executor,
+        max_parallel=max_parallel,
+        bus=bus,
+        timeout=run_timeout,
+    )
+    try:
+        result = runner.run()
+    finally:
+        progress.close()
+    if junit:
+        from pathlib import Path
+
+        from framework0.viz.junit import junit_xml
+
+        Path(junit).write_text(junit_xml(result, loaded), encoding="utf-8")
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        print_summary(result, stream)
+    sys.exit({"succeeded": 0, "failed": 1, "cancelled": 130}[result.status])

@@ -1,0 +1,38 @@
+"""``f0 validate``: check recipes without running anything."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from framework0.cli.options import debug_option
+
+
+@click.command()
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@debug_option
+def validate(recipes: tuple[str, ...], debug: bool) -> None:
+    """Check each RECIPE and print every error as FILE:LINE:COL: message.
+
+    \b
+    Example:
+      f0 validate recipes/*.yaml
+    Exit status: 0 when all are valid, 2 otherwise.
+    """
+    from framework0.errors import RecipeError
+    from framework0.recipe.loader import load_recipe
+
+    errors = 0
+    for path in recipes:
+        try:
+            recipe = load_recipe(path)
+        except RecipeError as error:
+            for diagnostic in error.diagnostics:
+                click.echo(str(diagnostic), err=True)
+            errors += len(error.diagnostics)
+        else:
+            click.echo(f"{path}: ok ({len(recipe.steps)} steps)")
+    if errors:
+        click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
+        sys.exit(2)

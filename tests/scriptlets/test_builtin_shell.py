@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from pydantic import ValidationError
+
+from framework0.context import ChangeSource, Context, ContextState
+from framework0.errors import StepCancelled
+from framework0.scriptlets.builtin.shell import CommandFailed, ShellScriptlet
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="uses sh, sleep and process groups")
+
+
+def make_context(cancelled: threading.Event | None = None) -> Context:
+    return Context(ContextState(), ChangeSource(node="test", step="s", attempt=1), cancelled=cancelled)
+
+
+def run_shell(args: dict[str, Any], ctx: Context | None = None) -> Any:
+    ctx = ctx or make_context()
+    scriptlet = ShellScriptlet()
+    scriptlet.setup(ctx)
+    return scriptlet.run(ctx, ShellScriptlet.parse_params(args))
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def is_gone(pid: int, within: float = 2.0) -> bool:
+    """True once ``pid`` no longer runs (a zombie waiting for init to reap it counts as gone)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def read_pids(path: Path, count: int, within: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        words = path.read_text().split() if path.exists() else []
+        if len(words) >= count:
+            return [int(word) for word in words]
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not get {count} pids")
+
+
+class StepThread(threading.Thread):
+    """Runs a shell step the way the runner does: in its own thread, keeping what it raised."""
+
+    def __init__(self, args: dict[str, Any], ctx: Context) -> None:
+        super().__init__(daemon=True)
+        self.args, self.ctx = args, ctx
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            run_shell(self.args, self.ctx)
+        except BaseException as error:
+            self.error = error
+
+
+def test_argv_runs_without_a_shell_and_returns_the_output() -> None:
+    code = "import sys; print('out'); print('err', file=sys.stderr)"
+    assert run_shell({"argv": python(code)}) == {"stdout": "out\n", "stderr": "err\n", "exit_code": 0}
+
+
+@posix_only
+def test_cmd_runs_through_the_shell() -> None:
+    output = run_shell({"cmd": "echo one | tr o 0; echo two >&2"})
+    assert output == {"stdout": "0ne\n", "stderr": "two\n", "exit_code": 0}
+
+
+def test_output_larger_than_a_pipe_buffer_is_captured_whole() -> None:
+    output = run_shell({"argv": python("import sys; sys.stdout.write('x' * 1_000_000)")})
+    assert len(output["stdout"]) == 1_000_000
+
+
+@posix_only
+def test_a_non_zero_exit_fails_naming_the_code_and_the_last_lines_of_stderr() -> None:
+    cmd = "for i in 1 2 3 4 5 6 7; do echo line $i >&2; done; exit 3"
+    with pytest.raises(CommandFailed) as caught:
+        run_shell({"cmd": cmd})
+    assert str(caught.value) == (
+        f"command {cmd!r} exited with code 3; last lines of stderr:\nline 3\nline 4\nline 5\nline 6\nline 7"
+    )
+
+
+@posix_only
+def test_a_failure_with_nothing_on_stderr_says_so() -> None:
+    with pytest.raises(CommandFailed) as caught:
+        run_shell({"cmd": "exit 2"})
+    assert str(caught.value) == "command 'exit 2' exited with code 2 (nothing on stderr)"
+
+
+@posix_only
+def test_a_command_killed_by_a_signal_names_the_signal() -> None:
+    with pytest.raises(CommandFailed) as caught:
+        run_shell({"cmd": "kill -9 $$"})
+    assert str(caught.value) == "command 'kill -9 $$' exited with code -9 (killed by SIGKILL) (nothing on stderr)"
+
+
+def test_check_false_returns_a_non_zero_exit_code() -> None:
+    output = run_shell({"argv": python("raise SystemExit(4)"), "check": False})
+    assert output["exit_code"] == 4
+
+
+def test_env_is_added_to_the_environment_as_strings() -> None:
+    code = "import os; print(os.environ['F0_PORT'], os.environ['F0_DEBUG'], bool(os.environ.get('PATH')))"
+    output = run_shell({"argv": python(code), "env": {"F0_PORT": 8080, "F0_DEBUG": True}})
+    assert output["stdout"] == "8080 true True\n"
+
+
+def test_cwd_sets_the_folder_the_command_runs_in(tmp_path: Path) -> None:
+    output = run_shell({"argv": python("import os; print(os.getcwd())"), "cwd": str(tmp_path)})
+    assert Path(output["stdout"].strip()).resolve() == tmp_path.resolve()
+
+
+def test_a_missing_cwd_is_named(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope")
+    with pytest.raises(NotADirectoryError) as caught:
+        run_shell({"argv": python("pass"), "cwd": missing})
+    assert str(caught.value) == f"cwd {missing!r} is not a folder"
+
+
+@pytest.mark.parametrize("args", [{}, {"cmd": "true", "argv": ["true"]}], ids=["neither", "both"])
+def test_exactly_one_of_cmd_and_argv_is_required(args: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ShellScriptlet.parse_params(args)
+    assert (
+        "Value error, give exactly one of 'cmd' (a command line run by the shell) "
+        "or 'argv' (a list run without a shell)"
+    ) in str(caught.value)
+
+
+@pytest.mark.parametrize(("given", "seconds"), [(2, 2.0), ("1.5s", 1.5), ("500ms", 0.5), ("2m", 120.0)])
+def test_timeout_accepts_seconds_and_duration_strings(given: object, seconds: float) -> None:
+    assert ShellScriptlet.parse_params({"cmd": "true", "timeout": given}).timeout == seconds
+
+
+@pytest.mark.parametrize("given", ["soon", 0, -1])
+def test_timeout_rejects_what_is_not_a_positive_duration(given: object) -> None:
+    with pytest.raises(ValidationError, match="timeout"):
+        ShellScriptlet.parse_params({"cmd": "true", "timeout": given})
+
+
+@posix_only
+def test_a_timeout_kills_the_command_and_its_grandchildren(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as caught:
+        run_shell({"cmd": f"sleep 30 & echo $$ $! > {pids}; wait", "timeout": 0.5})
+    assert str(caught.value) == "command timed out after 0.5s"
+    assert time.monotonic() - started < 3
+    shell_pid, sleep_pid = read_pids(pids, 2)
+    assert is_gone(shell_pid)
+    assert is_gone(sleep_pid)
+
+
+@posix_only
+def test_cancelling_the_step_kills_the_command_within_two_seconds(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    cancelled = threading.Event()
+    step = StepThread({"cmd": f"echo $$ > {pids}; exec sleep 30"}, make_context(cancelled))
+    step.start()
+    (pid,) = read_pids(pids, 1)
+    cancelled.set()
+    step.join(2)
+    assert not step.is_alive()
+    assert isinstance(step.error, StepCancelled)
+    assert step.error.reason == "cancelled while the command ran"
+    assert is_gone(pid)
+
+
+@posix_only
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="injects the exception with the CPython API")
+def test_an_exception_injected_into_the_step_thread_kills_the_command(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    step = StepThread({"cmd": f"sleep 30 & echo $$ $! > {pids}; wait"}, make_context())
+    step.start()
+    shell_pid, sleep_pid = read_pids(pids, 2)
+    assert step.ident is not None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(step.ident), ctypes.py_object(StepCancelled))
+    step.join(3)
+    assert not step.is_alive()
+    assert isinstance(step.error, StepCancelled)
+    assert is_gone(shell_pid)
+    assert is_gone(sleep_pid)
+
+
+@posix_only
+def test_a_background_process_holding_the_output_does_not_hang_the_step() -> None:
+    started = time.monotonic()
+    output = run_shell({"cmd": "sleep 30 & echo $!"})
+    background = int(output["stdout"])
+    try:
+        assert time.monotonic() - started < 3
+        assert output["exit_code"] == 0
+    finally:
+        os.kill(background, signal.SIGKILL)
