@@ -11,8 +11,9 @@ $(BIN)/f0: pyproject.toml
 	$(BIN)/pip install -q -e .
 	@touch $@
 
-$(VENV)/.dev: $(BIN)/f0
+$(VENV)/.dev: $(BIN)/f0 examples/plugin/pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e examples/plugin
 	@touch $@
 
 run: $(BIN)/f0

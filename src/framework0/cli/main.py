@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from framework0.cli.options import DEBUG_KEY, debug_option
+
 COMMANDS: dict[str, str] = {
     "graph": "framework0.cli.graph:graph",
     "init": "framework0.cli.init:init",
@@ -34,13 +36,10 @@ SUMMARIES: dict[str, str] = {
 
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
+    """``--debug`` anywhere on the command line, or ``F0_DEBUG=1``."""
     if os.environ.get("F0_DEBUG", "") not in ("", "0"):
         return True
-    while ctx is not None:
-        if ctx.params.get("debug"):
-            return True
-        ctx = ctx.parent
-    return False
+    return ctx is not None and bool(ctx.meta.get(DEBUG_KEY))
 
 
 class LazyGroup(click.Group):
@@ -92,7 +91,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="framework0", prog_name="f0")
-@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@debug_option
 def cli(debug: bool) -> None:
     """Framework0: run YAML recipes of Python scriptlets as a parallel DAG.
 
@@ -104,4 +103,8 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     """The console entry point of ``f0``, ``framework0`` and ``python -m framework0``."""
+    for stream in (sys.stdout, sys.stderr):
+        # A console that cannot show ✓ or → (Windows cp1252) gets a replacement, not a crash.
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="replace")
     cli(prog_name="f0")

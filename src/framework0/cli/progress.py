@@ -136,7 +136,7 @@ def make_progress(stream: IO[str], *, live: bool) -> PlainProgress | LiveProgres
     return LiveProgress(stream) if live else PlainProgress(stream)
 
 
-def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30) -> None:
+def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30, debug: bool = False) -> None:
     """The run's steps (or, for big runs, the counts and the failures) and its final status."""
     counts: dict[str, int] = {}
     for step in result.steps.values():
@@ -164,5 +164,9 @@ def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30) ->
     lines.append(f"{name} {result.status} in {format_duration(result.duration_s)}: {tally} (run {result.run_id})")
     if result.error is not None and result.status != "succeeded":
         lines.append(f"  {result.error.message}")
+    if debug:
+        for step in result.steps.values():
+            if step.error is not None and step.error.traceback:
+                lines.append(f"--- traceback of step {step.name!r} ---\n{step.error.traceback.rstrip()}")
     stream.write("\n".join(lines) + "\n")
     stream.flush()

@@ -91,5 +91,9 @@ def run(
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
     else:
-        print_summary(result, stream)
+        print_summary(result, stream, debug=debug)
+    if as_json and debug:
+        for step in result.steps.values():
+            if step.error is not None and step.error.traceback:
+                sys.stderr.write(f"--- traceback of step {step.name!r} ---\n{step.error.traceback}")
     sys.exit({"succeeded": 0, "failed": 1, "cancelled": 130}[result.status])

@@ -25,7 +25,12 @@ def scriptlets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @debug_option
 def list_command(as_json: bool, debug: bool) -> None:
-    """Every scriptlet a recipe can name with ``uses:``, and where it comes from."""
+    """Every scriptlet a recipe can name with ``uses:``, and where it comes from.
+
+    \b
+    Example:
+      f0 scriptlets list --json
+    """
     from framework0.scriptlets.registry import list_scriptlets
 
     listing = list_scriptlets()
@@ -47,7 +52,13 @@ def list_command(as_json: bool, debug: bool) -> None:
 @click.argument("name")
 @debug_option
 def show_command(name: str, debug: bool) -> None:
-    """The documentation and args of scriptlet NAME (a name, or module:attr)."""
+    """The documentation and args of scriptlet NAME (a name, or module:attr).
+
+    \b
+    Examples:
+      f0 scriptlets show shell
+      f0 scriptlets show mypkg.steps:load_file
+    """
     import inspect
 
     from framework0.scriptlets.registry import default_search_path, resolve_name

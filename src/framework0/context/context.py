@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
+from framework0.context.cancel import CancelToken
 from framework0.context.changes import Change, ChangeSource, Operation, check_key, to_json_value
 from framework0.context.state import ContextState
 
@@ -26,11 +26,11 @@ class Context:
         state: ContextState,
         source: ChangeSource,
         *,
-        cancelled: threading.Event | None = None,
+        cancelled: CancelToken | None = None,
     ) -> None:
         self._state = state
         self._source = source
-        self._cancelled = cancelled if cancelled is not None else threading.Event()
+        self._cancelled = cancelled if cancelled is not None else CancelToken()
 
     @property
     def step(self) -> str | None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
+import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from framework0.context import ChangeSource, Context, ContextState, Operation
+from framework0.context import CancelToken, ChangeSource, Context, ContextState, Operation
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import OutputError
 from framework0.events.types import ErrorInfo
@@ -25,7 +25,7 @@ from framework0.scriptlets.registry import import_ref
 NODE = socket.gethostname()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptTask:
     """Everything needed to run one attempt, by value."""
 
@@ -57,14 +57,15 @@ class AttemptOutcome:
     cpu_s: float = 0.0
     peak_rss_bytes: int = 0
     node: str = NODE
-    context_operations: list[Operation] = field(default_factory=list)
+    context_operations: list[Operation] | None = None
 
 
 def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
     """The error as shown to users, and its class names from most to least specific."""
     names = tuple(cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException))
     message = str(error) or repr(error)
-    return ErrorInfo(type(error).__name__, message), names
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return ErrorInfo(type(error).__name__, message, trace), names
 
 
 def check_output(step: str, output: Any) -> Any:
@@ -144,7 +145,7 @@ class RecordingState(ContextState):
         return super().apply(batch, source)
 
 
-def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: threading.Event) -> AttemptOutcome:
+def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelToken) -> AttemptOutcome:
     """Run a task away from the runner's context (another process): writes come back as operations."""
     state = RecordingState(task.context_snapshot or {})
     source = ChangeSource(NODE, task.step, task.attempt, task.item)

@@ -33,7 +33,6 @@ class ResourceMonitor:
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
         self._active: dict[int, Probe] = {}
-        self._lock = threading.Lock()
         self._current_rss = 0
         self._stop = threading.Event()
         self._sampled = threading.Event()
@@ -53,15 +52,13 @@ class ResourceMonitor:
 
     def begin(self) -> Probe:
         probe = Probe(time.perf_counter(), time.thread_time(), self._current_rss)
-        with self._lock:
-            self._active[id(probe)] = probe
+        self._active[id(probe)] = probe  # dict updates are atomic; no lock on the hot path
         return probe
 
     def finish(self, probe: Probe) -> Probe:
         probe.wall_s = time.perf_counter() - probe.started_wall
         probe.cpu_s = time.thread_time() - probe.started_cpu
-        with self._lock:
-            self._active.pop(id(probe), None)
+        self._active.pop(id(probe), None)
         if probe.peak_rss == 0:
             # Only the first attempts of a run can finish before the first sample; wait for it.
             self._sampled.wait(timeout=2)
@@ -76,10 +73,9 @@ class ResourceMonitor:
         while first or not self._stop.wait(self.interval):
             rss = _read_rss(process)
             self._current_rss = rss
-            with self._lock:
-                for probe in self._active.values():
-                    if rss > probe.peak_rss:
-                        probe.peak_rss = rss
+            for probe in list(self._active.values()):
+                if rss > probe.peak_rss:
+                    probe.peak_rss = rss
             if first:
                 first = False
                 self._sampled.set()

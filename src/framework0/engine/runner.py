@@ -46,10 +46,12 @@ from framework0.recipe.model import Recipe, Step
 from framework0.recipe.params import resolve_params
 
 EXECUTORS: dict[str, str] = {
+    "inline": "framework0.engine.executors.inline:InlineExecutor",
     "local": "framework0.engine.executors.local:LocalExecutor",
     "process": "framework0.engine.executors.process:ProcessExecutor",
 }
 DEFAULT_GRACE_S = 2.0
+TIMEOUT_TYPES = tuple(cls.__name__ for cls in StepTimeout.__mro__ if cls not in (object, BaseException))
 _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a blocking wait on Ctrl-C
 
 
@@ -127,6 +129,7 @@ class Runner:
         self._run_error: ErrorInfo | None = None
         self._started_at = 0.0
         self._namespace: dict[str, Any] = {}
+        self._publishing = False
         self._to_prepare: deque[str] = deque()
         self._draining = False
 
@@ -134,6 +137,7 @@ class Runner:
 
     def run(self) -> RunResult:
         self._started_at = time.time()
+        self._publishing = self.bus.has_subscribers  # subscribe before the run starts
         recipe = self.recipe
         self._namespace = {
             "params": self.values,
@@ -190,8 +194,14 @@ class Runner:
                 self._interrupt()
 
     def _pending_timers(self) -> bool:
-        # The run timeout alone does not keep the loop alive.
-        return any(kind != "run_timeout" for _, _, kind, _ in self._timers)
+        """Whether a timer still matters: a retry, or a deadline of an attempt still running."""
+        running = self._running
+        return any(
+            kind == "retry" or (kind != "run_timeout" and payload in running) for _, _, kind, payload in self._timers
+        )
+
+    def _live_timers(self) -> bool:
+        return self.timeout is not None or self._pending_timers()
 
     def _next_wait(self) -> float | None:
         if not self._timers:
@@ -230,6 +240,14 @@ class Runner:
 
     def _pump(self) -> None:
         ready, running, limit = self._ready, self._running, self.max_parallel
+        if len(ready) == 1 and not running and self.executor.can_run_here and not self._live_timers():
+            # A serial section (a chain, sequential: true): nothing else can start or fire until
+            # this attempt ends, so run it here and save two thread handoffs.
+            unit = ready[0]
+            if unit[0].step.timeout is None:
+                ready.popleft()
+                self._submit(*unit, here=True)
+                return
         while ready and len(running) < limit:
             self._submit(*ready.popleft())
 
@@ -238,16 +256,17 @@ class Runner:
     def _prepare(self, run: _StepRun) -> None:
         """A step's upstream steps are all final: skip it, or queue its unit(s) of work."""
         step = run.step
-        if self._interrupted or (self._stopping and step.trigger != "always"):
-            self._finish(run, "pending")
-            return
-        if step.trigger != "always":
+        if step.trigger != "always" and not self._interrupted:
             blocker = self._plan.blocker(step.name)
             if blocker is not None:
                 run.result.reason = f"upstream step {blocker!r} {self._plan.status[blocker]}"
                 self._finish(run, "skipped")
                 return
-        if self.bus.has_subscribers:
+        if self._interrupted or (self._stopping and step.trigger != "always"):
+            run.result.reason = "the run stopped before it started"
+            self._finish(run, "pending")
+            return
+        if self._publishing:
             self.bus.publish(StepStarted(self.run_id, step.name, time.time()))
         try:
             if step.when is not None and not self._evaluate_when(step):
@@ -319,7 +338,7 @@ class Runner:
                 args[name] = templates.render_value(value, namespace)
         return args
 
-    def _submit(self, run: _StepRun, item: int | None, number: int) -> None:
+    def _submit(self, run: _StepRun, item: int | None, number: int, *, here: bool = False) -> None:
         step = run.step
         key = next(self._keys)
         try:
@@ -347,9 +366,12 @@ class Runner:
         run.running += 1
         if step.timeout is not None:
             self._timer(time.time() + step.timeout, "deadline", key)
-        if self.bus.has_subscribers:
+        if self._publishing:
             self.bus.publish(AttemptStarted(self.run_id, step.name, number, item, time.time()))
-        self.executor.submit(task)
+        if here:
+            self.executor.run_here(task)
+        else:
+            self.executor.submit(task)
 
     # -- outcomes ---------------------------------------------------------------------------------
 
@@ -367,11 +389,13 @@ class Runner:
         if attempt.stop_reason == "timeout":
             ok = False
             assert step.timeout is not None
-            outcome.error, outcome.error_types = error_info(StepTimeout(step.name, step.timeout))
+            outcome.error = ErrorInfo("StepTimeout", f"timed out after {step.timeout:g}s")
+            outcome.error_types = TIMEOUT_TYPES
         elif attempt.stop_reason is not None and not ok:
             outcome.error, outcome.error_types = error_info(StepCancelled(attempt.stop_reason))
         result = run.result
-        result.attempts += 1
+        if attempt.number > result.attempts:
+            result.attempts = attempt.number  # the most tries any item needed
         result.cpu_s += outcome.cpu_s
         if outcome.peak_rss_bytes > result.peak_rss_bytes:
             result.peak_rss_bytes = outcome.peak_rss_bytes
@@ -385,7 +409,7 @@ class Runner:
                 self._stopping and step.trigger != "always"
             ):
                 retry_in = retry_delay(step.retry, attempt.number, random.random())
-        if self.bus.has_subscribers:
+        if self._publishing:
             status = "succeeded" if ok else "failed"
             self.bus.publish(
                 AttemptFinished(
@@ -447,7 +471,7 @@ class Runner:
         step, result = run.step, run.result
         result.status = status
         self._steps_ns[step.name] = {"output": result.output, "status": status}
-        if self.bus.has_subscribers:
+        if self._publishing:
             self.bus.publish(
                 StepFinished(
                     self.run_id,
@@ -520,7 +544,7 @@ class Runner:
     # -- the result -------------------------------------------------------------------------------
 
     def _context_changed(self, changes: list[Change]) -> None:
-        if self.bus.has_subscribers:
+        if self._publishing:
             for change in changes:
                 self.bus.publish(ContextChanged(self.run_id, change))
 

@@ -15,6 +15,8 @@ class ErrorInfo:
 
     type: str
     message: str
+    #: the formatted traceback, shown with --debug (not part of the run result's JSON)
+    traceback: str | None = None
 
     def to_dict(self) -> dict[str, str]:
         return {"type": self.type, "message": self.message}

@@ -1,24 +1,26 @@
-"""The checks that need the whole recipe: steps, scriptlets, args, templates, dependencies, cycles."""
+"""The checks that need the whole recipe: steps, scriptlets, args, templates, dependencies, cycles.
+
+Each step's own keys are checked first (``_draft``), then the steps are linked (``_link``): their
+templates are parsed to find the steps and params they read, which adds dependency edges, their
+args are checked against their scriptlet's parameters, and the graph is checked for a cycle.
+A step with problems of its own still has its dependencies and templates checked (every error
+is reported at once), and its name counts, so that steps naming it get no second, misleading error.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean
 from framework0.graph.dag import build_dag, find_cycle
-from framework0.recipe.loader import (
-    STEP_NAME,
-    Parts,
-    Problems,
-    RawStep,
-    Site,
-    read_retry,
-    retry_base,
-)
+from framework0.recipe.durations import parse_duration
+from framework0.recipe.loader import STEP_NAME, Parts, Problems, RawStep, Site, describe, read_retry
 from framework0.recipe.model import TRIGGERS, Recipe, RetryPolicy, Step
+from framework0.recipe.yaml_source import NodePath
 from framework0.scriptlets.registry import (
     ScriptletSpec,
     default_search_path,
@@ -27,11 +29,16 @@ from framework0.scriptlets.registry import (
 )
 
 if TYPE_CHECKING:
-    from framework0.recipe.templates import References
+    from types import ModuleType
+
+    from framework0.scriptlets.base import BaseScriptlet
 
 TEMPLATE_NAMES = ("params", "steps", "ctx", "run", "recipe")
 FOREACH_NAMES = ("item", "index")
 JINJA_GLOBALS = ("range", "dict", "true", "false", "none", "True", "False", "None")
+_NAMES = frozenset((*TEMPLATE_NAMES, *JINJA_GLOBALS))
+_NAMES_IN_FOREACH = _NAMES | frozenset(FOREACH_NAMES)
+_BAD_NAME = "step name {!r} must start with a letter and hold only letters, digits, _ and -"
 
 
 def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> Recipe:
@@ -39,25 +46,22 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
     if parts is None:
         raise RecipeError(problems.found)
     search_path = default_search_path(path.parent if path is not None else None)
-    resolver = _ScriptletResolver(search_path)
-    steps: list[Step] = []
-    names: dict[str, Span] = {}
-    sites: dict[str, Site] = {}
+    drafter = _Drafter(parts, _ScriptletResolver(search_path), problems)
+    defined: dict[str, Span] = {}  # every well-formed step name, where it is first defined
+    drafts: list[_Draft] = []
     for raw in parts.steps:
-        step = _build_step(raw, parts, resolver, problems)
-        if step is None:
+        draft = drafter.draft(raw)
+        if draft is None:
             continue
-        if step.name in names:
-            first = names[step.name]
-            problems.at_value(
-                raw.site.at("name"),
-                f"duplicate step name {step.name!r} (first defined at {first.line}:{first.col})",
+        first = defined.setdefault(draft.fields["name"], draft.fields["span"])
+        if first is not draft.fields["span"]:
+            where = f"{first.line}:{first.col}" if first.file == draft.fields["span"].file else str(first)
+            problems.add(
+                draft.fields["span"], f"duplicate step name {draft.fields['name']!r} (first defined at {where})"
             )
-            continue
-        names[step.name] = raw.site.at("name").value_span()
-        sites[step.name] = raw.site
-        steps.append(step)
-    steps = _link(steps, sites, parts, problems)
+        else:
+            drafts.append(draft)
+    steps = _Linker(parts, defined, problems).link(drafts)
     if problems.found:
         raise RecipeError(problems.found)
     meta = parts.meta
@@ -100,275 +104,380 @@ class _ScriptletResolver:
         return found
 
 
-def _build_step(raw: RawStep, parts: Parts, resolver: _ScriptletResolver, problems: Problems) -> Step | None:
-    data, site = raw.data, raw.site
-    before = len(problems.found)
-    name = data.get("name")
-    if name is None:
-        problems.at_value(site, "a step needs a 'name'")
-    elif not isinstance(name, str) or not STEP_NAME.fullmatch(name):
-        problems.at_value(
-            site.at("name"),
-            f"step name {name!r} must start with a letter and hold only letters, digits, _ and -",
-        )
-    scriptlet = _scriptlet_of(data, site, resolver, problems)
-    if "args" in data and "with" in data:
-        problems.at_key(site.at("with"), "give either 'args' or its alias 'with', not both")
-    args_key = "with" if "with" in data else "args"
-    args = data.get(args_key, {})
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        problems.at_value(site.at(args_key), f"'{args_key}' must be a mapping of arg names to values")
-        args = {}
-    defaults = {**parts.defaults, **raw.defaults}
-    fields: dict[str, Any] = {}
-    if "idx" in data:
-        fields["idx"] = problems.typed(data["idx"], site.at("idx"), int, "'idx'")
-    if "description" in data:
-        fields["description"] = problems.typed(data["description"], site.at("description"), str, "'description'")
-    if "depends_on" in data:
-        fields["depends_on"] = problems.string_list(data["depends_on"], site.at("depends_on"), "'depends_on'")
-    for key in ("continue_on_error", "cache"):
-        if key in data:
-            fields[key] = problems.typed(data[key], site.at(key), bool, f"'{key}'")
-        elif key in defaults:
-            value, where = defaults[key]
-            fields[key] = problems.typed(value, where, bool, f"defaults.{key}")
-    if "timeout" in data:
-        fields["timeout"] = problems.duration(data["timeout"], site.at("timeout"), "'timeout'")
-    elif "timeout" in defaults:
-        value, where = defaults["timeout"]
-        fields["timeout"] = problems.duration(value, where, "defaults.timeout")
-    base = retry_base(defaults, problems)
-    if "retry" in data:
-        fields["retry"] = read_retry(data["retry"], site.at("retry"), problems, base)
-    elif base:
-        fields["retry"] = read_retry({}, defaults["retry"][1], problems, base)
-    if "trigger" in data:
-        trigger = data["trigger"]
-        if trigger not in TRIGGERS:
-            hint = did_you_mean(str(trigger), TRIGGERS) or f"; use one of {', '.join(TRIGGERS)}"
-            problems.at_value(site.at("trigger"), f"unknown trigger {trigger!r}{hint}")
-        else:
-            fields["trigger"] = trigger
-    if "foreach" in data:
-        foreach = data["foreach"]
-        if not isinstance(foreach, list) and not _is_template(foreach):
-            problems.at_value(
-                site.at("foreach"),
-                "'foreach' must be a list or a template that gives one, like '{{ params.files }}'",
+@dataclass(slots=True)
+class _Draft:
+    """A step whose own keys are checked: its Step fields so far, where it is, and its args key.
+
+    When ``broken`` (it has problems of its own) a field that is wrong holds None, and ``args``
+    holds whatever was written.
+    """
+
+    fields: dict[str, Any]
+    site: Site
+    args_key: str
+    broken: bool
+
+
+class _Drafter:
+    """Checks each step's own keys, with the recipe's defaults merged in."""
+
+    def __init__(self, parts: Parts, resolver: _ScriptletResolver, problems: Problems) -> None:
+        self.defaults = parts.defaults
+        self.default_retry = RetryPolicy(**parts.defaults.get("retry", {}))
+        self.resolver = resolver
+        self.problems = problems
+
+    def draft(self, raw: RawStep) -> _Draft | None:
+        """The step's fields, or None when its name is missing or malformed (each problem reported)."""
+        data, site, problems = raw.data, raw.site, self.problems
+        before = len(problems.found)
+        name = data.get("name")
+        if name is None:
+            problems.at_value(site, "a step needs a 'name'")
+        elif type(name) is not str or not STEP_NAME.fullmatch(name):
+            problems.at_value(site.at("name"), _BAD_NAME.format(name))
+        scriptlet = self.scriptlet(data, site)
+        args_key = "with" if "with" in data else "args"
+        if "args" in data and "with" in data:
+            problems.at_key(site.at("with"), "give either 'args' or its alias 'with', not both")
+        args = data.get(args_key)
+        if args is None:
+            args = {}
+        elif type(args) is not dict:
+            message = f"'{args_key}' must be a mapping of arg names to values, got {describe(args)}"
+            problems.at_value(site.at(args_key), message)
+        fields: dict[str, Any] = {
+            "name": name,
+            "scriptlet": scriptlet,
+            "args": args,
+            "span": site.doc.value_span((*site.path, "name")),
+            "retry": self.default_retry,
+        }
+        defaults = self.defaults
+        for key in ("timeout", "continue_on_error", "cache"):
+            if key in defaults:
+                fields[key] = defaults[key]
+        for key, value in data.items():
+            if key in _FIELD_CHECKS:
+                fields[key] = _FIELD_CHECKS[key](self, value, site, key)
+        if type(name) is not str or not STEP_NAME.fullmatch(name):
+            return None
+        return _Draft(fields, site, args_key, broken=len(problems.found) > before)
+
+    def scriptlet(self, data: dict[str, Any], site: Site) -> ScriptletSpec | None:
+        uses, module, function = data.get("uses"), data.get("module"), data.get("function")
+        problems = self.problems
+        if uses is not None and (module is not None or function is not None):
+            problems.at_key(
+                site.at("module" if module is not None else "function"),
+                "give either 'uses' or 'module' with 'function', not both",
             )
-        fields["foreach"] = foreach
-    if "when" in data:
-        when = data["when"]
-        if not isinstance(when, (bool, str)):
-            problems.at_value(site.at("when"), f"'when' must be true, false or an expression, got {when!r}")
-        fields["when"] = when
-    if len(problems.found) > before or scriptlet is None or not isinstance(name, str):
+            return None
+        if uses is not None:
+            if type(uses) is not str:
+                problems.at_value(site.at("uses"), f"'uses' must be a scriptlet name, got {describe(uses)}")
+                return None
+            key: tuple[str, ...] = (uses,)
+            where = "uses"
+        elif module is not None or function is not None:
+            if module is None or function is None:
+                given, needed = ("module", "function") if function is None else ("function", "module")
+                problems.at_key(site.at(given), f"'{given}' needs '{needed}' too: give both, or 'uses' alone")
+                return None
+            if type(module) is not str or type(function) is not str:
+                wrong = "module" if type(module) is not str else "function"
+                problems.at_value(site.at(wrong), f"'{wrong}' must be a name, got {describe(data[wrong])}")
+                return None
+            key = (module, function)
+            where = "module"
+        else:
+            problems.at_value(site, "a step needs 'uses: NAME' or 'module:' with 'function:' to say what it runs")
+            return None
+        try:
+            return self.resolver.resolve(key)
+        except ScriptletError as error:
+            problems.at_value(site.at(where), str(error))
+            return None
+
+    # Checks of the step keys that become Step fields as they are (name, args, uses: see ``draft``).
+
+    def idx(self, value: Any, site: Site, key: str) -> Any:
+        return value if type(value) is int else self.problems.typed(value, site.at(key), int, "'idx'")
+
+    def description(self, value: Any, site: Site, key: str) -> Any:
+        return value if type(value) is str else self.problems.typed(value, site.at(key), str, "'description'")
+
+    def flag(self, value: Any, site: Site, key: str) -> Any:
+        return value if type(value) is bool else self.problems.typed(value, site.at(key), bool, f"'{key}'")
+
+    def timeout(self, value: Any, site: Site, key: str) -> Any:
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            self.problems.at_value(site.at(key), f"'timeout': {error}")
+            return None
+
+    def retry(self, value: Any, site: Site, key: str) -> Any:
+        given = read_retry(value, site.at(key), self.problems)
+        if given is None:
+            return None
+        inherited = self.defaults.get("retry", {})
+        return RetryPolicy(**{**inherited, **given}) if given else self.default_retry
+
+    def depends_on(self, value: Any, site: Site, key: str) -> Any:
+        names = self.problems.string_list(value, site.at(key), "'depends_on'")
+        return tuple(dict.fromkeys(names)) if names is not None else None
+
+    def trigger(self, value: Any, site: Site, key: str) -> Any:
+        if value in TRIGGERS and type(value) is str:
+            return value
+        hint = did_you_mean(str(value), TRIGGERS) or f"; use one of {', '.join(TRIGGERS)}"
+        self.problems.at_value(site.at(key), f"unknown trigger {value!r}{hint}")
         return None
-    if fields.get("retry") is None:
-        fields.pop("retry", None)
-    fields = {key: value for key, value in fields.items() if value is not None}
-    return Step(
-        name=name,
-        scriptlet=scriptlet,
-        args=args,
-        span=site.at("name").value_span(),
-        retry=fields.pop("retry", RetryPolicy()),
-        **fields,
-    )
+
+    def foreach(self, value: Any, site: Site, key: str) -> Any:
+        if type(value) is not list and not _is_template(value):
+            example = "{{ params.files }}"
+            message = f"'foreach' must be a list or a template that gives one, like {example!r}, got {describe(value)}"
+            self.problems.at_value(site.at(key), message)
+        return value
+
+    def when(self, value: Any, site: Site, key: str) -> Any:
+        if type(value) is not bool and type(value) is not str:
+            message = f"'when' must be true, false or an expression, got {describe(value)}"
+            self.problems.at_value(site.at(key), message)
+        return value
 
 
-def _scriptlet_of(
-    data: dict[str, Any], site: Site, resolver: _ScriptletResolver, problems: Problems
-) -> ScriptletSpec | None:
-    uses, module, function = data.get("uses"), data.get("module"), data.get("function")
-    if uses is not None and (module is not None or function is not None):
-        problems.at_key(
-            site.at("module" if module is not None else "function"),
-            "give either 'uses' or 'module' with 'function', not both",
-        )
-        return None
-    if uses is not None:
-        if not isinstance(uses, str):
-            problems.at_value(site.at("uses"), f"'uses' must be a scriptlet name, got {uses!r}")
-            return None
-        key: tuple[str, ...] = (uses,)
-        where = site.at("uses")
-    elif module is not None or function is not None:
-        if not isinstance(module, str) or not isinstance(function, str):
-            missing = "function" if isinstance(module, str) else "module"
-            problems.at_value(site, f"'module' and 'function' go together: this step has no valid {missing!r}")
-            return None
-        key = (module, function)
-        where = site.at("module")
-    else:
-        problems.at_value(site, "a step needs 'uses: NAME' or 'module:' with 'function:' to say what it runs")
-        return None
-    try:
-        return resolver.resolve(key)
-    except ScriptletError as error:
-        problems.at_value(where, str(error))
-        return None
+_FIELD_CHECKS = {
+    "idx": _Drafter.idx,
+    "description": _Drafter.description,
+    "continue_on_error": _Drafter.flag,
+    "cache": _Drafter.flag,
+    "timeout": _Drafter.timeout,
+    "retry": _Drafter.retry,
+    "depends_on": _Drafter.depends_on,
+    "trigger": _Drafter.trigger,
+    "foreach": _Drafter.foreach,
+    "when": _Drafter.when,
+}
 
 
 def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    return type(value) is str and ("{{" in value or "{%" in value)
 
 
-def _strings(value: Any, site: Site) -> Iterator[tuple[str, Site]]:
-    """Every string inside ``value`` (nested lists and mappings), with where it was written."""
-    if isinstance(value, str):
-        yield value, site
-    elif isinstance(value, dict):
+def _strings(value: Any, path: NodePath) -> Iterator[tuple[str, NodePath]]:
+    """Every string inside ``value`` (nested lists and mappings), with its path below the step."""
+    if type(value) is str:
+        yield value, path
+    elif type(value) is dict:
         for key, item in value.items():
-            yield from _strings(item, site.at(key))
-    elif isinstance(value, list):
+            yield from _strings(item, (*path, key))
+    elif type(value) is list:
         for index, item in enumerate(value):
-            yield from _strings(item, site.at(index))
+            yield from _strings(item, (*path, index))
 
 
-def _link(steps: list[Step], sites: dict[str, Site], parts: Parts, problems: Problems) -> list[Step]:
-    """Check templates and args, infer edges from templates, add sequential edges, find cycles."""
-    known = [step.name for step in steps]
-    known_set = set(known)
-    upstream: dict[str, list[str]] = {}
-    linked: dict[str, dict[str, Any]] = {}
-    for step in steps:
-        site = sites[step.name]
-        refs = _TemplateRefs(step, site, parts, known_set, problems)
-        deps: list[str] = []
-        for dep in step.depends_on:
-            if dep == step.name:
-                problems.at_value(site.at("depends_on"), f"step {step.name!r} cannot depend on itself")
-            elif dep not in known_set:
-                problems.at_value(
-                    site.at("depends_on"),
-                    f"step {step.name!r} depends on unknown step {dep!r}{did_you_mean(dep, known)}",
-                )
-            else:
-                deps.append(dep)
-        deps.extend(sorted(refs.steps - set(deps)))
-        upstream[step.name] = deps
-        linked[step.name] = {
-            "templated_args": frozenset(refs.templated_args),
-            "reads_context": refs.reads_ctx,
-        }
-        _check_args(step, site, refs.templated_args, problems)
-    if parts.options.get("sequential"):
-        order = sorted(range(len(steps)), key=lambda i: (steps[i].idx is None, steps[i].idx or 0, i))
-        for before, after in zip(order, order[1:], strict=False):
-            deps = upstream[steps[after].name]
-            if steps[before].name not in deps:
-                deps.append(steps[before].name)
-    dag = build_dag((step.name, upstream[step.name]) for step in steps)
-    cycle = find_cycle(dag)
-    if cycle is not None:
-        # find_cycle walks upstream edges; show the path in the direction work flows.
-        path = " -> ".join(reversed(cycle))
-        problems.at_value(sites[cycle[0]].at("name"), f"dependency cycle: {path}")
-    from dataclasses import replace
+class _Linker:
+    """Checks templates and args, adds the edges they and ``sequential`` imply, and finds cycles."""
 
-    return [replace(step, upstream=tuple(upstream[step.name]), **linked[step.name]) for step in steps]
-
-
-class _TemplateRefs:
-    """Checks one step's templates and collects what they read."""
-
-    def __init__(self, step: Step, site: Site, parts: Parts, known: set[str], problems: Problems) -> None:
-        self.steps: set[str] = set()
-        self.templated_args: set[str] = set()
-        self.reads_ctx = False
-        self.step, self.site, self.parts, self.known, self.problems = step, site, parts, known, problems
-        expression_args = step.scriptlet.scriptlet.expression_args
-        args_key = "with" if site.doc.has((*site.path, "with")) else "args"
-        for arg, value in step.args.items():
-            for text, where in _strings(value, site.at(args_key, arg)):
-                if arg in expression_args:
-                    self.templated_args.add(arg)
-                    self._check(text, where, expression=True)
-                elif _is_template(text):
-                    self.templated_args.add(arg)
-                    self._check(text, where, expression=False)
-        if isinstance(step.when, str):
-            self._check(step.when, site.at("when"), expression=True, foreach_names=False)
-        if isinstance(step.foreach, str):
-            self._check(step.foreach, site.at("foreach"), expression=False, foreach_names=False)
-        elif isinstance(step.foreach, list):
-            for text, where in _strings(step.foreach, site.at("foreach")):
-                if _is_template(text):
-                    self._check(text, where, expression=False, foreach_names=False)
-
-    def _check(self, text: str, site: Site, *, expression: bool, foreach_names: bool = True) -> None:
+    def __init__(self, parts: Parts, defined: dict[str, Span], problems: Problems) -> None:
         from framework0.recipe import templates
 
-        try:
-            refs: References = templates.expression_references(text) if expression else templates.references(text)
-        except TemplateError as error:
-            span = site.value_span()
-            line = span.line + max(error.line - 1, 0)
-            self.problems.add(Span(span.file, line, span.col), f"template error: {error}")
+        self.templates: ModuleType = templates
+        self.parts = parts
+        self.defined = defined
+        self.order = {name: index for index, name in enumerate(defined)}
+        self.problems = problems
+        self.arg_checks: dict[tuple[Any, ...], list[tuple[str | None, str]]] = {}
+        self.step_hints: dict[str, str] = {}
+
+    def step_hint(self, name: str) -> str:
+        """``did_you_mean`` among the step names, worked out once per unknown name (it is slow for many)."""
+        hint = self.step_hints.get(name)
+        if hint is None:
+            hint = self.step_hints[name] = did_you_mean(name, self.defined)
+        return hint
+
+    def link(self, drafts: list[_Draft]) -> list[Step]:
+        upstream: dict[str, list[str]] = {}
+        for draft in drafts:
+            upstream[draft.fields["name"]] = self.edges(draft)
+            self.check_args(draft)
+        if self.parts.options.get("sequential"):
+            # Each step also waits for the one before it: by idx, then steps without idx, in list order.
+            order = sorted(drafts, key=lambda draft: (draft.fields.get("idx") is None, draft.fields.get("idx") or 0))
+            for before, after in zip(order, order[1:], strict=False):
+                deps = upstream[after.fields["name"]]
+                if before.fields["name"] not in deps:
+                    deps.append(before.fields["name"])
+        self.check_cycles(drafts, upstream)
+        if self.problems.found or any(draft.broken for draft in drafts):
+            return []
+        return [Step(**draft.fields, upstream=tuple(upstream[draft.fields["name"]])) for draft in drafts]
+
+    def edges(self, draft: _Draft) -> list[str]:
+        """The steps ``draft`` waits for: its depends_on in order, then the steps its templates read."""
+        fields, site = draft.fields, draft.site
+        name = fields["name"]
+        deps: list[str] = []
+        for dep in fields.get("depends_on") or ():
+            if dep == name:
+                self.problems.at_value(site.at("depends_on"), f"step {name!r} cannot depend on itself")
+            elif dep not in self.defined:
+                hint = self.step_hint(dep)
+                self.problems.at_value(site.at("depends_on"), f"step {name!r} depends on unknown step {dep!r}{hint}")
+            else:
+                deps.append(dep)
+        reads = _TemplateReader(self, draft)
+        fields["templated_args"] = frozenset(reads.templated_args)
+        fields["reads_context"] = reads.reads_context
+        for dep in sorted(reads.steps - set(deps), key=self.order.__getitem__):
+            deps.append(dep)
+        return deps
+
+    def check_cycles(self, drafts: list[_Draft], upstream: dict[str, list[str]]) -> None:
+        dag = build_dag((draft.fields["name"], upstream[draft.fields["name"]]) for draft in drafts)
+        cycle = find_cycle(dag)
+        if cycle is None:
             return
-        allowed = set(TEMPLATE_NAMES) | set(JINJA_GLOBALS)
-        in_foreach = self.step.foreach is not None and foreach_names
-        if in_foreach:
-            allowed |= set(FOREACH_NAMES)
-        for name in sorted(refs.names - allowed):
-            if name in FOREACH_NAMES:
-                message = f"{name!r} is only defined in the args of a step with 'foreach'"
+        # find_cycle lists each step before the one it waits for; show the way work flows instead,
+        # from the step that comes first in the recipe.
+        flow = cycle[:0:-1]
+        first = min(range(len(flow)), key=lambda index: self.order[flow[index]])
+        flow = [*flow[first:], *flow[:first]]
+        sites = {draft.fields["name"]: draft.site for draft in drafts}
+        message = f"dependency cycle: {' -> '.join([*flow, flow[0]])}"
+        self.problems.at_value(sites[flow[0]].at("name"), message)
+
+    def check_args(self, draft: _Draft) -> None:
+        """Check the args known before the run against the scriptlet's parameters."""
+        fields, site, args_key = draft.fields, draft.site, draft.args_key
+        spec: ScriptletSpec | None = fields["scriptlet"]
+        args = fields["args"]
+        if spec is None or type(args) is not dict:
+            return
+        templated: frozenset[str] = fields["templated_args"]
+        static = {key: value for key, value in args.items() if key not in templated} if templated else args
+        # Steps often share a scriptlet and the same static args: check each combination once.
+        key = (spec.scriptlet, tuple(sorted(templated)), repr(static))
+        found = self.arg_checks.get(key)
+        if found is None:
+            found = self.arg_checks[key] = _arg_problems(spec, static, templated)
+        for arg, message in found:
+            message = f"step {fields['name']!r}: {message}"
+            if arg is None or arg not in args:
+                self.problems.at_value(site.at(args_key) if args else site.at("name"), message)
+            elif message.startswith(f"step {fields['name']!r}: unknown arg"):
+                self.problems.at_key(site.at(args_key, arg), message)  # the name is wrong: point at it
             else:
-                choices = [*TEMPLATE_NAMES, *(FOREACH_NAMES if in_foreach else ())]
-                message = (
-                    f"unknown name {name!r} in template{did_you_mean(name, choices)}; "
-                    f"templates read {', '.join(choices)}"
-                )
-            self.problems.at_value(site, message)
-        for param in sorted(refs.params - set(self.parts.params)):
-            known = list(self.parts.params)
-            self.problems.at_value(site, f"template reads unknown param {param!r}{did_you_mean(param, known)}")
-        for name in sorted(refs.steps):
-            if name == self.step.name:
-                self.problems.at_value(site, f"step {name!r} cannot read its own output in its templates")
-            elif name not in self.known:
-                self.problems.at_value(
-                    site, f"template reads unknown step {name!r}{did_you_mean(name, sorted(self.known))}"
-                )
-            else:
-                self.steps.add(name)
-        if "ctx" in refs.names:
-            self.reads_ctx = True
+                self.problems.at_value(site.at(args_key, arg), message)
 
 
-def _check_args(step: Step, site: Site, templated: set[str], problems: Problems) -> None:
-    scriptlet = step.scriptlet.scriptlet
-    args_key = "with" if site.doc.has((*site.path, "with")) else "args"
-    static = {key: value for key, value in step.args.items() if key not in templated}
+def _arg_problems(
+    spec: ScriptletSpec, static: dict[str, Any], templated: frozenset[str]
+) -> list[tuple[str | None, str]]:
+    """What is wrong with a step's args: ``(arg or None, message)`` pairs, as ``check_args`` gives them."""
+    scriptlet: type[BaseScriptlet] = spec.scriptlet
     try:
         model = scriptlet.params_model()
     except Exception as error:
-        problems.at_value(site.at(args_key), f"scriptlet {step.scriptlet.name!r} has unusable params: {error}")
-        return
+        return [(None, f"scriptlet {spec.name!r} has unusable params: {type(error).__name__}: {error}")]
     if model is None:
-        if step.args:
-            problems.at_value(
-                site.at(args_key), f"scriptlet {step.scriptlet.name!r} takes no args, got {sorted(step.args)}"
-            )
-        return
+        given = sorted({*static, *templated})
+        return [(None, f"scriptlet {spec.name!r} takes no args, got {given}")] if given else []
     from framework0.scriptlets.params import check_args
 
     found = check_args(model, static, templated)
-    for arg, message in found:
-        where = site.at(args_key, arg) if arg is not None and arg in step.args else site.at(args_key)
-        if arg is not None and arg in step.args:
-            problems.at_key(where, f"step {step.name!r}: {message}")
-        else:
-            problems.at_value(where if step.args else site.at("name"), f"step {step.name!r}: {message}")
-    if not templated and not found:
+    if templated or found:
+        return found
+    try:
+        scriptlet().validate(scriptlet.parse_params(static))
+    except Exception as error:
+        return [(None, f"args rejected: {error}")]
+    return []
+
+
+class _TemplateReader:
+    """Checks one step's templates and collects what they read."""
+
+    def __init__(self, linker: _Linker, draft: _Draft) -> None:
+        self.linker = linker
+        self.site = draft.site
+        self.name: str = draft.fields["name"]
+        self.in_foreach = draft.fields.get("foreach") is not None
+        self.steps: set[str] = set()
+        self.templated_args: set[str] = set()
+        self.reads_context = False
+        fields = draft.fields
+        spec: ScriptletSpec | None = fields["scriptlet"]
+        expression_args = spec.scriptlet.expression_args if spec is not None else frozenset()
+        args = fields["args"] if type(fields["args"]) is dict else {}
+        for arg, value in args.items():
+            if type(value) is str:  # the usual case, without the generator
+                strings: Any = ((value, (arg,)),)
+            else:
+                strings = _strings(value, (arg,))
+            for text, path in strings:
+                if arg in expression_args:
+                    self.templated_args.add(arg)
+                    self.check(text, (draft.args_key, *path), expression=True)
+                elif "{{" in text or "{%" in text:
+                    self.templated_args.add(arg)
+                    self.check(text, (draft.args_key, *path), expression=False)
+        when = fields.get("when")
+        if type(when) is str:
+            self.check(when, ("when",), expression=True, foreach_names=False)
+        foreach = fields.get("foreach")
+        if type(foreach) is str:
+            self.check(foreach, ("foreach",), expression=False, foreach_names=False)
+        elif type(foreach) is list:
+            for text, path in _strings(foreach, ("foreach",)):
+                if _is_template(text):
+                    self.check(text, path, expression=False, foreach_names=False)
+
+    def check(self, text: str, path: NodePath, *, expression: bool, foreach_names: bool = True) -> None:
+        """Parse one template (or expression) and check every name, step and param it reads."""
+        templates = self.linker.templates
+        problems = self.linker.problems
         try:
-            scriptlet().validate(scriptlet.parse_params(static))
-        except Exception as error:
-            problems.at_value(
-                site.at(args_key) if step.args else site.at("name"),
-                f"step {step.name!r}: args rejected: {error}",
-            )
+            refs = templates.expression_references(text) if expression else templates.references(text)
+        except TemplateError as error:
+            where = f" (line {error.line} of the template)" if "\n" in text.strip() else ""
+            problems.at_value(self.site.at(*path), f"template error: {error}{where}")
+            return
+        in_foreach = self.in_foreach and foreach_names
+        unknown = refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)
+        if unknown:
+            for name in sorted(unknown):
+                if name in FOREACH_NAMES:
+                    message = (
+                        f"{name!r} is only defined in the args of a step with 'foreach'"
+                        if not self.in_foreach
+                        else f"{name!r} is only defined in the args, not in 'when' or 'foreach'"
+                    )
+                else:
+                    choices = [*TEMPLATE_NAMES, *(FOREACH_NAMES if in_foreach else ())]
+                    message = (
+                        f"unknown name {name!r} in template{did_you_mean(name, choices)}; "
+                        f"templates read {', '.join(choices)}"
+                    )
+                problems.at_value(self.site.at(*path), message)
+        declared = self.linker.parts.params
+        for param in sorted(refs.params):
+            if param not in declared:
+                hint = did_you_mean(param, declared)
+                problems.at_value(self.site.at(*path), f"template reads unknown param {param!r}{hint}")
+        defined = self.linker.defined
+        for step in sorted(refs.steps):
+            if step == self.name:
+                message = f"step {step!r} cannot read its own output in its templates"
+                problems.at_value(self.site.at(*path), message)
+            elif step not in defined:
+                hint = self.linker.step_hint(step)
+                problems.at_value(self.site.at(*path), f"template reads unknown step {step!r}{hint}")
+            else:
+                self.steps.add(step)
+        if "ctx" in refs.names:
+            self.reads_context = True

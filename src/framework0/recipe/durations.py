@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+")
+_FORMS = "expected a duration like 500ms, 30s, 5m, 1h or a number of seconds"
 
 
 def parse_duration(value: object) -> float:
-    """Seconds as a float; raises ValueError with the accepted forms when ``value`` is not one."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 30s, 5m or 1h, got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0 or value != value:
+    """Seconds as a finite float >= 0; raises ValueError with the accepted forms when ``value`` is not one.
+
+    >>> parse_duration("1h30m"), parse_duration("500ms"), parse_duration(2)
+    (5400.0, 0.5, 2.0)
+    """
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value) if value == value and abs(value) < 1e300 else math.inf
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         if _WHOLE.fullmatch(text):
-            return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text))
-        try:
+            seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text))
+        elif _NUMBER.fullmatch(text):
             seconds = float(text)
-        except ValueError:
-            pass
-        else:
-            if seconds >= 0:
-                return seconds
-    raise ValueError(f"expected a duration like 500ms, 30s, 5m, 1h or a number of seconds, got {value!r}")
+        elif text.startswith("-") and (_NUMBER.fullmatch(text[1:]) or _WHOLE.fullmatch(text[1:])):
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if seconds is None:
+        raise ValueError(f"{_FORMS}, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {value!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

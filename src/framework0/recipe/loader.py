@@ -3,21 +3,29 @@
 Every problem is collected as a FILE:LINE:COL diagnostic and all of them are raised together, as
 one ``RecipeError``, before anything runs. The checks that need the whole recipe (scriptlets,
 templates, dependencies, cycles) are in ``framework0.recipe.checks``.
+
+Includes: ``include: [a.yaml, b.yaml]`` merges each file's params, defaults and steps into the
+recipe, in order: a later file wins over an earlier one and the including file wins over all of
+them (``defaults.retry`` is merged key by key). The merged defaults apply to every step, included
+ones too. Included steps come first. A file included twice (a diamond) is read once.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from framework0.errors import Diagnostic, ParamError, RecipeError, Span, did_you_mean
 from framework0.recipe.durations import parse_duration
-from framework0.recipe.model import PARAM_TYPES, Param, Recipe, RetryPolicy
+from framework0.recipe.model import PARAM_TYPES, Param, Recipe
 from framework0.recipe.params import check_value, infer_type, resolve_params
 from framework0.recipe.yaml_source import NodePath, YamlDocument, YamlLimits, parse_yaml, read_yaml_file
 
@@ -55,7 +63,10 @@ STEP_KEYS = (
     "trigger",
 )
 STEP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_RECIPE_BYTES_ENV = "F0_MAX_RECIPE_BYTES"
+
+_STEP_KEY_SET = frozenset(STEP_KEYS)
 
 
 @dataclass(slots=True)
@@ -77,24 +88,37 @@ class Site:
 
 @dataclass(slots=True)
 class RawStep:
-    """A step's mapping as written, where it was written, and the defaults it inherits."""
+    """A step's mapping as written, and where it was written."""
 
     data: dict[str, Any]
     site: Site
-    defaults: dict[str, tuple[Any, Site]]
 
 
 @dataclass(slots=True)
 class Parts:
-    """What one recipe file contributes, includes merged in."""
+    """What one recipe file contributes, includes merged in.
+
+    ``defaults`` holds checked values: ``timeout`` in seconds, ``continue_on_error`` and ``cache``
+    as booleans, ``retry`` as a mapping of RetryPolicy fields.
+    """
 
     site: Site
     meta: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Param] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
-    defaults: dict[str, tuple[Any, Site]] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
     steps: list[RawStep] = field(default_factory=list)
     files: list[tuple[str, str]] = field(default_factory=list)
+
+    def merge(self, other: Parts) -> None:
+        """Merge ``other`` over this: its params and defaults win, its steps come after."""
+        self.params.update(other.params)
+        retry = {**self.defaults.get("retry", {}), **other.defaults.get("retry", {})}
+        self.defaults.update(other.defaults)
+        if retry:
+            self.defaults["retry"] = retry
+        self.steps.extend(other.steps)
+        self.files.extend(other.files)
 
 
 class Problems:
@@ -115,21 +139,35 @@ class Problems:
     def mapping(self, value: Any, site: Site, allowed: tuple[str, ...], what: str) -> dict[str, Any] | None:
         """Return ``value`` if it is a mapping, reporting each unknown key with a suggestion."""
         if not isinstance(value, dict):
-            self.at_value(site, f"{what} must be a mapping, got {_kind(value)}")
+            self.at_value(site, f"{what} must be a mapping, got {describe(value)}")
             return None
         for key in value:
             if key not in allowed:
-                hint = did_you_mean(str(key), allowed) or f"; allowed: {', '.join(allowed)}"
-                self.at_key(site.at(key), f"unknown key {key!r} in {what}{hint}")
+                self.unknown_key(key, site, allowed, what)
         return value
 
-    def typed(self, value: Any, site: Site, kind: type | tuple[type, ...], what: str) -> Any:
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
-        if not ok:
-            name = _TYPE_NAMES.get(kind, "a number") if isinstance(kind, type) else "a number"
-            self.at_value(site, f"{what} must be {name}, got {_kind(value)} {value!r}")
-            return None
-        return value
+    def unknown_key(self, key: Any, site: Site, allowed: tuple[str, ...], what: str) -> None:
+        hint = did_you_mean(str(key), allowed) or f"; allowed: {', '.join(allowed)}"
+        self.at_key(site.at(key), f"unknown key {key!r} in {what}{hint}")
+
+    def typed(self, value: Any, site: Site, kind: type, what: str) -> Any:
+        """``value`` if it is of ``kind`` (str, bool or int; a bool is not an int), else report it and return None."""
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        self.at_value(site, f"{what} must be {_TYPE_NAMES[kind]}, got {describe(value)}")
+        return None
+
+    def number(self, value: Any, site: Site, what: str) -> float | None:
+        """``value`` as a finite float if it is a number, else report it and return None."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if math.isfinite(number):
+                return number
+        self.at_value(site, f"{what} must be a number, got {describe(value)}")
+        return None
 
     def duration(self, value: Any, site: Site, what: str) -> float | None:
         try:
@@ -138,24 +176,28 @@ class Problems:
             self.at_value(site, f"{what}: {error}")
             return None
 
-    def string_list(self, value: Any, site: Site, what: str) -> tuple[str, ...]:
+    def string_list(self, value: Any, site: Site, what: str) -> tuple[str, ...] | None:
+        """A string or a list of strings, as a tuple; else report it and return None."""
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self.at_value(site, f"{what} must be a list of strings, got {_kind(value)} {value!r}")
-            return ()
+            self.at_value(site, f"{what} must be a list of strings, got {describe(value)}")
+            return None
         return tuple(value)
 
 
 _TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", int: "an integer"}
 
 
-def _kind(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value for a message, with what it is: ``a string 'x'``, ``an integer 3``, ``a list [1, 2]``."""
     if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+        return "nothing (null)"
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{kind.get(type(value), type(value).__name__)} {text}"
 
 
 def default_limits() -> YamlLimits:
@@ -166,22 +208,26 @@ def default_limits() -> YamlLimits:
     return YamlLimits()
 
 
-def read_parts(
-    path: Path, problems: Problems, *, limits: YamlLimits, chain: tuple[Path, ...] = (), display: str = ""
-) -> Parts | None:
-    """Parse one recipe file and its includes into Parts (cached by path and content hash)."""
+@dataclass(slots=True)
+class _Reading:
+    """The state of one load: limits, problems, and the files read so far."""
+
+    problems: Problems
+    limits: YamlLimits
+    seen: set[Path] = field(default_factory=set)
+
+
+def read_parts(path: Path, problems: Problems, *, limits: YamlLimits, display: str = "") -> Parts | None:
+    """Parse one recipe file and its includes into Parts; None when it is not a recipe at all."""
     doc = read_yaml_file(path, limits=limits, display_name=display or None)
-    return parts_of(doc, path.parent, problems, limits=limits, chain=(*chain, path.resolve()))
+    reading = _Reading(problems, limits)
+    chain = (_resolved(path),)
+    reading.seen.update(chain)
+    return parts_of(doc, path.parent, reading, chain)
 
 
-def parts_of(
-    doc: YamlDocument,
-    base_dir: Path | None,
-    problems: Problems,
-    *,
-    limits: YamlLimits,
-    chain: tuple[Path, ...] = (),
-) -> Parts | None:
+def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain: tuple[Path, ...] = ()) -> Parts | None:
+    problems = reading.problems
     root = Site(doc, ())
     data = doc.data
     if data is None:
@@ -190,73 +236,90 @@ def parts_of(
     top = problems.mapping(data, root, TOP_KEYS, "the recipe")
     if top is None:
         return None
-    parts = Parts(root)
+    own = Parts(root)
     if "test_meta" in top and "meta" in top:
         problems.at_key(root.at("meta"), "give either 'test_meta' or its alias 'meta', not both")
     meta_key = "test_meta" if "test_meta" in top else "meta"
     if meta_key in top:
-        _read_meta(top[meta_key], root.at(meta_key), parts, problems)
+        _read_meta(top[meta_key], root.at(meta_key), own, problems)
     if "params" in top:
-        _read_params(top["params"], root.at("params"), parts, problems)
+        _read_params(top["params"], root.at("params"), own, problems)
     for key, reader in _OPTION_READERS.items():
         if key in top:
-            parts.options[key] = reader(problems, top[key], root.at(key))
+            value = reader(problems, top[key], root.at(key))
+            if value is not None:
+                own.options[key] = value
     if "defaults" in top:
-        defaults = problems.mapping(top["defaults"], root.at("defaults"), DEFAULT_KEYS, "defaults")
-        for key, value in (defaults or {}).items():
-            if key in DEFAULT_KEYS:
-                parts.defaults[key] = (value, root.at("defaults", key))
-    if "include" in top:
-        for index, name in enumerate(problems.string_list(top["include"], root.at("include"), "include")):
-            site = root.at("include", index) if isinstance(top["include"], list) else root.at("include")
-            _include(name, site, base_dir, parts, problems, limits=limits, chain=chain)
+        own.defaults = _read_defaults(top["defaults"], root.at("defaults"), problems)
     if "steps" not in top:
         problems.add(Span(doc.file, 1, 1), "the recipe has no 'steps:'")
     else:
-        steps = top["steps"]
-        if not isinstance(steps, list):
-            problems.at_value(root.at("steps"), f"'steps' must be a list of steps, got {_kind(steps)}")
-        else:
-            for index, step in enumerate(steps):
-                site = root.at("steps", index)
-                if problems.mapping(step, site, STEP_KEYS, "a step") is not None:
-                    parts.steps.append(RawStep(step, site, {}))
-    parts.files.append((doc.file, hashlib.sha256(repr(data).encode()).hexdigest()))
+        _read_steps(top["steps"], root.at("steps"), own, problems)
+    own.files.append((doc.file, hashlib.sha256(repr(data).encode()).hexdigest()))
+    if "include" not in top:
+        return own
+    # Included files first, each over the ones before it, then this file over all of them.
+    parts = Parts(root, meta=own.meta, options=own.options)
+    names = problems.string_list(top["include"], root.at("include"), "'include'") or ()
+    for index, name in enumerate(names):
+        site = root.at("include", index) if isinstance(top["include"], list) else root.at("include")
+        included = _include(name, site, base_dir, reading, chain)
+        if included is not None:
+            parts.merge(included)
+    parts.merge(own)
     return parts
 
 
-def _include(
-    name: str,
-    site: Site,
-    base_dir: Path | None,
-    parts: Parts,
-    problems: Problems,
-    *,
-    limits: YamlLimits,
-    chain: tuple[Path, ...],
-) -> None:
-    path = (base_dir or Path.cwd()) / name
-    if path.resolve() in chain:
-        cycle = " -> ".join(p.name for p in (*chain, path.resolve()))
-        problems.at_value(site, f"include cycle: {cycle}")
+def _read_steps(steps: Any, site: Site, parts: Parts, problems: Problems) -> None:
+    if not isinstance(steps, list):
+        problems.at_value(site, f"'steps' must be a list of steps, got {describe(steps)}")
         return
-    if not path.is_file():
-        problems.at_value(site, f"included file {name!r} not found (looked for {path})")
-        return
+    for index, step in enumerate(steps):
+        step_site = site.at(index)
+        if not isinstance(step, dict):
+            problems.at_value(step_site, f"a step must be a mapping, got {describe(step)}")
+            continue
+        if not step.keys() <= _STEP_KEY_SET:
+            for key in step:
+                if key not in _STEP_KEY_SET:
+                    problems.unknown_key(key, step_site, STEP_KEYS, "a step")
+        parts.steps.append(RawStep(step, step_site))
+
+
+def _resolved(path: Path) -> Path:
     try:
-        included = read_parts(path, problems, limits=limits, chain=chain, display=str(path))
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _include(name: str, site: Site, base_dir: Path | None, reading: _Reading, chain: tuple[Path, ...]) -> Parts | None:
+    problems = reading.problems
+    if not name.strip() or "\x00" in name:
+        problems.at_value(site, f"'include' needs a file name, got {name!r}")
+        return None
+    path = (base_dir or Path.cwd()) / name
+    resolved = _resolved(path)
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in (*chain[chain.index(resolved) :], resolved))
+        problems.at_value(site, f"include cycle: {cycle}")
+        return None
+    if resolved in reading.seen:
+        return None  # already merged in through another include
+    try:
+        found = path.is_file()
+    except OSError:
+        found = False
+    if not found:
+        problems.at_value(site, f"included file {name!r} not found (looked for {str(path)!r})")
+        return None
+    reading.seen.add(resolved)
+    try:
+        doc = read_yaml_file(path, limits=reading.limits, display_name=str(path))
     except RecipeError as error:
         problems.found.extend(error.diagnostics)
-        return
-    if included is None:
-        return
-    # The including file wins: its params and defaults override, its steps come after.
-    parts.params = {**included.params, **parts.params}
-    parts.defaults = {**included.defaults, **parts.defaults}
-    for step in included.steps:
-        step.defaults = {**included.defaults, **step.defaults}
-    parts.steps = [*included.steps, *parts.steps]
-    parts.files.extend(included.files)
+        return None
+    return parts_of(doc, path.parent, reading, (*chain, resolved))
 
 
 def _read_meta(value: Any, site: Site, parts: Parts, problems: Problems) -> None:
@@ -275,11 +338,11 @@ def _read_meta(value: Any, site: Site, parts: Parts, problems: Problems) -> None
 
 def _read_params(value: Any, site: Site, parts: Parts, problems: Problems) -> None:
     if not isinstance(value, dict):
-        problems.at_value(site, f"'params' must be a mapping of name to default, got {_kind(value)}")
+        problems.at_value(site, f"'params' must be a mapping of name to default, got {describe(value)}")
         return
     for name, spec in value.items():
         param_site = site.at(name)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not isinstance(name, str) or not PARAM_NAME.fullmatch(name):
             problems.at_key(param_site, f"param name {name!r} must be a Python identifier")
             continue
         param = _read_param(name, spec, param_site, problems)
@@ -288,39 +351,45 @@ def _read_params(value: Any, site: Site, parts: Parts, problems: Problems) -> No
 
 
 def _read_param(name: str, spec: Any, site: Site, problems: Problems) -> Param | None:
+    """A param from its short form (the default) or its long form (a mapping of PARAM_KEYS)."""
     span = site.key_span()
-    if not isinstance(spec, dict) or not spec.keys() <= set(PARAM_KEYS) or not spec:
-        if isinstance(spec, dict) and spec and any(key in PARAM_KEYS for key in spec):
-            problems.mapping(spec, site, PARAM_KEYS, f"param {name!r}")
-            return None
+    # A mapping is the long form when it uses a param key; else it is a mapping default.
+    if not isinstance(spec, dict) or not spec or not any(key in PARAM_KEYS for key in spec):
         return Param(name, infer_type(spec), spec, False, span=span)
-    kind = spec.get("type", infer_type(spec.get("default")))
-    if kind not in PARAM_TYPES:
+    if not spec.keys() <= set(PARAM_KEYS):
+        problems.mapping(spec, site, PARAM_KEYS, f"param {name!r}")
+        return None
+    choices = spec.get("choices")
+    if choices is not None and (not isinstance(choices, list) or not choices):
+        problems.at_value(site.at("choices"), f"param {name!r}: 'choices' must be a non-empty list")
+        return None
+    example = spec["default"] if spec.get("default") is not None else choices[0] if choices else None
+    kind = spec.get("type", infer_type(example))
+    if not isinstance(kind, str) or kind not in PARAM_TYPES:
+        hint = did_you_mean(kind, PARAM_TYPES) if isinstance(kind, str) else ""
         problems.at_value(
-            site.at("type"),
-            f"param {name!r} has unknown type {kind!r}{did_you_mean(str(kind), PARAM_TYPES)}; "
-            f"use one of {', '.join(PARAM_TYPES)}",
+            site.at("type"), f"param {name!r} has unknown type {kind!r}{hint}; use one of {', '.join(PARAM_TYPES)}"
         )
         return None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
         problems.at_value(site.at("required"), f"param {name!r}: 'required' must be true or false")
         return None
-    choices = spec.get("choices")
-    if choices is not None and not isinstance(choices, list):
-        problems.at_value(site.at("choices"), f"param {name!r}: 'choices' must be a list")
-        return None
     description = spec.get("description")
-    param = Param(
-        name,
-        kind,
-        spec.get("default"),
-        required,
-        description if isinstance(description, str) else None,
-        tuple(choices) if choices is not None else None,
-        span,
-    )
-    if "default" in spec and spec["default"] is not None:
+    if description is not None and not isinstance(description, str):
+        problems.at_value(site.at("description"), f"param {name!r}: 'description' must be a string")
+        return None
+    param = Param(name, kind, None, required, description, None, span)
+    for index, choice in enumerate(choices or ()):
+        try:
+            check_value(param, choice)
+        except ParamError:
+            problems.at_value(
+                site.at("choices", index), f"param {name!r} is of type {kind!r}: choice {choice!r} is not"
+            )
+            return None
+    param = Param(name, kind, spec.get("default"), required, description, tuple(choices) if choices else None, span)
+    if spec.get("default") is not None:
         try:
             check_value(param, spec["default"])
         except ParamError as error:
@@ -352,51 +421,64 @@ _OPTION_READERS: dict[str, Callable[[Problems, Any, Site], Any]] = {
 }
 
 
-def read_retry(value: Any, site: Site, problems: Problems, base: Mapping[str, Any]) -> RetryPolicy:
-    """A RetryPolicy from a ``retry:`` mapping (or a bare number of attempts) over inherited keys."""
-    if isinstance(value, int) and not isinstance(value, bool):
+def _read_defaults(value: Any, site: Site, problems: Problems) -> dict[str, Any]:
+    """The checked ``defaults:`` (see Parts); each problem is reported once, here."""
+    given = problems.mapping(value, site, DEFAULT_KEYS, "defaults") or {}
+    defaults: dict[str, Any] = {}
+    if "retry" in given:
+        retry = read_retry(given["retry"], site.at("retry"), problems, "defaults.retry")
+        if retry is not None:
+            defaults["retry"] = retry
+    if "timeout" in given:
+        timeout = problems.duration(given["timeout"], site.at("timeout"), "defaults.timeout")
+        if timeout is not None:
+            defaults["timeout"] = timeout
+    for key in ("continue_on_error", "cache"):
+        if key in given:
+            flag = problems.typed(given[key], site.at(key), bool, f"defaults.{key}")
+            if flag is not None:
+                defaults[key] = flag
+    return defaults
+
+
+def read_retry(value: Any, site: Site, problems: Problems, what: str = "retry") -> dict[str, Any] | None:
+    """The RetryPolicy fields a ``retry:`` mapping (or a bare number of attempts) gives; None if invalid.
+
+    Only the keys written are returned, so that a step's retry can be merged over the defaults'.
+    """
+    bare = isinstance(value, int) and not isinstance(value, bool)
+    if bare:
         value = {"attempts": value}
-    given = problems.mapping(value, site, RETRY_KEYS, "retry") or {}
-    merged = {**base, **{key: (given[key], site.at(key)) for key in given if key in RETRY_KEYS}}
+
+    def where(key: str) -> Site:
+        return site if bare else site.at(key)
+
+    given = problems.mapping(value, site, RETRY_KEYS, what)
+    if given is None:
+        return None
+    before = len(problems.found)
     policy: dict[str, Any] = {}
-    for key, (raw, where) in merged.items():
+    for key, raw in given.items():
         if key == "attempts":
-            number = problems.typed(raw, where, int, "retry.attempts")
+            number = problems.typed(raw, where(key), int, f"{what}.attempts")
             if number is not None and number < 1:
-                problems.at_value(where, f"retry.attempts must be at least 1, got {number}")
-            elif number is not None:
-                policy[key] = number
+                problems.at_value(where(key), f"{what}.attempts must be at least 1, got {number}")
+            policy[key] = number
         elif key in ("delay", "max_delay"):
-            seconds = problems.duration(raw, where, f"retry.{key}")
-            if seconds is not None:
-                policy[key] = seconds
+            policy[key] = problems.duration(raw, where(key), f"{what}.{key}")
         elif key == "backoff":
-            factor = problems.typed(raw, where, (int, float), "retry.backoff")
+            factor = problems.number(raw, where(key), f"{what}.backoff")
             if factor is not None and factor < 1:
-                problems.at_value(where, f"retry.backoff must be 1 or more, got {factor}")
-            elif factor is not None:
-                policy[key] = float(factor)
+                problems.at_value(where(key), f"{what}.backoff must be 1 or more, got {raw}")
+            policy[key] = factor
         elif key == "jitter":
-            share = problems.typed(raw, where, (int, float), "retry.jitter")
+            share = problems.number(raw, where(key), f"{what}.jitter")
             if share is not None and not 0 <= share <= 1:
-                problems.at_value(where, f"retry.jitter is a fraction from 0 to 1, got {share}")
-            elif share is not None:
-                policy[key] = float(share)
+                problems.at_value(where(key), f"{what}.jitter is a fraction from 0 to 1, got {raw}")
+            policy[key] = share
         elif key == "retry_on":
-            policy[key] = problems.string_list(raw, where, "retry.retry_on")
-    return RetryPolicy(**policy)
-
-
-def retry_base(defaults: Mapping[str, tuple[Any, Site]], problems: Problems) -> dict[str, tuple[Any, Site]]:
-    """The retry keys a step inherits from ``defaults.retry``, each with where it was written."""
-    if "retry" not in defaults:
-        return {}
-    value, site = defaults["retry"]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"attempts": (value, site)}
-    if not isinstance(value, dict):
-        return {}
-    return {key: (item, site.at(key)) for key, item in value.items() if key in RETRY_KEYS}
+            policy[key] = problems.string_list(raw, where(key), f"{what}.retry_on")
+    return None if len(problems.found) > before else policy
 
 
 def load_recipe(
@@ -415,8 +497,9 @@ def load_recipe(
 
     path = Path(source)
     problems = Problems()
-    parts = read_parts(path, problems, limits=limits or default_limits(), display=str(source))
-    recipe = build_recipe(parts, path, problems)
+    with _paused_gc():
+        parts = read_parts(path, problems, limits=limits or default_limits(), display=os.fspath(source))
+        recipe = build_recipe(parts, path, problems)
     if params:
         resolve_params(recipe.params, params, from_text=params_from_text)
     return recipe
@@ -429,12 +512,29 @@ def load_recipe_text(
     base_dir: str | os.PathLike[str] | None = None,
     limits: YamlLimits | None = None,
 ) -> Recipe:
-    """Load a recipe from a string; includes and module imports resolve against ``base_dir``."""
+    """Load a recipe from a string; includes and module imports resolve against ``base_dir``.
+
+    Without ``base_dir`` they resolve against the working directory and ``Recipe.path`` is None.
+    """
     from framework0.recipe.checks import build_recipe
 
     problems = Problems()
     limits = limits or default_limits()
-    doc = parse_yaml(text, file=file, limits=limits)
     folder = Path(base_dir) if base_dir is not None else None
-    parts = parts_of(doc, folder, problems, limits=limits)
-    return build_recipe(parts, (folder or Path.cwd()) / file if base_dir is not None else None, problems)
+    with _paused_gc():
+        doc = parse_yaml(text, file=file, limits=limits)
+        parts = parts_of(doc, folder, _Reading(problems, limits))
+        return build_recipe(parts, folder / file if folder is not None else None, problems)
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Pause the cycle collector: loading makes many objects and no cycles, and a big recipe loads
+    a third faster without the collections that all those objects would set off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,7 +38,9 @@ def check_value(param: Param, value: Any) -> Any:
         kind == "any"
         or (kind == "bool" and isinstance(value, bool))
         or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
-        or (kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (
+            kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
         or (kind == "str" and isinstance(value, str))
         or (kind == "list" and isinstance(value, list))
         or (kind == "dict" and isinstance(value, dict))
@@ -61,7 +64,10 @@ def coerce_text(param: Param, text: str) -> Any:
         if kind == "int":
             return int(text)
         if kind == "float":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError(text)
+            return number
         if kind == "bool":
             lowered = text.strip().lower()
             if lowered in _TRUE:
@@ -71,24 +77,30 @@ def coerce_text(param: Param, text: str) -> Any:
             raise ValueError(text)
         if kind in ("list", "dict", "any"):
             return _parse_structured(text, kind)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
-    raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {text!r}", param=param.name)
+    hint = f" (JSON, like {_EXAMPLES[kind]})" if kind in _EXAMPLES else ""
+    raise ParamError(f"param {param.name!r} must be {_article(kind)}{hint}, got {text!r}", param=param.name)
+
+
+_EXAMPLES = {"list": '["a", "b"]', "dict": '{"key": "value"}'}
 
 
 def _parse_structured(text: str, kind: str) -> Any:
+    """JSON; for a list or dict also YAML's flow style (``[a, b]``, ``{k: v}``), if it gives JSON data."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        if kind != "any":
-            import yaml
-
-            try:
-                value = yaml.safe_load(text)
-            except yaml.YAMLError:
-                raise ValueError(text) from None
-        else:
+        if kind == "any":
             return text
+        from framework0.errors import RecipeError
+        from framework0.recipe.yaml_source import parse_yaml
+
+        try:
+            value = parse_yaml(text, file="-p").data
+            json.dumps(value, allow_nan=False)
+        except (RecipeError, TypeError, ValueError):
+            raise ValueError(text) from None
     if kind == "list" and not isinstance(value, list):
         raise ValueError(text)
     if kind == "dict" and not isinstance(value, dict):

@@ -11,7 +11,10 @@ DURATION: dict[str, Any] = {
     "description": "seconds, or a string like 500ms, 30s, 5m, 1h",
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$|^\s*\d+(\.\d+)?\s*$"},
+        {
+            "type": "string",
+            "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d)\s*)+$|^\s*(\d+(\.\d+)?([eE][+-]?\d+)?|\.\d+)\s*$",
+        },
     ],
 }
 STRINGS: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -63,7 +66,8 @@ def recipe_schema() -> dict[str, Any]:
         "required": ["name"],
         "oneOf": [{"required": ["uses"]}, {"required": ["module", "function"]}],
     }
-    param = {
+    # Like the loader: a mapping is a param's long form when it uses a param key, else it is a default.
+    param: dict[str, Any] = {
         "anyOf": [
             {"type": ["string", "number", "boolean", "array", "null"]},
             {
@@ -77,10 +81,14 @@ def recipe_schema() -> dict[str, Any]:
                     "required": {"type": "boolean"},
                 },
             },
-            {"type": "object", "description": "a mapping default"},
+            {
+                "type": "object",
+                "description": "a mapping default",
+                "not": {"anyOf": [{"required": [key]} for key in PARAM_KEYS]},
+            },
         ]
     }
-    meta = {
+    meta: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -115,7 +123,7 @@ def recipe_schema() -> dict[str, Any]:
     # The schema and the loader must know the same keys.
     assert set(schema["properties"]) == set(TOP_KEYS)
     assert set(STEP_PROPERTIES) == set(STEP_KEYS)
-    assert set(meta["properties"]) == set(META_KEYS)  # type: ignore[index]
+    assert set(meta["properties"]) == set(META_KEYS)
     assert set(RETRY["anyOf"][1]["properties"]) == set(RETRY_KEYS)
-    assert set(param["anyOf"][1]["properties"]) == set(PARAM_KEYS)  # type: ignore[index]
+    assert set(param["anyOf"][1]["properties"]) == set(PARAM_KEYS)
     return schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 import types
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
@@ -15,6 +16,7 @@ from framework0.errors import TemplateError, TemplateSecurityError
 
 if TYPE_CHECKING:
     from jinja2 import Template, nodes
+    from jinja2.exceptions import TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
@@ -155,7 +157,7 @@ class _Compiled:
             if self.native:
                 for _ in self.template.root_render_func(context):
                     pass
-                return _native(context.vars[_RESULT], budget, self.builds)
+                return _native(context.vars[_RESULT], budget, self.builds, self.template.environment.undefined)
             parts: list[str] = []
             size = 0
             for part in self.template.root_render_func(context):
@@ -181,7 +183,7 @@ def _compiled(source: str, mode: str) -> _Compiled:
     expression = None if mode == _DOCUMENT else _single_expression(tree)
     if expression is None and mode == _EXPRESSION:
         raise TemplateError(_NOT_ONE_EXPRESSION, source=source)
-    if expression is not None:
+    if expression is not None:  # what Environment.compile_expression does, from the tree parsed above
         store = nodes.Assign(nodes.Name(_RESULT, "store"), expression, lineno=expression.lineno)
         tree = nodes.Template([store], lineno=1)
     tree = kit.guard(tree)
@@ -304,16 +306,22 @@ def _tick() -> None:
 
 
 _VIEWS = (KeysView, ValuesView, ItemsView)
+_ITERATORS = (types.GeneratorType, *_VIEWS)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _size(value: object, cap: int) -> int:
     """Characters plus items in ``value``, counting shared parts each time; stops once past ``cap``."""
-    total = 0
+    total = steps = 0
     stack = [value]
     while stack and total <= cap:
         item = stack.pop()
-        if isinstance(item, (list, tuple, set, frozenset, *_VIEWS)):
+        kind = type(item)
+        if kind is str or kind is bytes:
+            total += len(item)  # type: ignore[arg-type]
+        elif kind in _SCALARS:
+            pass
+        elif isinstance(item, (list, tuple, set, frozenset)):
             total += len(item)
             if total <= cap:
                 stack.extend(item)
@@ -324,23 +332,27 @@ def _size(value: object, cap: int) -> int:
             if total <= cap:
                 stack.extend(item.keys())
                 stack.extend(item.values())
-        if len(stack) & 0xFFF == 0:
+        elif isinstance(item, _VIEWS):
+            total += len(item)
+            if total <= cap:
+                stack.extend(item)
+        steps += 1
+        if steps & 0xFFFF == 0:
             _tick()
     return total
 
 
-def _native(value: Any, budget: _Budget, builds: bool) -> Any:
+def _native(value: Any, budget: _Budget, builds: bool, undefined: type[Any]) -> Any:
     """An expression's value as handed to the caller: iterators become lists; undefined parts fail."""
     if type(value) in _SCALARS:
         return value
-    undefined = _kit().env.undefined
     if not builds:  # a value from the namespace, or a constant
         if isinstance(value, undefined):
             str(value)  # raises the undefined error
         return value
     if isinstance(value, _Range):
         return list(value.range)
-    if isinstance(value, (types.GeneratorType, *_VIEWS)):
+    if isinstance(value, _ITERATORS):
         value = list(value)
         budget.spend(len(value))
     stack = [value]
@@ -664,9 +676,21 @@ class _Kit:
         self.guard = guard
 
 
-@functools.cache
+_KIT: _Kit | None = None
+_KIT_LOCK = threading.Lock()
+
+
 def _kit() -> _Kit:
     """The shared sandbox, built on first use so that recipes without templates never import Jinja2."""
+    global _KIT
+    if _KIT is None:
+        with _KIT_LOCK:
+            if _KIT is None:
+                _KIT = _build_kit()
+    return _KIT
+
+
+def _build_kit() -> _Kit:
     from jinja2 import nodes
     from jinja2.exceptions import SecurityError
     from jinja2.runtime import Context, Macro, StrictUndefined, Undefined
@@ -800,7 +824,10 @@ def _convert(error: Exception, job: _Compiled | _Failed) -> TemplateError:
         return error
     if isinstance(error, TemplateSyntaxError):
         line, col = _syntax_position(error, job.text)
-        col = max(col - job.shift, 1) if line == 1 else col
+        if job.shift:  # a bare expression, parsed inside "{{ " and " }}"
+            lines = job.source.splitlines() or [""]
+            col = max(col - job.shift, 1) if line == 1 else col
+            col = min(col, len(lines[min(line, len(lines)) - 1]) + 1)
         message = error.message or "invalid template"
     else:
         line, col = _runtime_line(error, job.template), 1
@@ -905,19 +932,17 @@ def _column_of(name: str, source: str, line: int) -> int:
 _NEWLINES = re.compile(r"\r\n|\r")
 
 
-def _syntax_position(error: Exception, text: str) -> tuple[int, int]:
+def _syntax_position(error: TemplateSyntaxError, text: str) -> tuple[int, int]:
     """Line and column of a syntax error: parse again, noting where each token starts."""
     from jinja2.exceptions import TemplateSyntaxError
     from jinja2.lexer import Token, TokenStream
     from jinja2.parser import Parser
 
-    assert isinstance(error, TemplateSyntaxError)
     env = _kit().env
     plain = _NEWLINES.sub("\n", text)
-    starts: dict[int, tuple[Token, int]] = {}
+    starts: dict[int, tuple[Token, int]] = {}  # id of a token -> (token, offset where it starts)
     cursor = [0, 0]  # start of the last raw token, end of the text tokenized so far
-
-    failed = []
+    failed: list[bool] = []  # the lexer itself failed
 
     def raw() -> Iterator[tuple[int, str, str]]:
         try:

@@ -16,6 +16,11 @@ def junit_xml(result: RunResult, recipe: Recipe | None = None) -> str:
     suite = ET.Element("testsuite", name=name, timestamp=iso(result.started_at) or "", time=f"{result.duration_s:.3f}")
     for step_name, step in result.steps.items():
         case = ET.SubElement(suite, "testcase", classname=name, name=step_name, time=f"{step.duration_s or 0.0:.3f}")
+        if recipe is not None:
+            description = recipe.step(step_name).description
+            if description:
+                properties = ET.SubElement(case, "properties")
+                ET.SubElement(properties, "property", name="description", value=description)
         if step.status == "failed":
             counts["failures"] += 1
             error = step.error
@@ -28,11 +33,6 @@ def junit_xml(result: RunResult, recipe: Recipe | None = None) -> str:
             ET.SubElement(case, "skipped", message=step.reason or step.status)
         if step.output is not None:
             ET.SubElement(case, "system-out").text = json.dumps(step.output, indent=2, default=str)
-        if recipe is not None:
-            description = recipe.step(step_name).description
-            if description:
-                properties = ET.SubElement(case, "properties")
-                ET.SubElement(properties, "property", name="description", value=description)
     suite.set("tests", str(len(result.steps)))
     for key, value in counts.items():
         suite.set(key, str(value))

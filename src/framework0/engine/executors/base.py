@@ -23,6 +23,9 @@ class Executor(abc.ABC):
     name: str = ""
     #: whether tasks run in this process and share the runner's context state directly
     shares_context: bool = True
+    #: whether ``run_here`` may be used: the runner calls it when exactly one attempt can run and
+    #: nothing else is running or waiting, so handing it to another thread would only add latency
+    can_run_here: bool = False
 
     @abc.abstractmethod
     def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
@@ -31,6 +34,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def submit(self, task: AttemptTask) -> None:
         """Start running ``task`` now; its outcome is delivered exactly once unless abandoned."""
+
+    def run_here(self, task: AttemptTask) -> None:
+        """Run ``task`` in the calling thread and deliver its outcome before returning."""
+        raise NotImplementedError(f"the {self.name} executor cannot run attempts in the scheduler's thread")
 
     @abc.abstractmethod
     def cancel(self, key: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 
-from framework0.context import ChangeSource, Context, ContextState
+from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.engine.attempt import NODE, AttemptOutcome, AttemptTask, error_info, execute_attempt
 from framework0.engine.executors.base import Deliver, Executor
 from framework0.engine.interrupt import clear_pending, raise_in_thread
@@ -21,13 +21,14 @@ from framework0.errors import StepCancelled
 
 
 class _Worker:
-    __slots__ = ("thread", "current", "cancelled", "abandoned")
+    __slots__ = ("thread", "current", "cancelled", "abandoned", "interrupted")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.current: int | None = None
-        self.cancelled: threading.Event | None = None
+        self.cancelled: CancelToken | None = None
         self.abandoned = False
+        self.interrupted = False
 
 
 class LocalExecutor(Executor):
@@ -35,6 +36,7 @@ class LocalExecutor(Executor):
 
     name = "local"
     shares_context = True
+    can_run_here = True
 
     def __init__(self) -> None:
         self._tasks: queue.SimpleQueue[AttemptTask | None] = queue.SimpleQueue()
@@ -60,6 +62,11 @@ class LocalExecutor(Executor):
     def submit(self, task: AttemptTask) -> None:
         self._tasks.put(task)
 
+    def run_here(self, task: AttemptTask) -> None:
+        assert self._context is not None and self._deliver is not None
+        source = ChangeSource(NODE, task.step, task.attempt, task.item)
+        self._deliver(execute_attempt(task, Context(self._context, source), self._monitor))
+
     def _work(self, worker: _Worker) -> None:
         assert self._context is not None and self._deliver is not None
         state, deliver, monitor, tasks = self._context, self._deliver, self._monitor, self._tasks
@@ -67,7 +74,7 @@ class LocalExecutor(Executor):
             task = tasks.get()
             if task is None:
                 return
-            cancelled = threading.Event()
+            cancelled = CancelToken()
             with self._lock:
                 worker.current, worker.cancelled = task.key, cancelled
                 self._by_key[task.key] = worker
@@ -89,8 +96,9 @@ class LocalExecutor(Executor):
                 with self._lock:
                     worker.current = None
                     self._by_key.pop(key, None)
-                    if worker.thread is not None and worker.thread.ident is not None:
+                    if worker.interrupted and worker.thread is not None and worker.thread.ident is not None:
                         clear_pending(worker.thread.ident)
+                        worker.interrupted = False
                 return
             except StepCancelled:
                 continue
@@ -103,6 +111,7 @@ class LocalExecutor(Executor):
             if worker.cancelled is not None:
                 worker.cancelled.set()
             if worker.thread.ident is not None:
+                worker.interrupted = True
                 raise_in_thread(worker.thread.ident, StepCancelled)
 
     def abandon(self, key: int) -> None:

@@ -19,7 +19,7 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framework0.context import ContextState
+from framework0.context import CancelToken, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.executors.base import Deliver, Executor
 from framework0.engine.interrupt import clear_pending, raise_in_thread
@@ -62,7 +62,7 @@ def _worker_main(conn: Connection) -> None:
         task = tasks.get()
         if task is None:
             break
-        event = threading.Event()
+        event = CancelToken()
         with lock:
             running["key"], running["event"] = task.key, event
         try:

@@ -1,0 +1,44 @@
+"""The inline executor: each attempt runs in the scheduler's own thread, one at a time.
+
+For debugging (a breakpoint in a step just works) and as the simplest executor in tests. It cannot
+stop a running attempt: step timeouts are reported once the attempt returns, and Ctrl-C reaches the
+step itself as KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+from framework0.context import CancelToken, ChangeSource, Context, ContextState
+from framework0.engine.attempt import NODE, AttemptTask, execute_attempt
+from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.monitor import ResourceMonitor
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted attempt to its end before ``submit`` returns."""
+
+    name = "inline"
+    shares_context = True
+
+    def __init__(self) -> None:
+        self._monitor = ResourceMonitor()
+        self._context: ContextState | None = None
+        self._deliver: Deliver | None = None
+
+    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
+        self._context, self._deliver = context, deliver
+        self._monitor.start()
+
+    def submit(self, task: AttemptTask) -> None:
+        assert self._context is not None and self._deliver is not None
+        source = ChangeSource(NODE, task.step, task.attempt, task.item)
+        context = Context(self._context, source, cancelled=CancelToken())
+        self._deliver(execute_attempt(task, context, self._monitor))
+
+    def cancel(self, key: int) -> None:
+        """Nothing runs by the time the runner could ask."""
+
+    def abandon(self, key: int) -> None:
+        """Nothing runs by the time the runner could ask."""
+
+    def shutdown(self) -> None:
+        self._monitor.stop()

@@ -1,0 +1,221 @@
+"""Property tests: whatever recipe-shaped data or text the loader is given, it fails only with RecipeError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from framework0.errors import ParamError, RecipeError
+from framework0.recipe.loader import (
+    DEFAULT_KEYS,
+    META_KEYS,
+    PARAM_KEYS,
+    RETRY_KEYS,
+    STEP_KEYS,
+    TOP_KEYS,
+    load_recipe_text,
+)
+from framework0.recipe.model import Recipe
+
+VALID = """\
+test_meta: {test_id: FUZZ-1, description: fuzz, tags: [a]}
+params:
+  region: us
+  batch: {type: int, default: 100, choices: [10, 100]}
+  files: [a.txt, b.txt]
+sequential: false
+max_parallel: 4
+timeout: 1h
+defaults:
+  retry: {attempts: 3, delay: 2s, backoff: 2.0, max_delay: 1m}
+  timeout: 5m
+steps:
+  - idx: 1
+    name: first
+    uses: hello_world
+    args: {name: "{{ params.region }}"}
+  - name: second
+    module: scriptlets.steps.hello_world
+    function: HelloWorldScriptlet
+    foreach: "{{ params.files }}"
+    with: {name: "{{ item }}-{{ index }}"}
+    depends_on: [first]
+    when: "params.batch > 1"
+    retry: {attempts: 5, retry_on: [ValueError]}
+    trigger: always
+  - name: third
+    uses: sleep
+    args: {seconds: 500ms}
+    timeout: 30s
+    continue_on_error: true
+    cache: true
+  - name: check
+    uses: assert
+    args: {that: ["steps.second.status == 'succeeded'", "{{ ctx.greeted }}"]}
+"""
+
+JUNK_KEYS = ["nmae", "step", "x", "", "0", "args ", "Name", "<<"]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=2**70),
+    st.sampled_from([10**400, -(10**400)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "",
+            "hello_world",
+            "sleep",
+            "shell",
+            "assert",
+            "first",
+            "second",
+            "30s",
+            "1h30m",
+            "soon",
+            "always",
+            "int",
+            "{{ params.region }}",
+            "{{ steps.first.output }}",
+            "{{ steps.nope.output }}",
+            "{{ item }}",
+            "{{ ctx.x }}",
+            "{{ a + }}",
+            "{% for %}",
+            "params.batch > 1",
+            "scriptlets.steps.hello_world",
+            "HelloWorldScriptlet",
+            "os.path",
+            "no.such.module",
+            "common.yaml",
+            "../x.yaml",
+            "\x00",
+            "a\x00b.yaml",
+            "1e400",
+            "-5s",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+def keyed(keys: tuple[str, ...], values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.sampled_from([*keys, *JUNK_KEYS]), values, max_size=len(keys) + 1)
+
+
+def values(depth: int) -> st.SearchStrategy[Any]:
+    if depth <= 0:
+        return SCALARS
+    inner = values(depth - 1)
+    return st.one_of(
+        SCALARS,
+        st.lists(inner, max_size=3),
+        keyed(RETRY_KEYS, inner),
+        keyed(PARAM_KEYS, inner),
+        keyed(META_KEYS, inner),
+    )
+
+
+VALUES = values(2)
+STEP = keyed(STEP_KEYS, st.one_of(VALUES, keyed(RETRY_KEYS, SCALARS), st.dictionaries(st.text(max_size=5), VALUES)))
+RECIPES = st.fixed_dictionaries(
+    {"steps": st.one_of(st.lists(STEP, max_size=5), VALUES)},
+    optional={
+        "test_meta": st.one_of(keyed(META_KEYS, VALUES), VALUES),
+        "meta": keyed(META_KEYS, VALUES),
+        "params": st.one_of(st.dictionaries(st.sampled_from(["region", "batch", "n", "1x", "files"]), VALUES), VALUES),
+        "sequential": VALUES,
+        "max_parallel": VALUES,
+        "timeout": VALUES,
+        "defaults": st.one_of(keyed(DEFAULT_KEYS, st.one_of(VALUES, keyed(RETRY_KEYS, SCALARS))), VALUES),
+        "include": VALUES,
+        "junk": VALUES,
+    },
+)
+# Random top-level keys too, in random order.
+LOOSE = keyed(TOP_KEYS, st.one_of(VALUES, st.lists(STEP, max_size=3)))
+
+CHARS = st.one_of(st.sampled_from(":-[]{}&*!|>'\"#%@`,?<=~. \n\t0123456789aé\x00\ufeff"), st.characters())
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    text = VALID
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        at = draw(st.integers(min_value=0, max_value=len(text)))
+        op = draw(st.sampled_from(["insert", "delete", "replace", "duplicate_line"]))
+        if op == "insert":
+            text = text[:at] + draw(CHARS) + text[at:]
+        elif op == "delete":
+            text = text[:at] + text[at + 1 :]
+        elif op == "replace":
+            text = text[:at] + draw(CHARS) + text[at + 1 :]
+        else:
+            lines = text.splitlines(keepends=True)
+            line = draw(st.integers(min_value=0, max_value=len(lines) - 1))
+            text = "".join([*lines[: line + 1], lines[line], *lines[line + 1 :]])
+    return text
+
+
+def load_or_recipe_error(text: str) -> None:
+    """Load ``text``: a Recipe or a RecipeError whose diagnostics are sorted and well placed."""
+    try:
+        recipe = load_recipe_text(text, file="fuzz.yaml")
+    except RecipeError as error:
+        assert error.diagnostics, "a RecipeError must say what is wrong"
+        spans = [(d.span.file, d.span.line, d.span.col, d.message) for d in error.diagnostics]
+        assert spans == sorted(spans)
+        for diagnostic in error.diagnostics:
+            assert diagnostic.span.line >= 1 and diagnostic.span.col >= 1
+            assert diagnostic.message and "\n" not in diagnostic.message.strip("\n")
+    else:
+        assert isinstance(recipe, Recipe)
+        names = [step.name for step in recipe.steps]
+        assert len(names) == len(set(names))
+        for step in recipe.steps:
+            assert set(step.depends_on) <= set(step.upstream) <= set(names) - {step.name}
+            assert list(step.upstream[: len(step.depends_on)]) == list(dict.fromkeys(step.depends_on))
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RECIPES)
+def test_random_recipe_data_raises_only_recipe_error(data: dict[str, Any]) -> None:
+    load_or_recipe_error(dump(data))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(LOOSE)
+def test_random_top_level_keys_raise_only_recipe_error(data: dict[str, Any]) -> None:
+    load_or_recipe_error(dump(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(mutated())
+def test_mutated_valid_recipe_raises_only_recipe_error(text: str) -> None:
+    load_or_recipe_error(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["region", "batch", "files", "regoin", "x"]), SCALARS, max_size=3))
+def test_random_param_overrides_raise_only_param_error(overrides: dict[str, Any]) -> None:
+    from framework0.recipe.params import resolve_params
+
+    recipe = load_recipe_text(VALID, file="fuzz.yaml")
+    for from_text in (False, True):
+        texts = {key: str(value) for key, value in overrides.items()} if from_text else overrides
+        try:
+            resolve_params(recipe.params, texts, from_text=from_text)
+        except ParamError as error:
+            assert str(error)
+
+
+def test_the_valid_recipe_loads() -> None:
+    recipe = load_recipe_text(VALID, file="fuzz.yaml")
+    assert [step.name for step in recipe.steps] == ["first", "second", "third", "check"]
