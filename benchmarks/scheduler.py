@@ -18,20 +18,25 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recipes import chain, fan_out, write  # noqa: E402
+from recipes import chain, fan_out, write
 
-import framework0  # noqa: E402
-from framework0.engine.runner import Runner  # noqa: E402
+import framework0
+from framework0.engine.runner import Runner
 
 WORKERS = os.cpu_count() or 2
 
 
 def noop() -> None:
     return None
+
+
+def _put(done: queue.SimpleQueue[str], name: str, _future: object) -> None:
+    done.put(name)
 
 
 def bare_scheduler(upstream: dict[str, list[str]]) -> float:
@@ -47,7 +52,7 @@ def bare_scheduler(upstream: dict[str, list[str]]) -> float:
         running = 0
         for name, count in waiting.items():
             if count == 0:
-                pool.submit(noop).add_done_callback(lambda _f, n=name: done.put(n))
+                pool.submit(noop).add_done_callback(partial(_put, done, name))
                 running += 1
         while running:
             name = done.get()
@@ -55,7 +60,7 @@ def bare_scheduler(upstream: dict[str, list[str]]) -> float:
             for child in downstream[name]:
                 waiting[child] -= 1
                 if waiting[child] == 0:
-                    pool.submit(noop).add_done_callback(lambda _f, n=child: done.put(n))
+                    pool.submit(noop).add_done_callback(partial(_put, done, child))
                     running += 1
     return time.perf_counter() - started
 
@@ -87,8 +92,8 @@ def main() -> None:
         recipe = framework0.load_recipe(write(folder, f"{label.split()[0]}.yaml", text))
         upstream = {step.name: list(step.upstream) for step in recipe.steps}
         framework0_run(recipe)  # warm-up: imports, caches
-        ours = median_of(args.repeat, lambda recipe=recipe: framework0_run(recipe)) / count * 1e6
-        bare = median_of(args.repeat, lambda upstream=upstream: bare_scheduler(upstream)) / count * 1e6
+        ours = median_of(args.repeat, partial(framework0_run, recipe)) / count * 1e6
+        bare = median_of(args.repeat, partial(bare_scheduler, upstream)) / count * 1e6
         print(f"{label:<22}{ours:>20.1f}{bare:>20.1f}{ours / bare:>8.2f}")
 
 

@@ -469,3 +469,12 @@ def test_importing_the_module_does_not_import_jinja2() -> None:
     code = "import sys, framework0.recipe.templates as t; t.is_template('{{ x }}'); print('jinja2' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_mapping_key_wins_over_the_dict_method_of_the_same_name() -> None:
+    assert render("{{ out.items }}", {"out": {"items": [1, 2]}}) == [1, 2]
+    assert render("{{ steps.keys.output }}", {"steps": {"keys": {"output": "k"}}}) == "k"
+
+
+def test_a_step_named_like_a_dict_method_is_a_step_reference() -> None:
+    assert references("{{ steps.items.output }}").steps == frozenset({"items"})

@@ -13,14 +13,14 @@ import psutil
 import pytest
 from pydantic import ValidationError
 
-from framework0.context import ChangeSource, Context, ContextState
+from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.errors import StepCancelled
 from framework0.scriptlets.builtin.shell import CommandFailed, ShellScriptlet
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="uses sh, sleep and process groups")
 
 
-def make_context(cancelled: threading.Event | None = None) -> Context:
+def make_context(cancelled: CancelToken | None = None) -> Context:
     return Context(ContextState(), ChangeSource(node="test", step="s", attempt=1), cancelled=cancelled)
 
 
@@ -173,7 +173,7 @@ def test_a_timeout_kills_the_command_and_its_grandchildren(tmp_path: Path) -> No
 @posix_only
 def test_cancelling_the_step_kills_the_command_within_two_seconds(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
-    cancelled = threading.Event()
+    cancelled = CancelToken()
     step = StepThread({"cmd": f"echo $$ > {pids}; exec sleep 30"}, make_context(cancelled))
     step.start()
     (pid,) = read_pids(pids, 1)

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from framework0.context import ChangeSource, Context, ContextState
+from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.errors import StepCancelled
 from framework0.scriptlets.builtin.sleep import SleepScriptlet
 
 
-def make_context(cancelled: threading.Event | None = None) -> Context:
+def make_context(cancelled: CancelToken | None = None) -> Context:
     return Context(ContextState(), ChangeSource(node="test", step="s", attempt=1), cancelled=cancelled)
 
 
@@ -41,7 +41,7 @@ def test_sleep_rejects_what_is_not_a_duration(given: object) -> None:
 
 
 def test_cancelling_wakes_a_sleep_at_once() -> None:
-    cancelled = threading.Event()
+    cancelled = CancelToken()
     timer = threading.Timer(0.05, cancelled.set)
     timer.start()
     started = time.monotonic()

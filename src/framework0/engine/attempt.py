@@ -17,7 +17,7 @@ from typing import Any
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState, Operation
 from framework0.engine.monitor import ResourceMonitor
-from framework0.errors import OutputError
+from framework0.errors import OutputError, StepCancelled
 from framework0.events.types import ErrorInfo
 from framework0.scriptlets.base import BaseScriptlet
 from framework0.scriptlets.registry import import_ref
@@ -57,6 +57,8 @@ class AttemptOutcome:
     cpu_s: float = 0.0
     peak_rss_bytes: int = 0
     node: str = NODE
+    #: Ctrl-C reached the step itself (it ran in the scheduler's thread); the caller re-raises it
+    interrupted: bool = False
     context_operations: list[Operation] | None = None
 
 
@@ -102,9 +104,8 @@ def execute_attempt(
             if task.validate:
                 instance.validate(params)
         except BaseException as error:
-            outcome.error, outcome.error_types = error_info(error)
-            if isinstance(error, KeyboardInterrupt):
-                raise
+            outcome.interrupted = isinstance(error, KeyboardInterrupt)
+            outcome.error, outcome.error_types = error_info(_as_cancel(error))
             return outcome
         failure: BaseException | None = None
         try:
@@ -112,7 +113,8 @@ def execute_attempt(
             output = instance.run(context, params)
             outcome.output = check_output(task.step, output)
         except BaseException as error:
-            failure = error
+            outcome.interrupted = isinstance(error, KeyboardInterrupt)
+            failure = _as_cancel(error)
         try:
             instance.teardown(context, failure)
         except BaseException as error:
@@ -121,8 +123,6 @@ def execute_attempt(
             outcome.ok = True
         else:
             outcome.error, outcome.error_types = error_info(failure)
-            if isinstance(failure, KeyboardInterrupt):
-                raise failure
         return outcome
     finally:
         monitor.finish(probe)
@@ -130,6 +130,11 @@ def execute_attempt(
         outcome.wall_s = probe.wall_s
         outcome.cpu_s = probe.cpu_s
         outcome.peak_rss_bytes = probe.peak_rss
+
+
+def _as_cancel(error: BaseException) -> BaseException:
+    # Ctrl-C stops a step the way the runner stops any step, so teardown sees the same error.
+    return StepCancelled("interrupted") if isinstance(error, KeyboardInterrupt) else error
 
 
 class RecordingState(ContextState):

@@ -453,7 +453,9 @@ class Runner:
     def _finish_units(self, run: _StepRun) -> None:
         if run.items is not None:
             run.result.output = run.outputs
-        if run.dropped and not run.failed:
+        if run.dropped and run.result.attempts == 0 and run.running == 0:
+            status = "pending"  # never started
+        elif run.dropped and not run.failed:
             status = "cancelled"
         elif run.dropped and run.result.error is not None and run.result.error.type == "StepCancelled":
             status = "cancelled"

@@ -399,6 +399,15 @@ def _arg_problems(
     return []
 
 
+def _template_error(error: TemplateError, text: str) -> str:
+    """``template error: MESSAGE (at column C of 'TEXT')``; a multi-line template gets its line instead."""
+    message = str(error).rstrip(".")
+    if "\n" in text.strip():
+        return f"template error: {message} (at line {error.line}, column {error.col} of the template)"
+    snippet = text if len(text) <= 60 else text[:57] + "..."
+    return f"template error: {message} (at column {error.col} of {snippet!r})"
+
+
 class _TemplateReader:
     """Checks one step's templates and collects what they read."""
 
@@ -444,8 +453,7 @@ class _TemplateReader:
         try:
             refs = templates.expression_references(text) if expression else templates.references(text)
         except TemplateError as error:
-            where = f" (line {error.line} of the template)" if "\n" in text.strip() else ""
-            problems.at_value(self.site.at(*path), f"template error: {error}{where}")
+            problems.at_value(self.site.at(*path), _template_error(error, text))
             return
         in_foreach = self.in_foreach and foreach_names
         unknown = refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)

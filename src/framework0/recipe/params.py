@@ -38,9 +38,7 @@ def check_value(param: Param, value: Any) -> Any:
         kind == "any"
         or (kind == "bool" and isinstance(value, bool))
         or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
-        or (
-            kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        )
+        or (kind == "float" and _is_finite_number(value))
         or (kind == "str" and isinstance(value, str))
         or (kind == "list" and isinstance(value, list))
         or (kind == "dict" and isinstance(value, dict))
@@ -53,6 +51,16 @@ def check_value(param: Param, value: Any) -> Any:
         allowed = ", ".join(repr(choice) for choice in param.choices)
         raise ParamError(f"param {param.name!r} must be one of {allowed}, got {value!r}", param=param.name)
     return value
+
+
+def _is_finite_number(value: Any) -> bool:
+    """An int or float that is a finite float (so not NaN, an infinity, or an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def coerce_text(param: Param, text: str) -> Any:

@@ -132,7 +132,7 @@ _RESULT = "_f0_result"
 _LOOP_FILTER, _CONCAT_FILTER = "f0:loop", "f0:concat"  # not valid filter names in a template
 _REMOVED_GLOBALS = frozenset({"lipsum", "cycler", "joiner", "namespace"})
 _SPECIAL_NAMES = frozenset({"loop", "caller", "varargs", "kwargs", "self"})
-_DICT_ATTRIBUTES = frozenset(name for name in dir(dict) if not name.startswith("_"))
+_DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 _WORK_FACTOR = 4
 
 
@@ -232,9 +232,12 @@ def _references(tree: nodes.Template) -> References:
     read = [node for node in tree.find_all(nodes.Name) if node.ctx == "load" and node.name not in bound]
     found: dict[str, set[str]] = {"steps": set(), "params": set()}
     constant: set[int] = set()
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getattr):
-            base, key = node.node, None if node.attr in _DICT_ATTRIBUTES else node.attr
+            # `steps.items.output` reads the step named items; `steps.get('a')` calls the method.
+            method_call = id(node) in called and node.attr in _DICT_METHODS
+            base, key = node.node, None if method_call else node.attr
         elif isinstance(node, nodes.Getitem):
             base, key = node.node, node.arg.value if isinstance(node.arg, nodes.Const) else None
         else:
@@ -706,6 +709,10 @@ def _build_kit() -> _Kit:
 
         def getattr(self, obj: Any, attribute: str) -> Any:
             _tick()
+            # Data first: `steps.items` is the step named items and `output.json.keys` a JSON key,
+            # not the dict methods of the same names.
+            if isinstance(obj, dict) and attribute in obj:
+                return obj[attribute]
             return super().getattr(obj, attribute)
 
         def getitem(self, obj: Any, argument: Any) -> Any:

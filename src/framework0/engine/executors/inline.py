@@ -32,7 +32,10 @@ class InlineExecutor(Executor):
         assert self._context is not None and self._deliver is not None
         source = ChangeSource(NODE, task.step, task.attempt, task.item)
         context = Context(self._context, source, cancelled=CancelToken())
-        self._deliver(execute_attempt(task, context, self._monitor))
+        outcome = execute_attempt(task, context, self._monitor)
+        self._deliver(outcome)
+        if outcome.interrupted:
+            raise KeyboardInterrupt
 
     def cancel(self, key: int) -> None:
         """Nothing runs by the time the runner could ask."""

@@ -65,7 +65,10 @@ class LocalExecutor(Executor):
     def run_here(self, task: AttemptTask) -> None:
         assert self._context is not None and self._deliver is not None
         source = ChangeSource(NODE, task.step, task.attempt, task.item)
-        self._deliver(execute_attempt(task, Context(self._context, source), self._monitor))
+        outcome = execute_attempt(task, Context(self._context, source), self._monitor)
+        self._deliver(outcome)
+        if outcome.interrupted:
+            raise KeyboardInterrupt
 
     def _work(self, worker: _Worker) -> None:
         assert self._context is not None and self._deliver is not None

@@ -1,0 +1,62 @@
+"""Ctrl-C: running steps are cancelled, their teardown runs, finished work is kept, exit code 130."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parents[1] / "engine"
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="sends SIGINT, as a terminal's Ctrl-C does on POSIX")
+
+
+def start(tmp_path: Path, executor: str) -> tuple[subprocess.Popen[str], Path, Path]:
+    log, started = tmp_path / "log", tmp_path / "started"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            f"""
+            steps:
+              - {{name: quick, module: engine_steps, function: echo, args: {{value: done}}}}
+              - name: long
+                module: engine_steps
+                function: Lifecycle
+                depends_on: [quick]
+                args: {{log: "{log}", wait: 60, started: "{started}"}}
+              - {{name: after, module: engine_steps, function: noop, depends_on: [long]}}
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", "--executor", executor]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the long step never started"
+        time.sleep(0.05)
+    return process, log, started
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_ctrl_c_cancels_the_running_step_runs_its_teardown_and_exits_130(tmp_path, executor):
+    process, log, _ = start(tmp_path, executor)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    result = json.loads(stdout)
+    assert result["status"] == "cancelled"
+    assert result["steps"]["quick"] == {**result["steps"]["quick"], "status": "succeeded", "output": "done"}
+    assert result["steps"]["long"]["status"] == "cancelled"
+    assert result["steps"]["after"]["status"] == "pending"
+    assert log.read_text().splitlines()[-1] == "teardown:StepCancelled"
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,118 @@
+"""Scriptlets the engine tests schedule. Counters live in files so that they work across processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from framework0 import BaseScriptlet, Context
+
+
+def noop() -> None:
+    """Do nothing."""
+
+
+def echo(value: Any) -> Any:
+    return value
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def fail(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def flaky(counter: str, failures: int, error: str = "ConnectionError") -> int:
+    """Fail ``failures`` times (counted in the file ``counter``), then return the attempt number."""
+    path = Path(counter)
+    count = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(count))
+    if count <= failures:
+        raise {"ConnectionError": ConnectionError, "ValueError": ValueError}[error](f"failure {count}")
+    return count
+
+
+def spin(seconds: float) -> str:
+    """Busy-wait in Python (interruptible at any instruction)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return "spun"
+
+
+def block(seconds: float) -> str:
+    """Wait inside one C call, which no exception can interrupt."""
+    time.sleep(seconds)
+    return "blocked"
+
+
+def burn_cpu(seconds: float) -> int:
+    deadline = time.thread_time() + seconds
+    total = 0
+    while time.thread_time() < deadline:
+        total += 1
+    return total
+
+
+def allocate(megabytes: int, seconds: float) -> int:
+    block_of_memory = bytearray(megabytes * 1024 * 1024)
+    for index in range(0, len(block_of_memory), 4096):
+        block_of_memory[index] = 1
+    time.sleep(seconds)
+    return len(block_of_memory)
+
+
+def not_json() -> Any:
+    return {1, 2, 3}
+
+
+def write_context(key: str, value: Any, ctx: Context) -> None:
+    ctx.set(key, value)
+
+
+def read_context(key: str, ctx: Context) -> Any:
+    return ctx.get(key)
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+class Lifecycle(BaseScriptlet):
+    """Appends each lifecycle call to a file; optionally fails or waits to be stopped."""
+
+    class Params(BaseScriptlet.Params):
+        log: str
+        fail: bool = False
+        wait: float = 0.0
+        started: str | None = None
+
+    def validate(self, params: Params) -> None:
+        self._append(params.log, "validate")
+
+    def setup(self, ctx: Context) -> None:
+        self._append(self.raw_args["log"], "setup")
+
+    def run(self, ctx: Context, params: Params) -> str:
+        self._append(params.log, "run")
+        if params.started:
+            Path(params.started).write_text("started")
+        if params.wait:
+            deadline = time.monotonic() + params.wait
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        if params.fail:
+            raise RuntimeError("run failed")
+        return "done"
+
+    def teardown(self, ctx: Context, error: BaseException | None) -> None:
+        self._append(self.raw_args["log"], f"teardown:{type(error).__name__ if error else None}")
+
+    @staticmethod
+    def _append(path: str, line: str) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")

@@ -1,0 +1,139 @@
+"""Scriptlet lifecycle, the shared context across steps and executors, and per-attempt resource figures."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import framework0
+from framework0 import RunResult
+from framework0.events import ContextChanged
+
+HERE = Path(__file__).parent
+EXECUTORS = ["inline", "local", "process"]
+
+
+def run(text: str, **options) -> RunResult:
+    recipe = framework0.load_recipe_text(textwrap.dedent(text), file="t.yaml", base_dir=HERE)
+    return framework0.run(recipe, **options)
+
+
+def test_lifecycle_is_validate_setup_run_teardown(tmp_path):
+    log = tmp_path / "log"
+    run(f"steps: [{{name: a, module: engine_steps, function: Lifecycle, args: {{log: '{log}'}}}}]")
+    # validate runs once at load time (static args) and setup/run/teardown once per attempt
+    assert log.read_text().splitlines() == ["validate", "setup", "run", "teardown:None"]
+
+
+def test_teardown_receives_the_error_of_run_and_every_attempt_gets_a_lifecycle(tmp_path):
+    log = tmp_path / "log"
+    result = run(
+        f"""
+        steps:
+          - {{name: a, module: engine_steps, function: Lifecycle, retry: 2, args: {{log: '{log}', fail: true}}}}
+        """
+    )
+    assert result.steps["a"].attempts == 2
+    lines = log.read_text().splitlines()
+    assert lines.count("teardown:RuntimeError") == 2
+    assert lines.count("setup") == 2
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_context_written_by_one_step_is_read_by_the_next(executor):
+    result = run(
+        """
+        steps:
+          - {name: write, module: engine_steps, function: write_context, args: {key: db.host, value: h1}}
+          - {name: read, module: engine_steps, function: read_context, args: {key: db.host}, depends_on: [write]}
+          - name: templ
+            module: engine_steps
+            function: echo
+            args: {value: "{{ ctx['db.host'] }}"}
+            depends_on: [write]
+        """,
+        executor=executor,
+    )
+    assert result.steps["read"].output == "h1"
+    assert result.steps["templ"].output == "h1"
+    assert result.context == {"db.host": "h1"}
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_context_history_records_the_step_attempt_and_node_of_each_change(executor):
+    recipe = framework0.load_recipe_text(
+        textwrap.dedent(
+            """
+            steps:
+              - {name: one, uses: set_context, args: {values: {a: 1, b: 2}}}
+              - {name: two, uses: set_context, args: {values: {a: 3}}, depends_on: [one]}
+            """
+        ),
+        file="t.yaml",
+        base_dir=HERE,
+    )
+    bus = framework0.EventBus()
+    changes = []
+    bus.subscribe(lambda event: changes.append(event.change) if isinstance(event, ContextChanged) else None)
+    result = framework0.run(recipe, executor=executor, bus=bus)
+    assert result.context == {"a": 3, "b": 2}
+    assert [c.version for c in changes] == [1, 2, 3]
+    last = changes[-1]
+    assert (last.key, last.old, last.new, last.source.step, last.source.attempt) == ("a", 1, 3, "two", 1)
+    assert last.source.node
+
+
+def test_a_context_value_holding_template_syntax_stays_literal():
+    result = run(
+        """
+        steps:
+          - {name: write, module: engine_steps, function: write_context, args: {key: k, value: "{{ '{{ 7*7 }}' }}"}}
+          - {name: read, module: engine_steps, function: echo, args: {value: "{{ ctx.k }}"}, depends_on: [write]}
+        """
+    )
+    assert result.steps["read"].output == "{{ 7*7 }}"
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_every_attempt_reports_cpu_time_and_peak_memory(executor):
+    result = run(
+        """
+        steps:
+          - {name: cpu, module: engine_steps, function: burn_cpu, args: {seconds: 0.2}}
+          - {name: memory, module: engine_steps, function: allocate, args: {megabytes: 200, seconds: 0.2}}
+        """,
+        executor=executor,
+    )
+    assert result.steps["cpu"].cpu_s >= 0.15
+    assert result.steps["memory"].peak_rss_bytes >= 200 * 1024 * 1024
+    assert result.steps["cpu"].duration_s is not None and result.steps["cpu"].duration_s >= 0.15
+
+
+def test_the_process_executor_runs_steps_in_other_processes():
+    import os
+
+    result = run("steps: [{name: where, module: engine_steps, function: pid}]", executor="process")
+    assert result.steps["where"].output != os.getpid()
+
+
+def test_a_worker_process_that_dies_fails_its_attempt_and_the_run_goes_on(tmp_path):
+    script = tmp_path / "crash_steps.py"
+    script.write_text("import os\n\ndef crash() -> None:\n    os._exit(3)\n\ndef fine() -> str:\n    return 'ok'\n")
+    recipe = framework0.load_recipe_text(
+        textwrap.dedent(
+            """
+            steps:
+              - {name: crash, module: crash_steps, function: crash, continue_on_error: true}
+              - {name: fine, module: crash_steps, function: fine, depends_on: [crash], trigger: always}
+            """
+        ),
+        file="t.yaml",
+        base_dir=tmp_path,
+    )
+    result = framework0.run(recipe, executor="process")
+    error = result.steps["crash"].error
+    assert error is not None and error.type == "ExecutorError"
+    assert error.message == "the worker process died (exit code 3) during the attempt"
+    assert result.steps["fine"].output == "ok"

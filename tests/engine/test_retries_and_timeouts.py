@@ -1,0 +1,229 @@
+"""Retries with backoff and retry_on; step and run timeouts that really stop the work."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import framework0
+from framework0 import EventBus, RunResult
+from framework0.engine.retry import retry_delay, should_retry
+from framework0.events import AttemptFinished
+from framework0.recipe.model import RetryPolicy
+
+HERE = Path(__file__).parent
+
+
+def run(text: str, **options) -> RunResult:
+    recipe = framework0.load_recipe_text(textwrap.dedent(text), file="t.yaml", base_dir=HERE)
+    return framework0.run(recipe, **options)
+
+
+# --- the policy, as pure functions ---------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_from_the_delay():
+    policy = RetryPolicy(attempts=5, delay=1.0, backoff=2.0, jitter=0.0)
+    assert [retry_delay(policy, n, 0.5) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_backoff_is_capped_by_max_delay():
+    policy = RetryPolicy(attempts=9, delay=1.0, backoff=10.0, max_delay=30.0, jitter=0.0)
+    assert retry_delay(policy, 4, 0.0) == 30.0
+
+
+def test_jitter_shortens_the_delay_by_at_most_its_fraction():
+    policy = RetryPolicy(attempts=3, delay=10.0, jitter=0.2)
+    assert retry_delay(policy, 1, 0.0) == 10.0
+    assert retry_delay(policy, 1, 0.999) == pytest.approx(8.002)
+
+
+def test_no_retry_after_the_last_attempt():
+    assert not should_retry(RetryPolicy(attempts=3), 3, ("ValueError", "Exception"))
+    assert should_retry(RetryPolicy(attempts=3), 2, ("ValueError", "Exception"))
+
+
+def test_retry_on_matches_the_error_or_any_of_its_base_classes():
+    policy = RetryPolicy(attempts=3, retry_on=("OSError",))
+    assert should_retry(policy, 1, ("ConnectionError", "OSError", "Exception"))
+    assert not should_retry(policy, 1, ("ValueError", "Exception"))
+
+
+def test_template_errors_are_never_retried():
+    assert not should_retry(RetryPolicy(attempts=3), 1, ("TemplateError", "Framework0Error", "Exception"))
+
+
+# --- retries in a run ------------------------------------------------------------------------------
+
+
+def test_a_flaky_step_succeeds_on_a_later_attempt(tmp_path):
+    result = run(
+        f"""
+        steps:
+          - name: flaky
+            module: engine_steps
+            function: flaky
+            retry: {{attempts: 4, delay: 10ms, backoff: 2, jitter: 0}}
+            args: {{counter: "{tmp_path / "n"}", failures: 2}}
+        """
+    )
+    step = result.steps["flaky"]
+    assert (step.status, step.attempts, step.output) == ("succeeded", 3, 3)
+
+
+def test_retries_wait_longer_each_time(tmp_path):
+    bus = EventBus()
+    waits: list[float | None] = []
+    bus.subscribe(lambda e: waits.append(e.will_retry_in_s) if isinstance(e, AttemptFinished) else None)
+    run(
+        f"""
+        steps:
+          - name: flaky
+            module: engine_steps
+            function: flaky
+            retry: {{attempts: 4, delay: 20ms, backoff: 3, jitter: 0}}
+            args: {{counter: "{tmp_path / "n"}", failures: 3}}
+        """,
+        bus=bus,
+    )
+    assert waits == [pytest.approx(0.02), pytest.approx(0.06), pytest.approx(0.18), None]
+
+
+def test_an_error_not_named_in_retry_on_is_not_retried(tmp_path):
+    result = run(
+        f"""
+        steps:
+          - name: flaky
+            module: engine_steps
+            function: flaky
+            retry: {{attempts: 4, retry_on: [ConnectionError]}}
+            args: {{counter: "{tmp_path / "n"}", failures: 2, error: ValueError}}
+        """
+    )
+    step = result.steps["flaky"]
+    assert (step.status, step.attempts) == ("failed", 1)
+
+
+def test_defaults_retry_applies_to_every_step(tmp_path):
+    result = run(
+        f"""
+        defaults:
+          retry: {{attempts: 3, delay: 0}}
+        steps:
+          - {{name: flaky, module: engine_steps, function: flaky, args: {{counter: "{tmp_path / "n"}", failures: 2}}}}
+        """
+    )
+    assert result.steps["flaky"].attempts == 3
+
+
+# --- timeouts --------------------------------------------------------------------------------------
+
+
+def test_a_step_timeout_stops_python_code_in_a_thread():
+    started = time.monotonic()
+    result = run("steps: [{name: slow, module: engine_steps, function: spin, args: {seconds: 30}, timeout: 0.3}]")
+    step = result.steps["slow"]
+    assert step.status == "failed"
+    assert step.error is not None and (step.error.type, step.error.message) == ("StepTimeout", "timed out after 0.3s")
+    assert time.monotonic() - started < 10
+
+
+def test_a_step_timeout_kills_the_subprocess_a_shell_step_started(tmp_path):
+    pid_file = tmp_path / "pid"
+    result = run(
+        f"""
+        steps:
+          - name: slow
+            uses: shell
+            timeout: 0.5
+            args: {{cmd: "echo $$ > {pid_file}; exec sleep 30"}}
+        """
+    )
+    assert result.steps["slow"].status == "failed"
+    pid = int(pid_file.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_thread_stuck_in_a_c_call_is_abandoned_after_the_grace_period():
+    started = time.monotonic()
+    result = run(
+        """
+        steps:
+          - {name: stuck, module: engine_steps, function: block, args: {seconds: 20}, timeout: 0.2}
+          - {name: after, module: engine_steps, function: noop, depends_on: [stuck], trigger: always}
+        """,
+        grace_s=0.3,
+    )
+    assert result.steps["stuck"].status == "failed"
+    assert result.steps["stuck"].error is not None and result.steps["stuck"].error.type == "StepTimeout"
+    assert result.steps["after"].status == "succeeded"
+    assert time.monotonic() - started < 10
+
+
+def test_the_process_executor_kills_a_worker_stuck_in_a_c_call_and_keeps_going():
+    started = time.monotonic()
+    result = run(
+        """
+        max_parallel: 1
+        steps:
+          - {name: stuck, module: engine_steps, function: block, args: {seconds: 60}, timeout: 0.5}
+          - {name: after, module: engine_steps, function: pid, depends_on: [stuck], trigger: always}
+        """,
+        executor="process",
+        grace_s=0.5,
+    )
+    assert result.steps["stuck"].error is not None and result.steps["stuck"].error.type == "StepTimeout"
+    assert result.steps["after"].status == "succeeded"
+    assert time.monotonic() - started < 30
+
+
+def test_teardown_runs_when_a_step_times_out(tmp_path):
+    log = tmp_path / "log"
+    run(
+        f"""
+        steps:
+          - name: slow
+            module: engine_steps
+            function: Lifecycle
+            timeout: 0.3
+            args: {{log: "{log}", wait: 30}}
+        """
+    )
+    assert log.read_text().splitlines()[-1] == "teardown:StepCancelled"
+
+
+def test_a_timed_out_step_is_retried_when_attempts_remain(tmp_path):
+    result = run(
+        """
+        steps:
+          - {name: slow, module: engine_steps, function: spin, args: {seconds: 30}, timeout: 0.2, retry: {attempts: 2}}
+        """
+    )
+    assert (result.steps["slow"].attempts, result.steps["slow"].status) == (2, "failed")
+
+
+def test_a_run_timeout_stops_running_steps_and_fails_the_run():
+    started = time.monotonic()
+    result = run(
+        """
+        timeout: 0.5
+        steps:
+          - {name: slow, module: engine_steps, function: spin, args: {seconds: 30}}
+          - {name: later, module: engine_steps, function: noop, depends_on: [slow]}
+        """
+    )
+    assert result.status == "failed"
+    assert result.error is not None and result.error.message == "the run timed out after 0.5s"
+    assert result.steps["slow"].status == "cancelled"
+    assert result.steps["later"].status in ("skipped", "pending")
+    assert time.monotonic() - started < 10
+
+
+def test_a_finished_run_does_not_wait_for_step_timeouts_to_expire():
+    started = time.monotonic()
+    run("defaults: {timeout: 30s}\nsteps: [{name: a, module: engine_steps, function: noop}]")
+    assert time.monotonic() - started < 10
