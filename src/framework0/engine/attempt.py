@@ -8,9 +8,8 @@ teardown, output check and resource figures.
 from __future__ import annotations
 
 import json
-import socket
+import os
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,17 @@ from framework0.events.types import ErrorInfo
 from framework0.scriptlets.base import BaseScriptlet
 from framework0.scriptlets.registry import import_ref
 
-NODE = socket.gethostname()
+
+def _node_name() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket  # Windows
+
+    return socket.gethostname()
+
+
+NODE = _node_name()
+"""The name of this machine, recorded with every attempt and context change."""
 
 
 @dataclass(slots=True)
@@ -66,6 +75,8 @@ def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
     """The error as shown to users, and its class names from most to least specific."""
     names = tuple(cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException))
     message = str(error) or repr(error)
+    import traceback  # only on failure
+
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return ErrorInfo(type(error).__name__, message, trace), names
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from framework0.events.types import ErrorInfo
@@ -17,6 +16,8 @@ def iso(timestamp: float | None) -> str | None:
     """An epoch time as ISO 8601 in UTC, or None."""
     if timestamp is None:
         return None
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 

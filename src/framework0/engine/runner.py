@@ -12,10 +12,8 @@ import heapq
 import itertools
 import os
 import queue
-import random
 import sys
 import time
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,7 +110,7 @@ class Runner:
         parallel = max_parallel or recipe.max_parallel or os.cpu_count() or 1
         self.max_parallel = max(1, parallel)
         self.bus = bus or EventBus()
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
         self.state = ContextState(on_change=self._context_changed)
@@ -408,6 +406,8 @@ class Runner:
             if should_retry(step.retry, attempt.number, outcome.error_types) and not (
                 self._stopping and step.trigger != "always"
             ):
+                import random
+
                 retry_in = retry_delay(step.retry, attempt.number, random.random())
         if self._publishing:
             status = "succeeded" if ok else "failed"

