@@ -215,13 +215,22 @@ def _signal_group(group: int, signum: int) -> None:
 
 
 def _group_alive(group: int) -> bool:
+    """Whether any process of the group still runs; zombies waiting to be reaped do not count."""
     if sys.platform == "win32":
         return False
     try:
         os.killpg(group, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    import psutil
+
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
 
 
 def _new_process_group() -> dict[str, Any]:
