@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from framework0.errors import ParamError, RecipeError
 from framework0.recipe.loader import (
-    DEFAULT_KEYS,
     META_KEYS,
     PARAM_KEYS,
     RETRY_KEYS,
@@ -120,23 +119,121 @@ def values(depth: int) -> st.SearchStrategy[Any]:
 
 
 VALUES = values(2)
-STEP = keyed(STEP_KEYS, st.one_of(VALUES, keyed(RETRY_KEYS, SCALARS), st.dictionaries(st.text(max_size=5), VALUES)))
-RECIPES = st.fixed_dictionaries(
-    {"steps": st.one_of(st.lists(STEP, max_size=5), VALUES)},
+JUNK_STEP = keyed(
+    STEP_KEYS, st.one_of(VALUES, keyed(RETRY_KEYS, SCALARS), st.dictionaries(st.text(max_size=5), VALUES))
+)
+
+
+def sometimes_junk(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly a value that fits the key (so that some recipes are valid), once in a while anything."""
+    return st.integers(min_value=0, max_value=24).flatmap(lambda n: VALUES if n == 0 else good)
+
+
+NAMES = ["a", "b", "c", "d", "first", "a-1"]
+TEMPLATES = st.sampled_from(
+    [
+        "{{ params.region }}",
+        "x-{{ params.batch }}",
+        "{{ steps.a.output }}",
+        "{{ steps['b'].status }}",
+        "{{ steps.c.output | length }}",
+        "{{ item }}",
+        "{{ index }}",
+        "{{ ctx.key }}",
+        "{{ run.id }} {{ recipe.test_id }}",
+        "{% for x in range(3) %}{{ x }}{% endfor %}",
+        "{{ nope }}",
+        "{{ params.nope }}",
+        "{{ steps.zz.output }}",
+        "{{ a + }}",
+        "{{ steps[params.region] }}",
+        "line one\n{{ params.region }\n",
+    ]
+)
+RETRY = st.one_of(
+    st.integers(min_value=0, max_value=5),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "attempts": sometimes_junk(st.integers(min_value=1, max_value=5)),
+            "delay": sometimes_junk(st.sampled_from(["1s", "500ms", 2, 0.5])),
+            "backoff": sometimes_junk(st.floats(min_value=1, max_value=4)),
+            "max_delay": sometimes_junk(st.sampled_from(["1m", 30])),
+            "jitter": sometimes_junk(st.floats(min_value=0, max_value=1)),
+            "retry_on": sometimes_junk(st.lists(st.sampled_from(["ValueError", "OSError"]), max_size=2)),
+        },
+    ),
+)
+STEP = st.fixed_dictionaries(
+    {"name": sometimes_junk(st.sampled_from(NAMES))},
     optional={
-        "test_meta": st.one_of(keyed(META_KEYS, VALUES), VALUES),
-        "meta": keyed(META_KEYS, VALUES),
-        "params": st.one_of(st.dictionaries(st.sampled_from(["region", "batch", "n", "1x", "files"]), VALUES), VALUES),
-        "sequential": VALUES,
-        "max_parallel": VALUES,
-        "timeout": VALUES,
-        "defaults": st.one_of(keyed(DEFAULT_KEYS, st.one_of(VALUES, keyed(RETRY_KEYS, SCALARS))), VALUES),
-        "include": VALUES,
-        "junk": VALUES,
+        "idx": sometimes_junk(st.integers(min_value=0, max_value=5)),
+        "uses": sometimes_junk(st.sampled_from(["hello_world", "sleep", "assert", "set_context", "shell", "hello"])),
+        "module": st.sampled_from(["scriptlets.steps.hello_world", "os.path", "no_such_module"]),
+        "function": st.sampled_from(["HelloWorldScriptlet", "join", "nope"]),
+        "args": sometimes_junk(
+            st.dictionaries(
+                st.sampled_from(["name", "seconds", "that", "values", "cmd", "nmae"]),
+                st.one_of(TEMPLATES, SCALARS, st.lists(st.one_of(TEMPLATES, SCALARS), max_size=2)),
+                max_size=3,
+            )
+        ),
+        "foreach": sometimes_junk(st.one_of(TEMPLATES, st.lists(st.one_of(TEMPLATES, SCALARS), max_size=3))),
+        "depends_on": sometimes_junk(st.lists(st.sampled_from([*NAMES, "zz"]), max_size=3)),
+        "when": sometimes_junk(
+            st.one_of(st.booleans(), TEMPLATES, st.sampled_from(["params.batch > 1", "x ==", "item"]))
+        ),
+        "retry": sometimes_junk(RETRY),
+        "timeout": sometimes_junk(st.sampled_from(["30s", "1h30m", 5, "soon", "-1s"])),
+        "continue_on_error": sometimes_junk(st.booleans()),
+        "cache": sometimes_junk(st.booleans()),
+        "trigger": sometimes_junk(st.sampled_from(["always", "on_success", "allways"])),
+    },
+)
+PARAMS = st.dictionaries(
+    st.sampled_from(["region", "batch", "files", "n"]),
+    st.one_of(
+        SCALARS,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "type": sometimes_junk(
+                    st.sampled_from(["str", "int", "float", "bool", "list", "dict", "any", "integer"])
+                ),
+                "default": VALUES,
+                "description": sometimes_junk(st.text(max_size=5)),
+                "choices": sometimes_junk(st.lists(SCALARS, max_size=3)),
+                "required": sometimes_junk(st.booleans()),
+            },
+        ),
+    ),
+)
+RECIPES = st.fixed_dictionaries(
+    {"steps": st.one_of(st.lists(STEP, max_size=6), st.lists(JUNK_STEP, max_size=3), VALUES)},
+    optional={
+        "test_meta": sometimes_junk(
+            st.fixed_dictionaries({}, optional={"test_id": st.text(max_size=5), "tags": st.lists(st.text(max_size=3))})
+        ),
+        "params": sometimes_junk(PARAMS),
+        "sequential": sometimes_junk(st.booleans()),
+        "max_parallel": sometimes_junk(st.integers(min_value=1, max_value=8)),
+        "timeout": sometimes_junk(st.sampled_from(["1h", 10, "5m"])),
+        "defaults": sometimes_junk(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "retry": RETRY,
+                    "timeout": sometimes_junk(st.sampled_from(["5m", 1])),
+                    "continue_on_error": sometimes_junk(st.booleans()),
+                    "cache": sometimes_junk(st.booleans()),
+                },
+            )
+        ),
+        "include": sometimes_junk(st.just([])),
     },
 )
 # Random top-level keys too, in random order.
-LOOSE = keyed(TOP_KEYS, st.one_of(VALUES, st.lists(STEP, max_size=3)))
+LOOSE = keyed(TOP_KEYS, st.one_of(VALUES, st.lists(JUNK_STEP, max_size=3)))
 
 CHARS = st.one_of(st.sampled_from(":-[]{}&*!|>'\"#%@`,?<=~. \n\t0123456789aé\x00\ufeff"), st.characters())
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+_CREATE = threading.Lock()
+
 
 class CancelToken:
     """Set once by the runner; ``wait`` builds its ``threading.Event`` only when someone waits."""
@@ -26,7 +28,9 @@ class CancelToken:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until set or ``timeout`` passes; True if set."""
         if self._event is None:
-            self._event = threading.Event()
+            with _CREATE:  # two first waiters must share one event
+                if self._event is None:
+                    self._event = threading.Event()
         # Checked after the event exists: a set() that saw no event has already set the flag.
         if self._set:
             return True

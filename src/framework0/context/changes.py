@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,13 @@ class Operation:
     value: Any = None
 
 
+def copy_value(value: Any) -> Any:
+    """A private copy of a stored JSON value, so that changing it cannot change the context."""
+    if isinstance(value, (dict, list)):
+        return json.loads(json.dumps(value))
+    return value
+
+
 def check_key(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise ContextError(f"context keys are non-empty strings, not {key!r}")
@@ -66,6 +74,11 @@ def check_key(key: object) -> str:
 
 def to_json_value(key: str, value: Any) -> Any:
     """Return a JSON-normalised copy of ``value`` (tuples become lists), or raise ContextError."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ContextError(
+            f"context value for {key!r} is not JSON (float): {value!r} is not a finite number; "
+            "store strings, numbers, booleans, None, lists and dicts"
+        )
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     try:

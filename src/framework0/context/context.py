@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from framework0.context.cancel import CancelToken
-from framework0.context.changes import Change, ChangeSource, Operation, check_key, to_json_value
+from framework0.context.changes import Change, ChangeSource, Operation, check_key, copy_value, to_json_value
 from framework0.context.state import ContextState
 
 
@@ -47,12 +47,13 @@ class Context:
         return self._state.version
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._state.get(check_key(key), default)
+        """The value of ``key`` (a copy: changing it does not change the context), or ``default``."""
+        return copy_value(self._state.get(check_key(key), default))
 
     def __getitem__(self, key: str) -> Any:
         if not self._state.contains(key):
             raise KeyError(key)
-        return self._state.get(key)
+        return copy_value(self._state.get(key))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._state.contains(key)
@@ -77,7 +78,7 @@ class Context:
 
     def as_dict(self) -> dict[str, Any]:
         """A copy of the whole context."""
-        return self._state.snapshot()
+        return {key: copy_value(value) for key, value in self._state.snapshot().items()}
 
     @property
     def cancelled(self) -> bool:

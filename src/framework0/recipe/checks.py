@@ -1,6 +1,6 @@
 """The checks that need the whole recipe: steps, scriptlets, args, templates, dependencies, cycles.
 
-Each step's own keys are checked first (``_draft``), then the steps are linked (``_link``): their
+Each step's own keys are checked first (``_Drafter``), then the steps are linked (``_Linker``): their
 templates are parsed to find the steps and params they read, which adds dependency edges, their
 args are checked against their scriptlet's parameters, and the graph is checked for a cycle.
 A step with problems of its own still has its dependencies and templates checked (every error
@@ -53,14 +53,13 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
         draft = drafter.draft(raw)
         if draft is None:
             continue
-        first = defined.setdefault(draft.fields["name"], draft.fields["span"])
-        if first is not draft.fields["span"]:
-            where = f"{first.line}:{first.col}" if first.file == draft.fields["span"].file else str(first)
-            problems.add(
-                draft.fields["span"], f"duplicate step name {draft.fields['name']!r} (first defined at {where})"
-            )
-        else:
+        name, span = draft.fields["name"], draft.fields["span"]
+        first = defined.setdefault(name, span)
+        if first is span:
             drafts.append(draft)
+        else:
+            where = f"{first.line}:{first.col}" if first.file == span.file else str(first)
+            problems.add(span, f"duplicate step name {name!r} (first defined at {where})")
     steps = _Linker(parts, defined, problems).link(drafts)
     if problems.found:
         raise RecipeError(problems.found)

@@ -91,8 +91,8 @@ class BaseScriptlet(metaclass=_ScriptletType):
 
     @classmethod
     def describe(cls) -> str:
-        """The first paragraph of the docstring, for listings."""
-        doc = inspect.getdoc(cls) or ""
+        """The first paragraph of the class's own docstring (not an inherited one), for listings."""
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
         return doc.split("\n\n", 1)[0].replace("\n", " ")
 
 
@@ -134,6 +134,13 @@ def function_scriptlet(function: Callable[..., Any], *, name: str | None = None)
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError) as error:
         raise ScriptletError(f"cannot read the signature of {function!r}: {error}", scriptlet=name) from None
+    positional = [p.name for p in parameters.values() if p.kind is p.POSITIONAL_ONLY]
+    if positional:
+        raise ScriptletError(
+            f"{function.__name__}() has positional-only parameters ({', '.join(positional)}); "
+            "step args are passed by name",
+            scriptlet=name,
+        )
     declared = getattr(function, MARKER, None)
     scriptlet_name = name or (declared if isinstance(declared, str) else None) or function.__name__
     attributes = {

@@ -21,17 +21,25 @@ class ScriptletParams(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
+class _OpenParams(ScriptletParams):
+    """Params of a function with ``**kwargs``: args it does not name go there."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+
 def model_from_signature(function: Callable[..., Any], *, name: str, skip: Collection[str]) -> type[ScriptletParams]:
     """Build a Params model from a function's parameters (annotations and defaults)."""
     fields: dict[str, Any] = {}
-    for parameter in inspect.signature(function).parameters.values():
+    parameters = inspect.signature(function).parameters.values()
+    base = _OpenParams if any(p.kind is p.VAR_KEYWORD for p in parameters) else ScriptletParams
+    for parameter in parameters:
         if parameter.name in skip or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         annotation = Any if parameter.annotation is parameter.empty else parameter.annotation
         default = ... if parameter.default is parameter.empty else parameter.default
         fields[parameter.name] = (annotation, default)
     model: type[ScriptletParams] = create_model(
-        f"{name}Params", __base__=ScriptletParams, __module__=function.__module__, **fields
+        f"{name}Params", __base__=base, __module__=function.__module__, **fields
     )
     return model
 

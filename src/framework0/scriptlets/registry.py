@@ -122,9 +122,9 @@ def as_scriptlet(target: Any, *, ref: str) -> type[BaseScriptlet]:
         raise ScriptletError(f"{ref!r} is a class but not a BaseScriptlet subclass", scriptlet=ref)
     if inspect.isfunction(target) or inspect.isbuiltin(target) or hasattr(target, MARKER):
         return function_scriptlet(target)
-    raise ScriptletError(
-        f"{ref!r} is a {type(target).__name__}, not a BaseScriptlet subclass or a function", scriptlet=ref
-    )
+    kind = type(target).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    raise ScriptletError(f"{ref!r} is {article} {kind}, not a BaseScriptlet subclass or a function", scriptlet=ref)
 
 
 def _discover_entry_points() -> dict[str, tuple[str, str]]:
