@@ -19,8 +19,8 @@ def test_all_is_sorted() -> None:
 def test_all_imports_are_exported() -> None:
     public = sorted(
         name
-        for name, value in vars(framework0).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(framework0)
+        if not name.startswith("_") and not isinstance(getattr(framework0, name), types.ModuleType)
     )
     assert framework0.__all__ == public
 

@@ -4,34 +4,73 @@
 >>> result = framework0.run("examples/quickstart.yaml")
 >>> result.status
 'succeeded'
+
+The names below are imported on first use, so that ``f0 validate`` does not pay for the engine
+and ``import framework0`` stays cheap.
 """
 
-from framework0.context import Change, Context
-from framework0.engine.result import RunResult, StepResult
-from framework0.engine.runner import run
-from framework0.errors import (
-    ContextError,
-    EngineError,
-    ExecutorError,
-    Framework0Error,
-    OutputError,
-    ParamError,
-    RecipeError,
-    RunInterrupted,
-    ScriptletError,
-    StepCancelled,
-    StepFailed,
-    StepTimeout,
-    TemplateError,
-    TemplateSecurityError,
-    UsageError,
-)
-from framework0.events import EventBus
-from framework0.recipe.loader import load_recipe, load_recipe_text
-from framework0.recipe.model import Recipe, Step
-from framework0.scriptlets.base import BaseScriptlet, scriptlet
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework0.context import Change, Context
+    from framework0.engine.result import RunResult, StepResult
+    from framework0.engine.runner import run
+    from framework0.errors import (
+        ContextError,
+        EngineError,
+        ExecutorError,
+        Framework0Error,
+        OutputError,
+        ParamError,
+        RecipeError,
+        RunInterrupted,
+        ScriptletError,
+        StepCancelled,
+        StepFailed,
+        StepTimeout,
+        TemplateError,
+        TemplateSecurityError,
+        UsageError,
+    )
+    from framework0.events import EventBus
+    from framework0.recipe.loader import load_recipe, load_recipe_text
+    from framework0.recipe.model import Recipe, Step
+    from framework0.scriptlets.base import BaseScriptlet, scriptlet
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "BaseScriptlet": "framework0.scriptlets.base",
+    "Change": "framework0.context",
+    "Context": "framework0.context",
+    "ContextError": "framework0.errors",
+    "EngineError": "framework0.errors",
+    "EventBus": "framework0.events",
+    "ExecutorError": "framework0.errors",
+    "Framework0Error": "framework0.errors",
+    "load_recipe": "framework0.recipe.loader",
+    "load_recipe_text": "framework0.recipe.loader",
+    "OutputError": "framework0.errors",
+    "ParamError": "framework0.errors",
+    "Recipe": "framework0.recipe.model",
+    "RecipeError": "framework0.errors",
+    "run": "framework0.engine.runner",
+    "RunInterrupted": "framework0.errors",
+    "RunResult": "framework0.engine.result",
+    "scriptlet": "framework0.scriptlets.base",
+    "ScriptletError": "framework0.errors",
+    "Step": "framework0.recipe.model",
+    "StepCancelled": "framework0.errors",
+    "StepFailed": "framework0.errors",
+    "StepResult": "framework0.engine.result",
+    "StepTimeout": "framework0.errors",
+    "TemplateError": "framework0.errors",
+    "TemplateSecurityError": "framework0.errors",
+    "UsageError": "framework0.errors",
+}
 
 __all__ = [
     "BaseScriptlet",
@@ -62,3 +101,17 @@ __all__ = [
     "run",
     "scriptlet",
 ]
+assert sorted(_EXPORTS) == __all__
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'framework0' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(name for name in globals() if name.startswith("_"))})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -257,10 +259,10 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
-def load_or_recipe_error(text: str) -> None:
+def load_or_recipe_error(text: str, base_dir: Path | None = None) -> None:
     """Load ``text``: a Recipe or a RecipeError whose diagnostics are sorted and well placed."""
     try:
-        recipe = load_recipe_text(text, file="fuzz.yaml")
+        recipe = load_recipe_text(text, file="fuzz.yaml", base_dir=base_dir)
     except RecipeError as error:
         assert error.diagnostics, "a RecipeError must say what is wrong"
         spans = [(d.span.file, d.span.line, d.span.col, d.message) for d in error.diagnostics]
@@ -291,6 +293,15 @@ def test_random_recipe_data_raises_only_recipe_error(data: dict[str, Any]) -> No
 @given(LOOSE)
 def test_random_top_level_keys_raise_only_recipe_error(data: dict[str, Any]) -> None:
     load_or_recipe_error(dump(data))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RECIPES, RECIPES, st.sampled_from(["inc.yaml", ["inc.yaml"], ["inc.yaml", "inc.yaml"], ["fuzz.yaml"]]))
+def test_random_included_recipes_raise_only_recipe_error(main: dict[str, Any], inc: dict[str, Any], how: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "inc.yaml").write_text(dump({**inc, "include": ["fuzz.yaml"]} if how == ["fuzz.yaml"] else inc))
+        (Path(folder) / "fuzz.yaml").write_text(dump({**main, "include": how}))
+        load_or_recipe_error(dump({**main, "include": how}), base_dir=Path(folder))
 
 
 @settings(max_examples=200, deadline=None)

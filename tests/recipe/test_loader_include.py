@@ -91,6 +91,15 @@ def test_a_later_include_wins_over_an_earlier_one(tmp_path: Path) -> None:
     assert recipe.step("s").timeout == 120.0
 
 
+def test_an_included_file_needs_no_steps(tmp_path: Path) -> None:
+    write(tmp_path, "params.yaml", "params: {region: eu}\n")
+    write(tmp_path, "empty.yaml", "# nothing yet\n")
+    main = write(
+        tmp_path, "main.yaml", "include: [params.yaml, empty.yaml]\nsteps:\n  - {name: s, uses: hello_world}\n"
+    )
+    assert list(load_recipe(main).params) == ["region"]
+
+
 def test_include_may_be_a_single_file_name(tmp_path: Path) -> None:
     write(tmp_path, "common.yaml", COMMON)
     main = write(tmp_path, "main.yaml", "include: common.yaml\nsteps: []\n")

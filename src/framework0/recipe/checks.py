@@ -10,7 +10,7 @@ is reported at once), and its name counts, so that steps naming it get no second
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,6 @@ from framework0.scriptlets.registry import (
 )
 
 if TYPE_CHECKING:
-    from types import ModuleType
 
     from framework0.scriptlets.base import BaseScriptlet
 
@@ -282,9 +281,6 @@ class _Linker:
     """Checks templates and args, adds the edges they and ``sequential`` imply, and finds cycles."""
 
     def __init__(self, parts: Parts, defined: dict[str, Span], problems: Problems) -> None:
-        from framework0.recipe import templates
-
-        self.templates: ModuleType = templates
         self.parts = parts
         self.defined = defined
         self.order = {name: index for index, name in enumerate(defined)}
@@ -364,11 +360,11 @@ class _Linker:
         found = self.arg_checks.get(key)
         if found is None:
             found = self.arg_checks[key] = _arg_problems(spec, static, templated)
-        for arg, message in found:
-            message = f"step {fields['name']!r}: {message}"
+        for arg, problem in found:
+            message = f"step {fields['name']!r}: {problem}"
             if arg is None or arg not in args:
                 self.problems.at_value(site.at(args_key) if args else site.at("name"), message)
-            elif message.startswith(f"step {fields['name']!r}: unknown arg"):
+            elif problem.startswith("unknown arg"):
                 self.problems.at_key(site.at(args_key, arg), message)  # the name is wrong: point at it
             else:
                 self.problems.at_value(site.at(args_key, arg), message)
@@ -430,10 +426,10 @@ class _TemplateReader:
         expression_args = spec.scriptlet.expression_args if spec is not None else frozenset()
         args = fields["args"] if type(fields["args"]) is dict else {}
         for arg, value in args.items():
-            if type(value) is str:  # the usual case, without the generator
-                strings: Any = ((value, (arg,)),)
-            else:
-                strings = _strings(value, (arg,))
+            # A plain string is the usual case: skip the generator.
+            strings: Iterable[tuple[str, NodePath]] = (
+                ((value, (arg,)),) if type(value) is str else _strings(value, (arg,))
+            )
             for text, path in strings:
                 if arg in expression_args:
                     self.templated_args.add(arg)
@@ -454,7 +450,8 @@ class _TemplateReader:
 
     def check(self, text: str, path: NodePath, *, expression: bool, foreach_names: bool = True) -> None:
         """Parse one template (or expression) and check every name, step and param it reads."""
-        templates = self.linker.templates
+        from framework0.recipe import templates  # only recipes with templates pay for it
+
         problems = self.linker.problems
         try:
             refs = templates.expression_references(text) if expression else templates.references(text)
@@ -462,22 +459,20 @@ class _TemplateReader:
             problems.at_value(self.site.at(*path), _template_error(error, text))
             return
         in_foreach = self.in_foreach and foreach_names
-        unknown = refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)
-        if unknown:
-            for name in sorted(unknown):
-                if name in FOREACH_NAMES:
-                    message = (
-                        f"{name!r} is only defined in the args of a step with 'foreach'"
-                        if not self.in_foreach
-                        else f"{name!r} is only defined in the args, not in 'when' or 'foreach'"
-                    )
-                else:
-                    choices = [*TEMPLATE_NAMES, *(FOREACH_NAMES if in_foreach else ())]
-                    message = (
-                        f"unknown name {name!r} in template{did_you_mean(name, choices)}; "
-                        f"templates read {', '.join(choices)}"
-                    )
-                problems.at_value(self.site.at(*path), message)
+        for name in sorted(refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)):
+            if name in FOREACH_NAMES:
+                message = (
+                    f"{name!r} is only defined in the args of a step with 'foreach'"
+                    if not self.in_foreach
+                    else f"{name!r} is only defined in the args, not in 'when' or 'foreach'"
+                )
+            else:
+                choices = [*TEMPLATE_NAMES, *(FOREACH_NAMES if in_foreach else ())]
+                message = (
+                    f"unknown name {name!r} in template{did_you_mean(name, choices)}; "
+                    f"templates read {', '.join(choices)}"
+                )
+            problems.at_value(self.site.at(*path), message)
         declared = self.linker.parts.params
         for param in sorted(refs.params):
             if param not in declared:

@@ -227,11 +227,14 @@ def read_parts(path: Path, problems: Problems, *, limits: YamlLimits, display: s
 
 
 def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain: tuple[Path, ...] = ()) -> Parts | None:
+    """What ``doc`` and its includes contribute; an included file (``len(chain) > 1``) needs no steps."""
     problems = reading.problems
     root = Site(doc, ())
     data = doc.data
+    fragment = len(chain) > 1
     if data is None:
-        problems.add(Span(doc.file, 1, 1), "the recipe is empty; it needs at least 'steps:'")
+        if not fragment:
+            problems.add(Span(doc.file, 1, 1), "the recipe is empty; it needs at least 'steps:'")
         return None
     top = problems.mapping(data, root, TOP_KEYS, "the recipe")
     if top is None:
@@ -252,7 +255,7 @@ def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain:
     if "defaults" in top:
         own.defaults = _read_defaults(top["defaults"], root.at("defaults"), problems)
     if "steps" not in top:
-        if top.keys() <= set(TOP_KEYS):  # else the unknown key was likely meant to be 'steps'
+        if not fragment and top.keys() <= set(TOP_KEYS):  # else an unknown key was likely meant to be 'steps'
             problems.add(Span(doc.file, 1, 1), "the recipe has no 'steps:'")
     else:
         _read_steps(top["steps"], root.at("steps"), own, problems)

@@ -63,7 +63,10 @@ def describe_validation_error(
         elif kind == "extra_forbidden":
             problems.append((top, f"unknown arg {location!r}{did_you_mean(location, fields)}"))
         elif location:
-            problems.append((top, f"arg {location!r}: {detail['msg']} (got {detail.get('input')!r})"))
+            message = detail["msg"].removeprefix("Value error, ")
+            shown = repr(detail.get("input"))
+            got = "" if shown in message else f" (got {shown})"
+            problems.append((top, f"arg {location!r}: {message}{got}"))
         else:
             problems.append((None, f"args rejected: {detail['msg']}"))
     return problems
