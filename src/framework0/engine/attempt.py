@@ -66,6 +66,8 @@ class AttemptOutcome:
     cpu_s: float = 0.0
     peak_rss_bytes: int = 0
     node: str = NODE
+    #: False for a queued task withdrawn before it started (no attempt was made)
+    started: bool = True
     #: Ctrl-C reached the step itself (it ran in the scheduler's thread); the caller re-raises it
     interrupted: bool = False
     context_operations: list[Operation] | None = None

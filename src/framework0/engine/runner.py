@@ -23,7 +23,7 @@ from typing import Any
 from framework0.context import ChangeSource, ContextState
 from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
-from framework0.engine.executors.base import Executor
+from framework0.engine.executors.base import AttemptStart, Executor
 from framework0.engine.plan import Plan
 from framework0.engine.result import RunResult, StepResult
 from framework0.engine.retry import retry_delay, should_retry
@@ -67,7 +67,7 @@ def make_executor(name: str) -> Executor:
 class _StepRun:
     """A step in progress: its result so far and its foreach items."""
 
-    __slots__ = ("step", "result", "items", "outputs", "left", "running", "failed", "dropped")
+    __slots__ = ("step", "result", "items", "outputs", "left", "running", "failed", "dropped", "announced")
 
     def __init__(self, step: Step) -> None:
         self.step = step
@@ -78,6 +78,7 @@ class _StepRun:
         self.running = 0
         self.failed = False
         self.dropped = False
+        self.announced = False  # StepStarted published
 
 
 @dataclass(slots=True)
@@ -85,6 +86,7 @@ class _Attempt:
     run: _StepRun
     item: int | None
     number: int
+    started: bool = False  # the executor reported its start (it may wait in the executor's queue)
     stop_reason: str | None = None  # "timeout" or "cancelled" once the runner asked it to stop
 
 
@@ -118,11 +120,13 @@ class Runner:
         self._plan = Plan(build_dag((step.name, step.upstream) for step in recipe.steps))
         self._steps_ns: dict[str, dict[str, Any]] = {}
         self._ready: deque[tuple[_StepRun, int | None, int]] = deque()
-        self._running: dict[int, _Attempt] = {}
+        self._in_flight: dict[int, _Attempt] = {}
         self._timers: list[tuple[float, int, str, Any]] = []
         self._keys = itertools.count(1)
-        self._outcomes: queue.SimpleQueue[AttemptOutcome] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[AttemptStart | AttemptOutcome] = queue.SimpleQueue()
+        self._submit_limit = self.max_parallel + max(0, self.executor.queue_depth)
         self._stopping = False
+        self._cancelling = False
         self._interrupted = False
         self._run_error: ErrorInfo | None = None
         self._started_at = 0.0
@@ -153,7 +157,7 @@ class Runner:
                 self._started_at,
             )
         )
-        self.executor.start(workers=self.max_parallel, context=self.state, deliver=self._outcomes.put)
+        self.executor.start(workers=self.max_parallel, context=self.state, notify=self._outcomes.put)
         try:
             if self.timeout is not None:
                 self._timer(self._started_at + self.timeout, "run_timeout", None)
@@ -166,23 +170,25 @@ class Runner:
 
     def _loop(self) -> None:
         outcomes = self._outcomes
-        while self._running or self._ready or self._timers:
+        while self._in_flight or self._ready or self._timers:
             try:
                 self._pump()
-                if not self._running and not self._ready and not self._pending_timers():
+                if not self._in_flight and not self._ready and not self._pending_timers():
                     break
                 wait = self._next_wait()
                 try:
                     outcome = outcomes.get(timeout=wait) if wait is None or wait > 0 else outcomes.get_nowait()
                 except queue.Empty:
                     outcome = None
-                if outcome is not None:
-                    self._on_outcome(outcome)
-                    while True:
-                        try:
-                            self._on_outcome(outcomes.get_nowait())
-                        except queue.Empty:
-                            break
+                while outcome is not None:
+                    if type(outcome) is tuple:
+                        self._on_start(*outcome)
+                    else:
+                        self._on_outcome(outcome)  # type: ignore[arg-type]
+                    try:
+                        outcome = outcomes.get_nowait()
+                    except queue.Empty:
+                        outcome = None
                 if self._timers:
                     self._fire_timers()
             except KeyboardInterrupt:
@@ -193,7 +199,7 @@ class Runner:
 
     def _pending_timers(self) -> bool:
         """Whether a timer still matters: a retry, or a deadline of an attempt still running."""
-        running = self._running
+        running = self._in_flight
         return any(
             kind == "retry" or (kind != "run_timeout" and payload in running) for _, _, kind, payload in self._timers
         )
@@ -222,22 +228,22 @@ class Runner:
                 else:
                     self._ready.append(payload)
             elif kind == "deadline":
-                attempt = self._running.get(payload)
+                attempt = self._in_flight.get(payload)
                 if attempt is not None and attempt.stop_reason is None:
                     attempt.stop_reason = "timeout"
                     self.executor.cancel(payload)
                     self._timer(now + self.grace_s, "grace", payload)
             elif kind == "grace":
-                if payload in self._running:
+                if payload in self._in_flight:
                     self.executor.abandon(payload)
-                    self._on_outcome(AttemptOutcome(payload, ok=False, started_at=now, finished_at=now))
+                    self._handle_outcome(AttemptOutcome(payload, ok=False, started_at=now, finished_at=now))
             elif kind == "run_timeout":
                 assert self.timeout is not None
                 self._run_error = ErrorInfo("RunTimeout", f"the run timed out after {self.timeout:g}s")
                 self._stop(cancel_running=True)
 
     def _pump(self) -> None:
-        ready, running, limit = self._ready, self._running, self.max_parallel
+        ready, running, limit = self._ready, self._in_flight, self._submit_limit
         if len(ready) == 1 and not running and self.executor.can_run_here and not self._live_timers():
             # A serial section (a chain, sequential: true): nothing else can start or fire until
             # this attempt ends, so run it here and save two thread handoffs.
@@ -264,8 +270,6 @@ class Runner:
             run.result.reason = "the run stopped before it started"
             self._finish(run, "pending")
             return
-        if self._publishing:
-            self.bus.publish(StepStarted(self.run_id, step.name, time.time()))
         try:
             if step.when is not None and not self._evaluate_when(step):
                 run.result.reason = "'when' was false"
@@ -344,8 +348,8 @@ class Runner:
         except TemplateError as error:
             now = time.time()
             info, types = error_info(error)
-            self._running[key] = _Attempt(run, item, number)
-            self._on_outcome(AttemptOutcome(key, False, None, info, types, now, now))
+            self._in_flight[key] = _Attempt(run, item, number)
+            self._handle_outcome(AttemptOutcome(key, False, None, info, types, now, now))
             return
         spec = step.scriptlet
         task = AttemptTask(
@@ -360,12 +364,8 @@ class Runner:
             bool(step.templated_args),
             None if self.executor.shares_context else self.state.snapshot(),
         )
-        self._running[key] = _Attempt(run, item, number)
+        self._in_flight[key] = _Attempt(run, item, number)
         run.running += 1
-        if step.timeout is not None:
-            self._timer(time.time() + step.timeout, "deadline", key)
-        if self._publishing:
-            self.bus.publish(AttemptStarted(self.run_id, step.name, number, item, time.time()))
         if here:
             self.executor.run_here(task)
         else:
@@ -373,13 +373,49 @@ class Runner:
 
     # -- outcomes ---------------------------------------------------------------------------------
 
+    def _on_start(self, key: int, at: float) -> None:
+        """The executor started attempt ``key``: its timeout starts counting now."""
+        attempt = self._in_flight.get(key)
+        if attempt is None:
+            return
+        attempt.started = True
+        if attempt.stop_reason == "withdrawn":
+            # It started before the withdrawal reached the executor.
+            if self._cancelling:
+                self._cancel(key, attempt)
+                return
+            attempt.stop_reason = None
+        run = attempt.run
+        step = run.step
+        if step.timeout is not None:
+            self._timer(at + step.timeout, "deadline", key)
+        if self._publishing:
+            if not run.announced:
+                run.announced = True
+                self.bus.publish(StepStarted(self.run_id, step.name, at))
+            self.bus.publish(AttemptStarted(self.run_id, step.name, attempt.number, attempt.item, at))
+
     def _on_outcome(self, outcome: AttemptOutcome) -> None:
-        attempt = self._running.pop(outcome.key, None)
+        if outcome.ok or not outcome.started:
+            self._handle_outcome(outcome)
+            return
+        try:
+            self._handle_outcome(outcome)
+        finally:
+            self.executor.resume()  # the executor held its queue until this failure was handled
+
+    def _handle_outcome(self, outcome: AttemptOutcome) -> None:
+        attempt = self._in_flight.pop(outcome.key, None)
         if attempt is None:
             return  # abandoned earlier; its late outcome changes nothing
         run, step = attempt.run, attempt.run.step
         if run.running:
             run.running -= 1
+        if not outcome.started:
+            self._drop_unit(run)  # withdrawn from the executor's queue before it started
+            return
+        if attempt.stop_reason == "withdrawn":
+            attempt.stop_reason = None  # it started before the withdrawal reached the executor
         if outcome.context_operations:
             source = ChangeSource(outcome.node, step.name, attempt.number, attempt.item)
             self.state.apply(outcome.context_operations, source)
@@ -518,18 +554,29 @@ class Runner:
             self._ready = keep
             for run in dropped:
                 self._drop_unit(run)
+            for key, attempt in list(self._in_flight.items()):
+                if (
+                    not attempt.started
+                    and attempt.stop_reason is None
+                    and (attempt.run.step.trigger != "always" or self._interrupted or cancel_running)
+                ):
+                    attempt.stop_reason = "withdrawn"
+                    self.executor.withdraw(key)
         if cancel_running:
-            now = time.time()
-            for key, attempt in list(self._running.items()):
-                if attempt.stop_reason is None:
-                    attempt.stop_reason = "cancelled"
-                    self.executor.cancel(key)
-                    self._timer(now + self.grace_s, "grace", key)
+            self._cancelling = True
+            for key, attempt in list(self._in_flight.items()):
+                if attempt.started and attempt.stop_reason is None:
+                    self._cancel(key, attempt)
             for _, _, kind, payload in list(self._timers):
                 if kind == "retry":
                     self._drop_unit(payload[0])
             self._timers = [t for t in self._timers if t[2] in ("grace",)]
             heapq.heapify(self._timers)
+
+    def _cancel(self, key: int, attempt: _Attempt) -> None:
+        attempt.stop_reason = "cancelled"
+        self.executor.cancel(key)
+        self._timer(time.time() + self.grace_s, "grace", key)
 
     def _interrupt(self) -> None:
         self._interrupted = True
@@ -539,9 +586,9 @@ class Runner:
 
     def _abandon_all(self, reason: str) -> None:
         now = time.time()
-        for key in list(self._running):
+        for key in list(self._in_flight):
             self.executor.abandon(key)
-            self._on_outcome(AttemptOutcome(key, ok=False, started_at=now, finished_at=now))
+            self._handle_outcome(AttemptOutcome(key, ok=False, started_at=now, finished_at=now))
 
     # -- the result -------------------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ from framework0.scriptlets.registry import (
 )
 
 if TYPE_CHECKING:
-
     from framework0.scriptlets.base import BaseScriptlet
 
 TEMPLATE_NAMES = ("params", "steps", "ctx", "run", "recipe")

@@ -1,8 +1,15 @@
 """The Executor interface: where attempts run. The runner decides what runs; executors only run it.
 
-An executor receives ``AttemptTask`` values, runs each through ``execute_attempt`` wherever it
-likes (a thread, a process, a cluster) and hands every ``AttemptOutcome`` to ``deliver``, from any
-thread. The runner never submits more tasks than ``max_parallel``, so an executor need not queue.
+An executor receives ``AttemptTask`` values and runs each through ``execute_attempt`` wherever it
+likes (a thread, a process, a cluster). It reports through one callback, ``notify``, from any
+thread: ``(key, started_at)`` when an attempt starts, then its ``AttemptOutcome``.
+
+At most ``workers`` attempts run at once. An executor with ``queue_depth > 0`` accepts that many
+tasks beyond its free workers and starts them in order as workers free up, so that its workers go
+from one task to the next without waiting for the scheduler. Two rules keep that invisible:
+a queued task withdrawn before it starts is reported by an outcome with ``started=False`` and no
+start notice; and after an attempt fails, no queued task starts until the runner, having decided
+what the failure means (retry, go on, or stop and withdraw), calls ``resume()`` for it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ from collections.abc import Callable
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask
 
-Deliver = Callable[[AttemptOutcome], None]
+AttemptStart = tuple[int, float]
+"""``(key, started_at)``: the attempt ``key`` started at that time (epoch seconds)."""
+
+Notify = Callable[[AttemptStart | AttemptOutcome], None]
 
 
 class Executor(abc.ABC):
@@ -23,26 +33,38 @@ class Executor(abc.ABC):
     name: str = ""
     #: whether tasks run in this process and share the runner's context state directly
     shares_context: bool = True
+    #: how many tasks the runner may submit beyond ``workers`` (they wait, in order, for a worker)
+    queue_depth: int = 0
     #: whether ``run_here`` may be used: the runner calls it when exactly one attempt can run and
     #: nothing else is running or waiting, so handing it to another thread would only add latency
     can_run_here: bool = False
 
     @abc.abstractmethod
-    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
-        """Prepare ``workers`` slots; outcomes go to ``deliver``; in-process tasks use ``context``."""
+    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+        """Prepare ``workers`` slots; reports go to ``notify``; in-process tasks use ``context``."""
 
     @abc.abstractmethod
     def submit(self, task: AttemptTask) -> None:
-        """Start running ``task`` now; its outcome is delivered exactly once unless abandoned."""
+        """Run ``task`` as soon as a worker is free; report its start, then its outcome, once each."""
 
     def run_here(self, task: AttemptTask) -> None:
-        """Run ``task`` in the calling thread and deliver its outcome before returning."""
+        """Run ``task`` in the calling thread, reporting its start and outcome before returning."""
         raise NotImplementedError(f"the {self.name} executor cannot run attempts in the scheduler's thread")
 
     @abc.abstractmethod
     def cancel(self, key: int) -> None:
-        """Ask the running attempt ``key`` to stop: it should end soon with a StepCancelled error,
-        running its teardown. Does nothing if the attempt already ended."""
+        """Stop running attempt ``key``: it should end soon with a StepCancelled error after its
+        teardown. Does nothing if the attempt already ended."""
+
+    @abc.abstractmethod
+    def resume(self) -> None:
+        """The runner has handled one failed outcome; queued tasks may start again once every
+        failure reported so far has been handled. (Executors without a queue need not hold.)"""
+
+    @abc.abstractmethod
+    def withdraw(self, key: int) -> None:
+        """Drop attempt ``key`` if it has not started (reported by an outcome with ``started=False``);
+        an attempt that has started goes on."""
 
     @abc.abstractmethod
     def abandon(self, key: int) -> None:

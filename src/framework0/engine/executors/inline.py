@@ -2,14 +2,16 @@
 
 For debugging (a breakpoint in a step just works) and as the simplest executor in tests. It cannot
 stop a running attempt: step timeouts are reported once the attempt returns, and Ctrl-C reaches the
-step itself as KeyboardInterrupt.
+step itself, which then ends as cancelled.
 """
 
 from __future__ import annotations
 
+import time
+
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.engine.attempt import NODE, AttemptTask, execute_attempt
-from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.monitor import ResourceMonitor
 
 
@@ -22,23 +24,30 @@ class InlineExecutor(Executor):
     def __init__(self) -> None:
         self._monitor = ResourceMonitor()
         self._context: ContextState | None = None
-        self._deliver: Deliver | None = None
+        self._notify: Notify | None = None
 
-    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
-        self._context, self._deliver = context, deliver
+    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+        self._context, self._notify = context, notify
         self._monitor.start()
 
     def submit(self, task: AttemptTask) -> None:
-        assert self._context is not None and self._deliver is not None
+        assert self._context is not None and self._notify is not None
+        self._notify((task.key, time.time()))
         source = ChangeSource(NODE, task.step, task.attempt, task.item)
         context = Context(self._context, source, cancelled=CancelToken())
         outcome = execute_attempt(task, context, self._monitor)
-        self._deliver(outcome)
+        self._notify(outcome)
         if outcome.interrupted:
             raise KeyboardInterrupt
 
     def cancel(self, key: int) -> None:
         """Nothing runs by the time the runner could ask."""
+
+    def resume(self) -> None:
+        """Nothing is queued, so nothing was held."""
+
+    def withdraw(self, key: int) -> None:
+        """Nothing waits: every task runs when submitted."""
 
     def abandon(self, key: int) -> None:
         """Nothing runs by the time the runner could ask."""

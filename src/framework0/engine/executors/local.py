@@ -1,6 +1,6 @@
 """The local executor: attempts run on a pool of threads in this process (the default).
 
-Stopping a thread: the attempt's cancel event is set (``ctx.cancelled`` / ``ctx.wait`` and the
+Stopping a thread: the attempt's cancel token is set (``ctx.cancelled`` / ``ctx.wait`` and the
 built-ins honour it, and ``shell`` kills its process group) and ``StepCancelled`` is raised inside
 the thread at its next Python instruction. A thread blocked inside a C call cannot be interrupted:
 after the grace period the runner abandons it, its slot goes to a new thread, and it is left to
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.engine.attempt import NODE, AttemptOutcome, AttemptTask, error_info, execute_attempt
-from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import clear_pending, raise_in_thread
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import StepCancelled
@@ -32,10 +33,11 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    """Threads in this process; the context state is shared directly."""
+    """Threads in this process, fed from one FIFO queue; the context state is shared directly."""
 
     name = "local"
     shares_context = True
+    queue_depth = 256
     can_run_here = True
 
     def __init__(self) -> None:
@@ -43,12 +45,16 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._by_key: dict[int, _Worker] = {}
+        self._withdrawn: set[int] = set()
+        self._holds = 0  # failures reported and not yet handled by the runner
+        self._open = threading.Event()
+        self._open.set()
         self._monitor = ResourceMonitor()
         self._context: ContextState | None = None
-        self._deliver: Deliver | None = None
+        self._notify: Notify | None = None
 
-    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
-        self._context, self._deliver = context, deliver
+    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+        self._context, self._notify = context, notify
         self._monitor.start()
         for _ in range(workers):
             self._spawn()
@@ -63,24 +69,36 @@ class LocalExecutor(Executor):
         self._tasks.put(task)
 
     def run_here(self, task: AttemptTask) -> None:
-        assert self._context is not None and self._deliver is not None
+        assert self._context is not None and self._notify is not None
+        self._notify((task.key, time.time()))
         source = ChangeSource(NODE, task.step, task.attempt, task.item)
         outcome = execute_attempt(task, Context(self._context, source), self._monitor)
-        self._deliver(outcome)
+        self._notify(outcome)
         if outcome.interrupted:
             raise KeyboardInterrupt
 
     def _work(self, worker: _Worker) -> None:
-        assert self._context is not None and self._deliver is not None
-        state, deliver, monitor, tasks = self._context, self._deliver, self._monitor, self._tasks
+        assert self._context is not None and self._notify is not None
+        state, notify, monitor, tasks, lock = self._context, self._notify, self._monitor, self._tasks, self._lock
         while not worker.abandoned:
+            if self._holds:
+                self._open.wait()
             task = tasks.get()
             if task is None:
                 return
             cancelled = CancelToken()
-            with self._lock:
-                worker.current, worker.cancelled = task.key, cancelled
-                self._by_key[task.key] = worker
+            with lock:
+                if task.key in self._withdrawn:
+                    self._withdrawn.discard(task.key)
+                    withdrawn = True
+                else:
+                    withdrawn = False
+                    worker.current, worker.cancelled = task.key, cancelled
+                    self._by_key[task.key] = worker
+            if withdrawn:
+                notify(AttemptOutcome(task.key, ok=False, started=False))
+                continue
+            notify((task.key, time.time()))
             context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
             try:
                 outcome = execute_attempt(task, context, monitor)
@@ -89,11 +107,13 @@ class LocalExecutor(Executor):
                 outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
             self._finish(worker, task.key)
             if not worker.abandoned:
-                deliver(outcome)
+                if not outcome.ok:
+                    self._hold()
+                notify(outcome)
 
     def _finish(self, worker: _Worker, key: int) -> None:
         # A StepCancelled aimed at this attempt may still be pending; once ``current`` is cleared
-        # under the lock no new one can be aimed, and the pending one is cleared.
+        # under the lock no new one can be aimed, and the pending one is withdrawn.
         while True:
             try:
                 with self._lock:
@@ -105,6 +125,22 @@ class LocalExecutor(Executor):
                 return
             except StepCancelled:
                 continue
+
+    def _hold(self) -> None:
+        with self._lock:
+            self._holds += 1
+            self._open.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
+            if not self._holds:
+                self._open.set()
+
+    def withdraw(self, key: int) -> None:
+        with self._lock:
+            if key not in self._by_key:
+                self._withdrawn.add(key)  # still queued: the worker that takes it skips it
 
     def cancel(self, key: int) -> None:
         with self._lock:

@@ -15,13 +15,14 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
 from framework0.context import CancelToken, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
-from framework0.engine.executors.base import Deliver, Executor
+from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import clear_pending, raise_in_thread
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, StepCancelled
@@ -97,6 +98,7 @@ class ProcessExecutor(Executor):
 
     name = "process"
     shares_context = False
+    queue_depth = 64
 
     def __init__(self) -> None:
         self._mp = multiprocessing.get_context("spawn")
@@ -104,11 +106,13 @@ class ProcessExecutor(Executor):
         self._idle: deque[_Slot] = deque()
         self._slots: list[_Slot] = []
         self._by_key: dict[int, _Slot] = {}
-        self._deliver: Deliver | None = None
+        self._queued: deque[AttemptTask] = deque()
+        self._holds = 0  # failures reported and not yet handled by the runner
+        self._notify: Notify | None = None
         self._closing = False
 
-    def start(self, *, workers: int, context: ContextState, deliver: Deliver) -> None:
-        self._deliver = deliver
+    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+        self._notify = notify
         for _ in range(workers):
             self._spawn()
 
@@ -122,27 +126,37 @@ class ProcessExecutor(Executor):
             self._slots.append(slot)
             self._idle.append(slot)
         threading.Thread(target=self._read, args=(slot,), name="f0-reader", daemon=True).start()
+        self._dispatch()
 
     def submit(self, task: AttemptTask) -> None:
         with self._lock:
-            if not self._idle:
-                raise ExecutorError("no idle worker process: more tasks submitted than workers")
-            slot = self._idle.popleft()
-            slot.current = task.key
-            self._by_key[task.key] = slot
-        try:
-            slot.conn.send(("task", task))
-        except Exception as error:  # an arg that cannot be pickled, or a dead pipe
+            self._queued.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Send queued tasks to idle workers, in order."""
+        assert self._notify is not None
+        while True:
             with self._lock:
-                slot.current = None
-                self._by_key.pop(task.key, None)
-                self._idle.append(slot)
-            info, types = error_info(ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
-            assert self._deliver is not None
-            self._deliver(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
+                if not self._idle or not self._queued or self._holds:
+                    return
+                slot = self._idle.popleft()
+                task = self._queued.popleft()
+                slot.current = task.key
+                self._by_key[task.key] = slot
+            self._notify((task.key, time.time()))  # before the outcome can possibly arrive
+            try:
+                slot.conn.send(("task", task))
+            except Exception as error:  # an arg that cannot be pickled, or a dead pipe
+                with self._lock:
+                    slot.current = None
+                    self._by_key.pop(task.key, None)
+                    self._idle.append(slot)
+                info, types = error_info(ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
+                self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
 
     def _read(self, slot: _Slot) -> None:
-        assert self._deliver is not None
+        assert self._notify is not None
         while True:
             try:
                 _, outcome = slot.conn.recv()
@@ -154,7 +168,10 @@ class ProcessExecutor(Executor):
                 if slot.retired:
                     return
                 self._idle.append(slot)
-            self._deliver(outcome)
+                if not outcome.ok:
+                    self._holds += 1
+            self._notify(outcome)
+            self._dispatch()
         slot.process.join(timeout=5)
         with self._lock:
             key, slot.current = slot.current, None
@@ -167,10 +184,26 @@ class ProcessExecutor(Executor):
         if retired or self._closing:
             return
         if key is not None:
+            with self._lock:
+                self._holds += 1
             died = ExecutorError(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
             info, types = error_info(died)
-            self._deliver(AttemptOutcome(key, ok=False, error=info, error_types=types))
+            self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
         self._spawn()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
+        self._dispatch()
+
+    def withdraw(self, key: int) -> None:
+        with self._lock:
+            queued = next((task for task in self._queued if task.key == key), None)
+            if queued is not None:
+                self._queued.remove(queued)
+        if queued is not None:
+            assert self._notify is not None
+            self._notify(AttemptOutcome(key, ok=False, started=False))
 
     def cancel(self, key: int) -> None:
         with self._lock:
