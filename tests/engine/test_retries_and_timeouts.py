@@ -12,7 +12,7 @@ import pytest
 import framework0
 from framework0 import EventBus, RunResult
 from framework0.engine.retry import retry_delay, should_retry
-from framework0.events import AttemptFinished
+from framework0.events import AttemptFinished, AttemptStarted, Event
 from framework0.recipe.model import RetryPolicy
 
 HERE = Path(__file__).parent
@@ -227,3 +227,36 @@ def test_a_finished_run_does_not_wait_for_step_timeouts_to_expire():
     started = time.monotonic()
     run("defaults: {timeout: 30s}\nsteps: [{name: a, module: engine_steps, function: noop}]")
     assert time.monotonic() - started < 10
+
+
+def test_a_step_timeout_counts_from_when_the_step_starts_not_from_when_it_was_queued():
+    result = run(
+        """
+        max_parallel: 1
+        steps:
+          - {name: first, uses: sleep, args: {seconds: 0.5}}
+          - {name: queued, uses: sleep, args: {seconds: 0.1}, timeout: 0.4}
+        """
+    )
+    assert result.steps["queued"].status == "succeeded"
+
+
+def test_a_queued_step_reports_its_real_start_time():
+    bus = EventBus()
+    starts: dict[str, float] = {}
+
+    def remember(event: Event) -> None:
+        if isinstance(event, AttemptStarted):
+            starts.setdefault(event.step, event.at)
+
+    bus.subscribe(remember)
+    result = run(
+        """
+        max_parallel: 1
+        steps:
+          - {name: first, uses: sleep, args: {seconds: 0.2}}
+          - {name: second, module: engine_steps, function: noop}
+        """,
+        bus=bus,
+    )
+    assert starts["second"] >= (result.steps["first"].finished_at or 0)
