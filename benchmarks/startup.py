@@ -56,6 +56,9 @@ def main() -> None:
     (folder / "big.yaml").write_text(big_recipe(10_000), encoding="utf-8")
     shutil.copy(ROOT / "examples" / "quickstart.yaml", folder / "quickstart.yaml")
     command = f0()
+    # An installed package has its bytecode compiled (pip does it); an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile framework0 on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "framework0")], check=True)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs, in seconds")
     rows = [
         ("python -c pass (floor)", [sys.executable, "-c", "pass"]),

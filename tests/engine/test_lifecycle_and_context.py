@@ -111,6 +111,12 @@ def test_every_attempt_reports_cpu_time_and_peak_memory(executor):
     assert result.steps["cpu"].duration_s is not None and result.steps["cpu"].duration_s >= 0.15
 
 
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_even_an_instant_step_reports_the_peak_memory_of_its_process(executor):
+    result = run("steps: [{name: quick, module: engine_steps, function: noop}]", executor=executor)
+    assert result.steps["quick"].peak_rss_bytes > 10 * 1024 * 1024
+
+
 def test_the_process_executor_runs_steps_in_other_processes():
     import os
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -68,6 +67,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except Framework0Error as error:
             if debug_enabled(ctx):
+                import traceback
+
                 traceback.print_exc()
             if isinstance(error, RecipeError):
                 for diagnostic in error.diagnostics:
@@ -84,6 +85,8 @@ class LazyGroup(click.Group):
             sys.exit(130)
         except Exception as error:
             if debug_enabled(ctx):
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
             sys.exit(1)

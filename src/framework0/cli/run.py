@@ -63,6 +63,9 @@ def run(
     except ValueError as error:
         raise UsageError(f"--timeout: {error}") from None
     loaded = load_recipe(path, params=overrides, params_from_text=True)
+    import gc
+
+    gc.freeze()  # what is loaded now lives until exit: keep it out of every later collection
     bus = EventBus()
     stream = sys.stderr if as_json else sys.stdout
     from framework0.cli.progress import make_progress, print_summary

@@ -1,12 +1,16 @@
 """Per-attempt resource figures: wall time, CPU time and the peak memory of the process running it.
 
-Memory is sampled by one background thread (psutil) every ``interval`` seconds while attempts run;
-an attempt's peak is the highest sample taken while it ran, or the latest sample before it when it
-was too short to be sampled. CPU time is the running thread's own (``time.thread_time``).
+Memory: one background thread samples the process's resident set size (psutil) every ``interval``
+seconds; an attempt's peak is the highest sample taken while it ran, or, for an attempt shorter
+than that, the latest sample before it. Sampling starts ``delay`` seconds into a run, so short runs
+never pay for importing psutil; an attempt that ends before the first sample reports the process's
+peak RSS so far (``getrusage``), an upper bound of its own peak. CPU time is the running thread's
+own (``time.thread_time``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -30,8 +34,9 @@ class Probe:
 class ResourceMonitor:
     """Samples the process's resident memory in the background; probes attempts cheaply."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, delay: float = 0.05) -> None:
         self.interval = interval
+        self.delay = delay if _peak_rss_so_far() else 0.0  # without getrusage, sample at once
         self._active: dict[int, Probe] = {}
         self._current_rss = 0
         self._stop = threading.Event()
@@ -59,13 +64,16 @@ class ResourceMonitor:
         probe.wall_s = time.perf_counter() - probe.started_wall
         probe.cpu_s = time.thread_time() - probe.started_cpu
         self._active.pop(id(probe), None)
-        if probe.peak_rss == 0:
-            # Only the first attempts of a run can finish before the first sample; wait for it.
-            self._sampled.wait(timeout=2)
-            probe.peak_rss = self._current_rss
+        if probe.peak_rss == 0:  # no sample yet
+            probe.peak_rss = _peak_rss_so_far()
+            if probe.peak_rss == 0:
+                self._sampled.wait(timeout=2)
+                probe.peak_rss = self._current_rss
         return probe
 
     def _sample(self) -> None:
+        if self._stop.wait(self.delay):
+            return
         import psutil
 
         process = psutil.Process()
@@ -88,3 +96,13 @@ def _read_rss(process: psutil.Process) -> int:
         return int(process.memory_info().rss)
     except psutil.Error:
         return 0
+
+
+def _peak_rss_so_far() -> int:
+    """The process's peak resident set size so far, in bytes; 0 where getrusage is missing."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB

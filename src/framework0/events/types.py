@@ -1,16 +1,14 @@
-"""The events the runner publishes on the bus: one frozen value per thing that happened."""
+"""The events the runner publishes on the bus: one immutable value (a NamedTuple) per thing that happened."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
     from framework0.context.changes import Change
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
+class ErrorInfo(NamedTuple):
     """A step's error as it is stored and shown: the exception's type name and message."""
 
     type: str
@@ -22,8 +20,7 @@ class ErrorInfo:
         return {"type": self.type, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class RunStarted:
+class RunStarted(NamedTuple):
     run_id: str
     test_id: str | None
     recipe_path: str | None
@@ -32,8 +29,7 @@ class RunStarted:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class RunFinished:
+class RunFinished(NamedTuple):
     run_id: str
     status: str
     at: float
@@ -41,15 +37,13 @@ class RunFinished:
     error: ErrorInfo | None
 
 
-@dataclass(frozen=True, slots=True)
-class StepStarted:
+class StepStarted(NamedTuple):
     run_id: str
     step: str
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class StepFinished:
+class StepFinished(NamedTuple):
     """A step reached its final status: succeeded, failed, skipped, cached or cancelled."""
 
     run_id: str
@@ -61,8 +55,7 @@ class StepFinished:
     error: ErrorInfo | None
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptStarted:
+class AttemptStarted(NamedTuple):
     run_id: str
     step: str
     attempt: int
@@ -70,8 +63,7 @@ class AttemptStarted:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptFinished:
+class AttemptFinished(NamedTuple):
     """One try of a step (or of one foreach item) ended, with its resource figures."""
 
     run_id: str
@@ -87,8 +79,7 @@ class AttemptFinished:
     will_retry_in_s: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class ContextChanged:
+class ContextChanged(NamedTuple):
     run_id: str
     change: Change
 
