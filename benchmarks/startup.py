@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recipes import fan_out, write  # noqa: E402
+from recipes import fan_out, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
