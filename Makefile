@@ -20,8 +20,8 @@ run: $(BIN)/f0
 	$(BIN)/f0 run examples/quickstart.yaml
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest
 
