@@ -67,11 +67,11 @@ class PlainProgress:
 class LiveProgress:
     """A rich live panel: counts by status, elapsed time and the steps running now."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, force_terminal: bool | None = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=stream)
+        self.console = Console(file=stream, force_terminal=force_terminal)
         self.lock = threading.Lock()
         self.total = 0
         self.counts: dict[str, int] = {}
