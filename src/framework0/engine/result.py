@@ -97,3 +97,22 @@ class RunResult:
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=str)
+
+
+def run_status(
+    steps: dict[str, StepResult], tolerated: set[str], *, interrupted: bool, run_error: ErrorInfo | None
+) -> tuple[str, ErrorInfo | None]:
+    """A run's status and error from its steps': cancelled when interrupted, failed when the run
+    itself failed (a timeout) or a step failed or was cancelled without ``continue_on_error``."""
+    if interrupted:
+        return "cancelled", run_error
+    failed = [name for name, step in steps.items() if step.status in ("failed", "cancelled") and name not in tolerated]
+    failed.sort(key=lambda name: steps[name].status != "failed")  # a failure explains more than a cancel
+    if run_error is not None:
+        return "failed", run_error
+    if not failed:
+        return "succeeded", None
+    first = steps[failed[0]].error
+    if first is None:
+        return "failed", ErrorInfo("StepFailed", f"step {failed[0]!r} {steps[failed[0]].status}")
+    return "failed", ErrorInfo("StepFailed", f"step {failed[0]!r} failed: {first.type}: {first.message}")

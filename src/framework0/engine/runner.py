@@ -23,11 +23,13 @@ from typing import Any
 from framework0.context import ChangeSource, ContextState
 from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
+from framework0.engine.executors import make_executor
 from framework0.engine.executors.base import AttemptStart, Executor
 from framework0.engine.plan import Plan
-from framework0.engine.result import RunResult, StepResult
+from framework0.engine.rendering import evaluate_when, foreach_items, render_args
+from framework0.engine.result import RunResult, StepResult, run_status
 from framework0.engine.retry import retry_delay, should_retry
-from framework0.errors import StepCancelled, StepTimeout, TemplateError, UsageError
+from framework0.errors import StepCancelled, StepTimeout, TemplateError
 from framework0.events import (
     AttemptFinished,
     AttemptStarted,
@@ -43,25 +45,9 @@ from framework0.graph.dag import build_dag
 from framework0.recipe.model import Recipe, Step
 from framework0.recipe.params import resolve_params
 
-EXECUTORS: dict[str, str] = {
-    "inline": "framework0.engine.executors.inline:InlineExecutor",
-    "local": "framework0.engine.executors.local:LocalExecutor",
-    "process": "framework0.engine.executors.process:ProcessExecutor",
-}
 DEFAULT_GRACE_S = 2.0
 TIMEOUT_TYPES = tuple(cls.__name__ for cls in StepTimeout.__mro__ if cls not in (object, BaseException))
 _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a blocking wait on Ctrl-C
-
-
-def make_executor(name: str) -> Executor:
-    """An executor by its ``--executor`` name."""
-    import importlib
-
-    if name not in EXECUTORS:
-        raise UsageError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    module, _, attr = EXECUTORS[name].partition(":")
-    executor: Executor = getattr(importlib.import_module(module), attr)()
-    return executor
 
 
 class _StepRun:
@@ -271,12 +257,12 @@ class Runner:
             self._finish(run, "pending")
             return
         try:
-            if step.when is not None and not self._evaluate_when(step):
+            if step.when is not None and not evaluate_when(step, self._render_namespace(step, None, None)):
                 run.result.reason = "'when' was false"
                 self._finish(run, "skipped")
                 return
             if step.foreach is not None:
-                items = self._foreach_items(step)
+                items = foreach_items(step, self._render_namespace(step, None, None))
                 run.items = items
                 run.outputs = [None] * len(items)
                 run.result.items = len(items)
@@ -295,21 +281,6 @@ class Runner:
         run.left = 1
         self._ready.append((run, None, 1))
 
-    def _evaluate_when(self, step: Step) -> bool:
-        from framework0.recipe import templates
-
-        if isinstance(step.when, bool):
-            return step.when
-        return bool(templates.evaluate(step.when, self._render_namespace(step, None, None)))
-
-    def _foreach_items(self, step: Step) -> list[Any]:
-        from framework0.recipe import templates
-
-        value = templates.render_value(step.foreach, self._render_namespace(step, None, None))
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        raise TemplateError(f"'foreach' must give a list, got {type(value).__name__} {value!r:.80}")
-
     def _render_namespace(self, step: Step, run: _StepRun | None, item: int | None) -> dict[str, Any]:
         namespace = self._namespace
         if step.reads_context or item is not None:
@@ -321,30 +292,11 @@ class Runner:
                 namespace["index"] = item
         return namespace
 
-    def _render_args(self, step: Step, run: _StepRun, item: int | None) -> Mapping[str, Any]:
-        if not step.templated_args:
-            return step.args
-        from framework0.recipe import templates
-
-        namespace = self._render_namespace(step, run, item)
-        expression_args = step.scriptlet.scriptlet.expression_args
-        args = dict(step.args)
-        for name in step.templated_args:
-            value = args[name]
-            if name in expression_args:
-                if isinstance(value, list):
-                    args[name] = [templates.evaluate(v, namespace) if isinstance(v, str) else v for v in value]
-                elif isinstance(value, str):
-                    args[name] = templates.evaluate(value, namespace)
-            else:
-                args[name] = templates.render_value(value, namespace)
-        return args
-
     def _submit(self, run: _StepRun, item: int | None, number: int, *, here: bool = False) -> None:
         step = run.step
         key = next(self._keys)
         try:
-            args = self._render_args(step, run, item)
+            args = render_args(step, self._render_namespace(step, run, item))
         except TemplateError as error:
             now = time.time()
             info, types = error_info(error)
@@ -600,24 +552,8 @@ class Runner:
     def _result(self) -> RunResult:
         finished = time.time()
         steps = {name: run.result for name, run in self._runs.items()}
-        if self._interrupted:
-            status = "cancelled"
-        elif self._run_error is not None or any(
-            r.status in ("failed", "cancelled") and not self._runs[n].step.continue_on_error for n, r in steps.items()
-        ):
-            status = "failed"
-        else:
-            status = "succeeded"
-        error = self._run_error
-        if error is None and status == "failed":
-            failed = next(
-                (n for n, r in steps.items() if r.status == "failed" and not self._runs[n].step.continue_on_error),
-                None,
-            )
-            if failed is not None and steps[failed].error is not None:
-                info = steps[failed].error
-                assert info is not None
-                error = ErrorInfo("StepFailed", f"step {failed!r} failed: {info.type}: {info.message}")
+        tolerated = {name for name, run in self._runs.items() if run.step.continue_on_error}
+        status, error = run_status(steps, tolerated, interrupted=self._interrupted, run_error=self._run_error)
         result = RunResult(
             run_id=self.run_id,
             test_id=self.recipe.test_id,

@@ -5,14 +5,30 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import time
 import types
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from framework0.errors import TemplateError, TemplateSecurityError
+from framework0.recipe.template_limits import (
+    DEFAULT_LIMITS,
+    STATE,
+    Budget,
+    Refused,
+    TemplateLimits,
+    active,
+    bounded_range,
+    check_binop,
+    check_format,
+    check_method,
+    concat,
+    finalize,
+    guard_filter,
+    loop,
+    native,
+    tick,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Template, nodes
@@ -31,25 +47,6 @@ __all__ = [
     "render_document",
     "render_value",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateLimits:
-    """Bounds on one render; going past any of them raises ``TemplateSecurityError``.
-
-    ``max_output_chars`` bounds a rendered string; the strings and lists a render builds along the
-    way (output of macros and loops, ``~``, ``+``, ``*``, ``%``, ``format``, ``join``, ...) may total
-    four times as much. ``max_sequence`` bounds one ``*`` result, a ``**`` result's digits, and the
-    widths and counts given to padding, ``batch`` or ``slice``.
-    """
-
-    max_output_chars: int = 1_000_000
-    max_seconds: float = 2.0
-    max_range: int = 10_000
-    max_sequence: int = 100_000
-
-
-DEFAULT_LIMITS = TemplateLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +130,6 @@ _LOOP_FILTER, _CONCAT_FILTER = "f0:loop", "f0:concat"  # not valid filter names 
 _REMOVED_GLOBALS = frozenset({"lipsum", "cycler", "joiner", "namespace"})
 _SPECIAL_NAMES = frozenset({"loop", "caller", "varargs", "kwargs", "self"})
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
-_WORK_FACTOR = 4
 
 
 class _Compiled:
@@ -150,27 +146,27 @@ class _Compiled:
         self.shift = shift  # columns added in front of line 1 of ``source``
 
     def run(self, namespace: Mapping[str, Any], limits: TemplateLimits) -> Any:
-        budget = _Budget(limits)
-        token = _STATE.set(budget)
+        budget = Budget(limits)
+        token = STATE.set(budget)
         try:
             context = self.template.new_context({**self.template.globals, **namespace}, shared=True)
             if self.native:
                 for _ in self.template.root_render_func(context):
                     pass
-                return _native(context.vars[_RESULT], budget, self.builds, self.template.environment.undefined)
+                return native(context.vars[_RESULT], budget, self.builds, self.template.environment.undefined)
             parts: list[str] = []
             size = 0
             for part in self.template.root_render_func(context):
                 size += len(part)
                 if size > limits.max_output_chars:
-                    raise _Refused(f"output is longer than {limits.max_output_chars} characters")
+                    raise Refused(f"output is longer than {limits.max_output_chars} characters")
                 budget.tick()
                 parts.append(part)
             return "".join(parts)
         except Exception as error:
             raise _convert(error, self) from error
         finally:
-            _STATE.reset(token)
+            STATE.reset(token)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -255,417 +251,6 @@ def _references(tree: nodes.Template) -> References:
     )
 
 
-# --- the per-render budget -------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    """A limit was reached; reported as ``TemplateSecurityError``."""
-
-
-class _Budget:
-    """The deadline and the characters left to build, of the render running in this context."""
-
-    __slots__ = ("deadline", "limits", "work")
-
-    def __init__(self, limits: TemplateLimits) -> None:
-        self.limits = limits
-        self.deadline = time.monotonic() + limits.max_seconds
-        self.work = limits.max_output_chars * _WORK_FACTOR
-
-    def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise _Refused(f"took longer than {self.limits.max_seconds:g}s")
-
-    def afford(self, size: int) -> None:
-        if size > self.work:
-            total = self.limits.max_output_chars * _WORK_FACTOR
-            raise _Refused(f"would build more than {total} characters in total")
-
-    def spend(self, size: int) -> None:
-        self.afford(size)
-        self.work -= size
-
-    def bound(self, value: int, what: str) -> None:
-        if value > self.limits.max_sequence:
-            raise _Refused(f"{what} is larger than the limit of {self.limits.max_sequence}")
-
-
-_STATE: ContextVar[_Budget | None] = ContextVar("framework0_template_budget", default=None)
-
-
-def _active() -> _Budget:
-    """The running render's budget; outside one (Jinja folding constants at compile time) refuse."""
-    budget = _STATE.get()
-    if budget is None:
-        raise _Refused("evaluated at render time only")
-    budget.tick()
-    return budget
-
-
-def _tick() -> None:
-    budget = _STATE.get()
-    if budget is not None:
-        budget.tick()
-
-
-_VIEWS = (KeysView, ValuesView, ItemsView)
-_ITERATORS = (types.GeneratorType, *_VIEWS)
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _size(value: object, cap: int) -> int:
-    """Characters plus items in ``value``, counting shared parts each time; stops once past ``cap``."""
-    total = steps = 0
-    stack = [value]
-    while stack and total <= cap:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bytes:
-            total += len(item)  # type: ignore[arg-type]
-        elif kind in _SCALARS:
-            pass
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += len(item)
-            if total <= cap:
-                stack.extend(item)
-        elif isinstance(item, (str, bytes)):
-            total += len(item)
-        elif isinstance(item, (dict, Mapping)):
-            total += len(item)
-            if total <= cap:
-                stack.extend(item.keys())
-                stack.extend(item.values())
-        elif isinstance(item, _VIEWS):
-            total += len(item)
-            if total <= cap:
-                stack.extend(item)
-        steps += 1
-        if steps & 0xFFFF == 0:
-            _tick()
-    return total
-
-
-def _native(value: Any, budget: _Budget, builds: bool, undefined: type[Any]) -> Any:
-    """An expression's value as handed to the caller: iterators become lists; undefined parts fail."""
-    if type(value) in _SCALARS:
-        return value
-    if not builds:  # a value from the namespace, or a constant
-        if isinstance(value, undefined):
-            str(value)  # raises the undefined error
-        return value
-    if isinstance(value, _Range):
-        return list(value.range)
-    if isinstance(value, _ITERATORS):
-        value = list(value)
-        budget.spend(len(value))
-    stack = [value]
-    size = 0
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (list, tuple, dict)):
-            size += len(item)
-            budget.afford(size)
-            stack.extend(item.values() if isinstance(item, dict) else item)
-        elif isinstance(item, (str, bytes)):
-            size += len(item)
-        elif isinstance(item, undefined):
-            str(item)  # raises the undefined error
-    budget.afford(size)
-    return value
-
-
-class _Range(Sequence[int]):
-    """``range()`` in templates: at most ``max_range`` items, and iterating it watches the deadline."""
-
-    __slots__ = ("range",)
-
-    def __init__(self, values: range) -> None:
-        self.range = values
-
-    def __len__(self) -> int:
-        return len(self.range)
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> _Range: ...
-    def __getitem__(self, index: int | slice) -> int | _Range:
-        return _Range(self.range[index]) if isinstance(index, slice) else self.range[index]
-
-    def __iter__(self) -> Iterator[int]:
-        for number in self.range:
-            _tick()
-            yield number
-
-    def __contains__(self, value: object) -> bool:
-        return value in self.range
-
-    def __reversed__(self) -> Iterator[int]:
-        return iter(_Range(self.range[::-1]))
-
-    def __repr__(self) -> str:
-        return repr(self.range)
-
-
-def _range(*args: int) -> _Range:
-    values = range(*args)
-    budget = _STATE.get()
-    limit = (budget.limits if budget is not None else DEFAULT_LIMITS).max_range
-    if len(values) > limit:
-        raise _Refused(f"range() of {len(values)} items is larger than the limit of {limit}")
-    return _Range(values)
-
-
-def _loop(values: Any) -> Iterator[Any]:
-    """What every ``{% for %}`` iterates: its iterable, checking the deadline at each item."""
-    return _ticking(values, _active())
-
-
-def _ticking(values: Any, budget: _Budget) -> Iterator[Any]:
-    for value in values:
-        budget.tick()
-        yield value
-
-
-def _concat(values: list[Any]) -> str:
-    """The ``~`` operator, counting what it builds."""
-    budget = _active()
-    parts = [value if isinstance(value, str) else _stringify(value, budget) for value in values]
-    budget.spend(sum(map(len, parts)))
-    return "".join(parts)
-
-
-def _stringify(value: Any, budget: _Budget) -> str:
-    budget.afford(_size(value, budget.work))
-    return str(value)
-
-
-def _finalize(value: Any) -> Any:
-    """Every ``{{ }}`` output, also inside macros and ``{% set %}`` blocks, counts against the budget."""
-    budget = _STATE.get()
-    if budget is None:  # a constant folded at compile time
-        return value
-    text = value if isinstance(value, str) else _stringify(value, budget)
-    budget.spend(len(text))
-    return text
-
-
-# --- size checks of operators, filters and str methods ----------------------------------------
-
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?[a-zA-Z%]")
-_DIGITS = re.compile(r"\d+")
-_LOG10_2 = 0.30103
-
-
-def _check_binop(budget: _Budget, operator: str, left: Any, right: Any) -> None:
-    is_int = isinstance(left, int) and isinstance(right, int)
-    if operator == "**" and is_int and right > 0 and abs(left) > 1:
-        digits = int((abs(left).bit_length() - 1) * right * _LOG10_2)
-        budget.bound(digits, f"{_number(left)} ** {_number(right)} (about {digits} digits)")
-    elif operator == "*" and is_int:
-        digits = int((abs(left).bit_length() + abs(right).bit_length()) * _LOG10_2)
-        budget.bound(digits, f"{_number(left)} * {_number(right)} (about {digits} digits)")
-    elif operator == "*":
-        sequence, times = (left, right) if isinstance(right, int) else (right, left)
-        if isinstance(times, int) and isinstance(sequence, (str, bytes, list, tuple)) and times > 1:
-            size = _size(sequence, budget.limits.max_sequence) * times
-            budget.bound(size, f"{type(sequence).__name__!r} * {_number(times)} ({size} items)")
-            budget.spend(size)
-    elif operator == "+" and isinstance(left, (str, bytes, list, tuple)) and isinstance(right, type(left)):
-        budget.spend(len(left) + len(right))
-    elif operator == "%" and isinstance(left, str):
-        _check_percent(budget, left, right)
-
-
-def _number(value: int) -> str:
-    """``value`` for a message: huge numbers by their size (``str()`` of those may even fail)."""
-    return str(value) if value.bit_length() <= 64 else f"a {value.bit_length()}-bit number"
-
-
-def _check_percent(budget: _Budget, text: str, values: Any) -> None:
-    """``text % values`` (and the ``format`` filter): bounded widths, bounded result."""
-    if isinstance(values, Mapping):
-        values = tuple(values.values())
-    elif not isinstance(values, tuple):
-        values = (values,)
-    largest = max((_size(value, budget.work) for value in values), default=0)
-    total = len(text)
-    for width, precision in _PERCENT_SPEC.findall(text):
-        numbers = [int(number) for number in (width, precision) if number.isdigit()]
-        if "*" in (width, precision):
-            numbers += [value for value in values if isinstance(value, int)]
-        for number in numbers:
-            budget.bound(number, f"format width {number}")
-        total += max([largest, *numbers])
-    budget.afford(total)
-
-
-def _check_format(budget: _Budget, text: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """``text.format(...)``: bounded widths, bounded result."""
-    import string
-
-    values = [*args, *kwargs.values()]
-    largest = max((_size(value, budget.work) for value in values), default=0)
-    total = len(text)
-    for _, field, spec, _ in string.Formatter().parse(text):
-        if field is None:
-            continue
-        numbers = [int(number) for number in _DIGITS.findall(spec or "")]
-        if spec and "{" in spec:
-            numbers += [value for value in values if isinstance(value, int)]
-        for number in numbers:
-            budget.bound(number, f"format width {number}")
-        total += max([largest, *numbers])
-    budget.afford(total)
-
-
-def _argument(args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str, default: Any) -> Any:
-    return args[index] if len(args) > index else kwargs.get(name, default)
-
-
-def _text_size(value: Any, budget: _Budget) -> int:
-    return len(value) if isinstance(value, str) else _size(value, budget.work)
-
-
-def _check_replace(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    text = value if isinstance(value, (str, bytes)) else str(value)
-    old, new = _argument(args, kwargs, 0, "old", ""), _argument(args, kwargs, 1, "new", "")
-    count = _argument(args, kwargs, 2, "count", None)
-    if isinstance(old, (str, bytes)) and isinstance(new, (str, bytes)):
-        found = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
-        if isinstance(count, int) and count >= 0:
-            found = min(found, count)
-        budget.afford(len(text) + found * max(len(new) - len(old), 0))
-    return value
-
-
-def _check_join(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    items = value if isinstance(value, (str, list, tuple)) else list(value)
-    separator = _argument(args, kwargs, 0, "d", "")
-    budget.afford(_size(items, budget.work) + len(items) * len(str(separator)))
-    return items
-
-
-def _check_indent(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    width = _argument(args, kwargs, 0, "width", 4)
-    width = width if isinstance(width, int) else len(str(width))
-    budget.bound(width, f"indent width {width}")
-    lines = value.count("\n") + 1 if isinstance(value, str) else _text_size(value, budget) + 1
-    budget.afford(_text_size(value, budget) + lines * width)
-    return value
-
-
-def _check_wordwrap(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    width = _argument(args, kwargs, 0, "width", 79)
-    wrap = _argument(args, kwargs, 2, "wrapstring", None)
-    size = _text_size(value, budget)
-    breaks = value.count("\n") if isinstance(value, str) else size
-    lines = size // max(width if isinstance(width, int) else 1, 1) + breaks + 1
-    budget.afford(size + lines * len(wrap or "\n"))
-    return value
-
-
-def _check_urlize(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    target = _argument(args, kwargs, 2, "target", None)
-    rel = _argument(args, kwargs, 3, "rel", None)
-    size = _text_size(value, budget)
-    budget.afford(size + (size // 4 + 1) * (64 + len(target or "") + len(rel or "")))
-    return value
-
-
-def _check_format_filter(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    _check_percent(budget, str(value), kwargs or tuple(args))
-    return value
-
-
-def _check_center(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    width = _argument(args, kwargs, 0, "width", 80)
-    if isinstance(width, int):
-        budget.bound(width, f"center width {width}")
-        budget.afford(max(width, _text_size(value, budget)))
-    return value
-
-
-def _check_count(name: str, index: int) -> Callable[[_Budget, Any, Sequence[Any], Mapping[str, Any]], Any]:
-    def check(budget: _Budget, value: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        number = _argument(args, kwargs, index, name, None)
-        if isinstance(number, int):
-            budget.bound(number, f"{name} {number}")
-        return value
-
-    return check
-
-
-_FilterCheck = Callable[[_Budget, Any, Sequence[Any], Mapping[str, Any]], Any]
-
-#: checks run before a filter, for the filters that can build much more than they are given
-_FILTER_CHECKS: dict[str, _FilterCheck] = {
-    "replace": _check_replace,
-    "join": _check_join,
-    "indent": _check_indent,
-    "wordwrap": _check_wordwrap,
-    "urlize": _check_urlize,
-    "format": _check_format_filter,
-    "center": _check_center,
-    "batch": _check_count("linecount", 0),
-    "slice": _check_count("slices", 0),
-    "tojson": _check_count("indent", 0),
-}
-
-#: filters that do not turn their input into a string
-_STRUCTURAL_FILTERS = frozenset(
-    "abs attr batch count d default dictsort first float groupby int items last length list map max min "
-    "random reject rejectattr reverse round select selectattr slice sort sum unique".split()
-)
-
-
-def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` checking the deadline, what it is given, and counting the string or list it builds."""
-    offset = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
-    check = _FILTER_CHECKS.get(name)
-    structural = name in _STRUCTURAL_FILTERS
-
-    @functools.wraps(function)  # keeps jinja_pass_arg, so Jinja passes the same first argument
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        budget = _active()
-        value = args[offset] if len(args) > offset else None
-        if not structural and not isinstance(value, str):
-            budget.afford(_size(value, budget.work))
-        if check is not None:
-            new = check(budget, value, args[offset + 1 :], kwargs)
-            if new is not value:
-                args = (*args[:offset], new, *args[offset + 1 :])
-                value = new
-        result = function(*args, **kwargs)
-        if isinstance(result, (str, list, tuple, dict)) and result is not value:
-            budget.spend(len(result))
-        return result
-
-    return guarded
-
-
-def _check_method(budget: _Budget, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """Before a ``str``/``bytes`` method call: bounded widths and counts, bounded result."""
-    text = method.__self__
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int):
-            budget.bound(value, f"argument {value} of {method.__name__}()")
-    name = method.__name__
-    if name == "replace":
-        _check_replace(budget, text, args, kwargs)
-    elif name == "join" and args:
-        items = list(args[0])
-        budget.afford(_size(items, budget.work) + len(items) * len(text))
-        args = (items, *args[1:])
-    elif name == "expandtabs":
-        tabsize = _argument(args, kwargs, 0, "tabsize", 8)
-        budget.afford(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * tabsize)
-    elif name == "translate" and args and isinstance(args[0], Mapping):
-        longest = max((len(value) for value in args[0].values() if isinstance(value, str)), default=1)
-        budget.afford(len(text) * max(longest, 1))
-    return args
-
-
 # --- the environment ---------------------------------------------------------------------------
 
 
@@ -704,11 +289,11 @@ def _build_kit() -> _Kit:
         intercepted_binops = frozenset({"*", "**", "%", "+"})
 
         def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-            _check_binop(_active(), operator, left, right)
+            check_binop(active(), operator, left, right)
             return super().call_binop(context, operator, left, right)
 
         def getattr(self, obj: Any, attribute: str) -> Any:
-            _tick()
+            tick()
             # Data first: `steps.items` is the step named items and `output.json.keys` a JSON key,
             # not the dict methods of the same names.
             if isinstance(obj, dict) and attribute in obj:
@@ -716,7 +301,7 @@ def _build_kit() -> _Kit:
             return super().getattr(obj, attribute)
 
         def getitem(self, obj: Any, argument: Any) -> Any:
-            _tick()
+            tick()
             return super().getitem(obj, argument)
 
         def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
@@ -730,11 +315,11 @@ def _build_kit() -> _Kit:
             is_map = value.__name__ == "format_map"
 
             def checked(*args: Any, **kwargs: Any) -> str:
-                budget = _active()
+                budget = active()
                 if is_map and args and isinstance(args[0], Mapping):
-                    _check_format(budget, text, (), args[0])
+                    check_format(budget, text, (), args[0])
                 else:
-                    _check_format(budget, text, args, kwargs)
+                    check_format(budget, text, args, kwargs)
                 result = wrapped(*args, **kwargs)
                 budget.spend(len(result))
                 return result
@@ -742,13 +327,13 @@ def _build_kit() -> _Kit:
             return functools.update_wrapper(checked, wrapped)
 
         def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-            budget = _active()
+            budget = active()
             if isinstance(obj, types.BuiltinMethodType) and isinstance(obj.__self__, (str, bytes)):
                 formatter = self.wrap_str_format(obj)  # Jinja < 3.1.5 does not wrap str.format on access
                 if formatter is not None:
                     obj = formatter
                 else:
-                    args = _check_method(budget, obj, args, kwargs)
+                    args = check_method(budget, obj, args, kwargs)
             result = super().call(context, obj, *args, **kwargs)
             if (
                 isinstance(result, (str, bytes, list, tuple, dict))
@@ -781,13 +366,13 @@ def _build_kit() -> _Kit:
             items = nodes.List(node.nodes, lineno=node.lineno)
             return nodes.Filter(items, _CONCAT_FILTER, [], [], None, None, lineno=node.lineno)
 
-    env = Sandbox(undefined=Strict, autoescape=False, keep_trailing_newline=True, finalize=_finalize)
+    env = Sandbox(undefined=Strict, autoescape=False, keep_trailing_newline=True, finalize=finalize)
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
-    env.globals["range"] = _range
-    env.filters = {name: _guard_filter(name, function) for name, function in env.filters.items()}
-    env.filters[_LOOP_FILTER] = _loop
-    env.filters[_CONCAT_FILTER] = _concat
+    env.globals["range"] = bounded_range
+    env.filters = {name: guard_filter(name, function) for name, function in env.filters.items()}
+    env.filters[_LOOP_FILTER] = loop
+    env.filters[_CONCAT_FILTER] = concat
     guard = Guard()
 
     def apply(tree: nodes.Template) -> nodes.Template:
@@ -841,7 +426,7 @@ def _convert(error: Exception, job: _Compiled | _Failed) -> TemplateError:
         message = _describe(error, job)
         if isinstance(error, UndefinedError) and isinstance(error.message, _Missing):
             col = _column_of(str(error.message.name), job.source, line)
-    if isinstance(error, (_Refused, SecurityError, MemoryError)):
+    if isinstance(error, (Refused, SecurityError, MemoryError)):
         return TemplateSecurityError(f"template refused: {message}", source=job.source, line=line, col=col)
     return TemplateError(message, source=job.source, line=line, col=col)
 
@@ -849,7 +434,7 @@ def _convert(error: Exception, job: _Compiled | _Failed) -> TemplateError:
 def _describe(error: Exception, job: _Compiled | _Failed) -> str:
     from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 
-    if isinstance(error, (_Refused, SecurityError)):
+    if isinstance(error, (Refused, SecurityError)):
         return str(error)
     if isinstance(error, MemoryError):
         return "ran out of memory"
