@@ -160,6 +160,7 @@ def test_a_thread_stuck_in_a_c_call_is_abandoned_after_the_grace_period():
     )
     assert result.steps["stuck"].status == "failed"
     assert result.steps["stuck"].error is not None and result.steps["stuck"].error.type == "StepTimeout"
+    assert (result.steps["stuck"].duration_s or 0) >= 0.2  # it ran from its start until it was abandoned
     assert result.steps["after"].status == "succeeded"
     assert time.monotonic() - started < 10
 
@@ -260,3 +261,16 @@ def test_a_queued_step_reports_its_real_start_time():
         bus=bus,
     )
     assert starts["second"] >= (result.steps["first"].finished_at or 0)
+
+
+def test_a_process_worker_booting_does_not_count_against_the_first_step_timeout():
+    result = run(
+        """
+        max_parallel: 2
+        steps:
+          - {name: a, uses: sleep, args: {seconds: 0.3}, timeout: 0.6}
+          - {name: b, uses: sleep, args: {seconds: 0.3}, timeout: 0.6}
+        """,
+        executor="process",
+    )
+    assert [result.steps[n].status for n in ("a", "b")] == ["succeeded", "succeeded"]

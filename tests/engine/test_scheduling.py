@@ -272,3 +272,36 @@ def test_a_long_chain_whose_head_fails_skips_every_step_without_recursion_errors
     ]
     result = run("\n".join(steps))
     assert result.steps["s2999"].status == "skipped"
+
+
+def test_a_step_that_fails_while_being_prepared_stops_the_steps_queued_behind_it(tmp_path):
+    marker = tmp_path / "ran"
+    result = run(
+        f"""
+        max_parallel: 1
+        steps:
+          - {{name: a, module: engine_steps, function: echo, args: {{value: "{{{{ 'x' * 200000 }}}}"}}}}
+          - {{name: b, uses: shell, args: {{cmd: "touch {marker}"}}}}
+        """
+    )
+    assert result.steps["a"].status == "failed"
+    assert result.steps["b"].status == "pending"
+    assert not marker.exists()
+
+
+def test_steps_are_listed_in_idx_order_in_the_result():
+    result = run(
+        """
+        steps:
+          - {idx: 3, name: c, module: engine_steps, function: noop}
+          - {idx: 1, name: a, module: engine_steps, function: noop}
+          - {name: z, module: engine_steps, function: noop}
+          - {idx: 2, name: b, module: engine_steps, function: noop}
+        """
+    )
+    assert list(result.steps) == ["a", "b", "c", "z"]
+
+
+def test_templates_see_the_run_id_and_its_start_as_iso_text():
+    result = run("steps: [{name: a, module: engine_steps, function: echo, args: {value: '{{ run.started_at }}'}}]")
+    assert result.steps["a"].output.startswith(str(__import__("datetime").date.today().year))

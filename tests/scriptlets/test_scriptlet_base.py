@@ -280,3 +280,17 @@ def test_describe_of_a_subclass_without_a_docstring_is_empty_not_the_base_docstr
             pass
 
     assert Bare.describe() == ""
+
+
+def test_a_scriptlet_without_params_takes_no_args_and_needs_no_pydantic() -> None:
+    code = (
+        "import sys\n"
+        "from framework0.scriptlets.base import BaseScriptlet\n"
+        "class Bare(BaseScriptlet):\n"
+        "    def run(self, ctx, params):\n"
+        "        return 1\n"
+        "assert Bare.params_model() is None and Bare.parse_params({}) is None\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

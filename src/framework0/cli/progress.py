@@ -54,7 +54,8 @@ class PlainProgress:
             )
         elif isinstance(event, RunStarted):
             name = event.test_id or event.recipe_path or "recipe"
-            line = f"▶ {name}: {len(event.steps)} steps (run {event.run_id})"
+            count = len(event.steps)
+            line = f"▶ {name}: {count} step{'' if count == 1 else 's'} (run {event.run_id})"
         else:
             return
         with self.lock:
@@ -160,7 +161,7 @@ def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30, de
         retries = f" ({step.attempts} attempts)" if step.attempts > 1 else ""
         lines.append(f"  {ICONS.get(step.status, '?')} {step.name:<{width}}  {duration:>7}{retries}  {detail}".rstrip())
     name = result.test_id or result.recipe_path or "recipe"
-    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no steps"
     lines.append(f"{name} {result.status} in {format_duration(result.duration_s)}: {tally} (run {result.run_id})")
     if result.error is not None and result.status != "succeeded":
         lines.append(f"  {result.error.message}")

@@ -1,9 +1,11 @@
 """The runner: the one place that joins the plan, an executor, the context and the event bus.
 
-The scheduling loop runs in the calling thread. It starts every ready unit of work (a step, or
-one foreach item) while fewer than ``max_parallel`` run, waits for outcomes, retries with backoff,
-enforces step and run timeouts, and on Ctrl-C cancels what runs, lets teardowns finish and returns
-a cancelled result. Template rendering happens here, before a task is handed to the executor.
+The scheduling loop runs in the calling thread. It hands every ready unit of work (a step, or one
+foreach item) to the executor, which runs at most ``max_parallel`` at once; it waits for starts and
+outcomes, retries with backoff, enforces step and run timeouts, and on Ctrl-C cancels what runs,
+lets teardowns finish and returns a cancelled result. Templates are rendered here, just before a
+unit is handed over. (This module is a little over 600 lines on purpose: it is one state machine
+whose methods share its state; the pure parts live in plan, retry, rendering and result.)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from framework0.engine.executors import make_executor
 from framework0.engine.executors.base import AttemptStart, Executor
 from framework0.engine.plan import Plan
 from framework0.engine.rendering import evaluate_when, foreach_items, render_args
-from framework0.engine.result import RunResult, StepResult, run_status
+from framework0.engine.result import RunResult, StepResult, iso, run_status
 from framework0.engine.retry import retry_delay, should_retry
 from framework0.errors import StepCancelled, StepTimeout, TemplateError
 from framework0.events import (
@@ -73,6 +75,7 @@ class _Attempt:
     item: int | None
     number: int
     started: bool = False  # the executor reported its start (it may wait in the executor's queue)
+    started_at: float = 0.0
     stop_reason: str | None = None  # "timeout" or "cancelled" once the runner asked it to stop
 
 
@@ -102,7 +105,9 @@ class Runner:
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
         self.state = ContextState(on_change=self._context_changed)
-        self._runs = {step.name: _StepRun(step) for step in recipe.steps}
+        # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
+        shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
+        self._runs = {step.name: _StepRun(step) for _, step in shown}
         self._plan = Plan(build_dag((step.name, step.upstream) for step in recipe.steps))
         self._steps_ns: dict[str, dict[str, Any]] = {}
         self._ready: deque[tuple[_StepRun, int | None, int]] = deque()
@@ -130,7 +135,7 @@ class Runner:
         self._namespace = {
             "params": self.values,
             "steps": self._steps_ns,
-            "run": {"id": self.run_id, "started_at": self._started_at},
+            "run": {"id": self.run_id, "started_at": iso(self._started_at)},
             "recipe": {"test_id": recipe.test_id},
         }
         self.bus.publish(
@@ -220,9 +225,10 @@ class Runner:
                     self.executor.cancel(payload)
                     self._timer(now + self.grace_s, "grace", payload)
             elif kind == "grace":
-                if payload in self._in_flight:
+                attempt = self._in_flight.get(payload)
+                if attempt is not None:
                     self.executor.abandon(payload)
-                    self._handle_outcome(AttemptOutcome(payload, ok=False, started_at=now, finished_at=now))
+                    self._handle_outcome(self._abandoned(payload, attempt, now))
             elif kind == "run_timeout":
                 assert self.timeout is not None
                 self._run_error = ErrorInfo("RunTimeout", f"the run timed out after {self.timeout:g}s")
@@ -331,6 +337,7 @@ class Runner:
         if attempt is None:
             return
         attempt.started = True
+        attempt.started_at = at
         if attempt.stop_reason == "withdrawn":
             # It started before the withdrawal reached the executor.
             if self._cancelling:
@@ -503,7 +510,8 @@ class Runner:
                     keep.append(unit)
                 else:
                     dropped.append(unit[0])
-            self._ready = keep
+            self._ready.clear()  # in place: _pump may be iterating this very deque
+            self._ready.extend(keep)
             for run in dropped:
                 self._drop_unit(run)
             for key, attempt in list(self._in_flight.items()):
@@ -538,9 +546,15 @@ class Runner:
 
     def _abandon_all(self, reason: str) -> None:
         now = time.time()
-        for key in list(self._in_flight):
+        for key, attempt in list(self._in_flight.items()):
             self.executor.abandon(key)
-            self._handle_outcome(AttemptOutcome(key, ok=False, started_at=now, finished_at=now))
+            self._handle_outcome(self._abandoned(key, attempt, now))
+
+    @staticmethod
+    def _abandoned(key: int, attempt: _Attempt, now: float) -> AttemptOutcome:
+        """The outcome of an attempt given up on: it ran from its start until now."""
+        started = attempt.started_at or now
+        return AttemptOutcome(key, ok=False, started_at=started, finished_at=now, wall_s=now - started)
 
     # -- the result -------------------------------------------------------------------------------
 

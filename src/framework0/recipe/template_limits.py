@@ -1,4 +1,4 @@
-"""The template sandbox's limits on render time and output size: the per-render budget and its checks."""
+"""The template sandbox's limits on render time and output size, so no template can hang a run or exhaust memory."""
 
 from __future__ import annotations
 

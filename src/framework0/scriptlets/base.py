@@ -75,7 +75,9 @@ class BaseScriptlet(metaclass=_ScriptletType):
 
     @classmethod
     def params_model(cls) -> type[ScriptletParams] | None:
-        """The pydantic model of this scriptlet's args, or None when it takes none."""
+        """The pydantic model of this scriptlet's args, or None when it declares no ``Params``."""
+        if not any("Params" in vars(klass) for klass in cls.__mro__):
+            return None  # and pydantic need not be imported
         model: type[ScriptletParams] = cls.Params
         return model
 

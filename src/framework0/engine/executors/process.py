@@ -59,6 +59,7 @@ def _worker_main(conn: Connection) -> None:
                 return
 
     threading.Thread(target=listen, name="f0-listen", daemon=True).start()
+    conn.send(("ready", None))  # booted: from now on a task starts as soon as it arrives
     while True:
         task = tasks.get()
         if task is None:
@@ -124,9 +125,7 @@ class ProcessExecutor(Executor):
         slot = _Slot(process, parent)
         with self._lock:
             self._slots.append(slot)
-            self._idle.append(slot)
         threading.Thread(target=self._read, args=(slot,), name="f0-reader", daemon=True).start()
-        self._dispatch()
 
     def submit(self, task: AttemptTask) -> None:
         with self._lock:
@@ -159,9 +158,15 @@ class ProcessExecutor(Executor):
         assert self._notify is not None
         while True:
             try:
-                _, outcome = slot.conn.recv()
+                kind, outcome = slot.conn.recv()
             except (EOFError, OSError):
                 break
+            if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
+                with self._lock:
+                    if not slot.retired:
+                        self._idle.append(slot)
+                self._dispatch()
+                continue
             with self._lock:
                 self._by_key.pop(outcome.key, None)
                 slot.current = None
