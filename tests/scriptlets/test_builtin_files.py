@@ -113,3 +113,11 @@ def test_each_action_takes_its_own_args(args: dict[str, Any], message: str) -> N
 def test_an_unknown_action_is_rejected() -> None:
     with pytest.raises(ValidationError, match="Input should be 'write', 'copy' or 'render'"):
         FilesScriptlet.parse_params({"action": "move", "path": "x"})
+
+
+def test_copy_to_a_path_ending_with_a_slash_copies_into_that_folder(tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    written = run_files({"action": "copy", "src": str(source), "path": f"{tmp_path / 'out'}/"})
+    assert written == str(tmp_path / "out" / "a.txt")
+    assert (tmp_path / "out" / "a.txt").read_text() == "x"

@@ -23,7 +23,7 @@ class FilesScriptlet(BaseScriptlet):
 
     Args: ``action`` (``write``, ``copy`` or ``render``) and ``path``, the destination. ``write`` takes
     ``content`` (text, written as UTF-8 exactly as given). ``copy`` takes ``src`` (a file, or a folder
-    copied recursively; a ``path`` that is an existing folder receives the file inside it).
+    copied recursively; a ``path`` that is an existing folder, or ends with ``/``, receives it inside).
     ``render`` takes ``template`` (the template file's path) and ``vars`` (a mapping); the template
     sees each var by name, the whole mapping as ``vars`` and the context as ``ctx``. Relative paths
     resolve against the working directory. Returns the absolute path written, as a string.
@@ -54,7 +54,8 @@ class FilesScriptlet(BaseScriptlet):
         destination = _absolute(params.path)
         if params.action == "copy":
             assert params.src is not None  # checked by the Params validator
-            return str(_copy(_absolute(params.src), destination))
+            into = params.path.endswith(("/", "\\")) or destination.is_dir()
+            return str(_copy(_absolute(params.src), destination, into=into))
         if params.action == "write":
             assert params.content is not None
             text = params.content
@@ -71,7 +72,11 @@ def _absolute(path: str) -> Path:
     return Path.cwd() / Path(path).expanduser()
 
 
-def _copy(source: Path, destination: Path) -> Path:
+def _copy(source: Path, destination: Path, *, into: bool = False) -> Path:
+    """Copy a file or folder; ``into`` (a path written with a trailing slash) names a folder to copy into."""
+    if into:
+        destination.mkdir(parents=True, exist_ok=True)
+        destination = destination / source.name
     if source.is_dir():
         shutil.copytree(source, destination, dirs_exist_ok=True)
         return destination
