@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,3 +170,16 @@ def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelT
     outcome = execute_attempt(task, Context(state, source, cancelled=cancelled), monitor)
     outcome.context_operations = state.operations
     return outcome
+
+
+def run_in_this_thread(
+    task: AttemptTask, state: ContextState, monitor: ResourceMonitor, notify: Callable[[Any], None]
+) -> None:
+    """Run a task in the calling thread, reporting its start and outcome; Ctrl-C that reached the
+    step is raised again once its outcome is reported."""
+    notify((task.key, time.time()))
+    context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item))
+    outcome = execute_attempt(task, context, monitor)
+    notify(outcome)
+    if outcome.interrupted:
+        raise KeyboardInterrupt

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask
+from framework0.errors import ExecutorError
 
 AttemptStart = tuple[int, float]
 """``(key, started_at)``: the attempt ``key`` started at that time (epoch seconds)."""
@@ -49,7 +50,7 @@ class Executor(abc.ABC):
 
     def run_here(self, task: AttemptTask) -> None:
         """Run ``task`` in the calling thread, reporting its start and outcome before returning."""
-        raise NotImplementedError(f"the {self.name} executor cannot run attempts in the scheduler's thread")
+        raise ExecutorError(f"the {self.name} executor cannot run attempts in the scheduler's thread")
 
     @abc.abstractmethod
     def cancel(self, key: int) -> None:

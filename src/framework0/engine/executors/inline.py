@@ -7,10 +7,8 @@ step itself, which then ends as cancelled.
 
 from __future__ import annotations
 
-import time
-
-from framework0.context import CancelToken, ChangeSource, Context, ContextState
-from framework0.engine.attempt import NODE, AttemptTask, execute_attempt
+from framework0.context import ContextState
+from framework0.engine.attempt import AttemptTask, run_in_this_thread
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.monitor import ResourceMonitor
 
@@ -32,13 +30,7 @@ class InlineExecutor(Executor):
 
     def submit(self, task: AttemptTask) -> None:
         assert self._context is not None and self._notify is not None
-        self._notify((task.key, time.time()))
-        source = ChangeSource(NODE, task.step, task.attempt, task.item)
-        context = Context(self._context, source, cancelled=CancelToken())
-        outcome = execute_attempt(task, context, self._monitor)
-        self._notify(outcome)
-        if outcome.interrupted:
-            raise KeyboardInterrupt
+        run_in_this_thread(task, self._context, self._monitor, self._notify)
 
     def cancel(self, key: int) -> None:
         """Nothing runs by the time the runner could ask."""

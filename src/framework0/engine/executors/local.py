@@ -14,7 +14,14 @@ import threading
 import time
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
-from framework0.engine.attempt import NODE, AttemptOutcome, AttemptTask, error_info, execute_attempt
+from framework0.engine.attempt import (
+    NODE,
+    AttemptOutcome,
+    AttemptTask,
+    error_info,
+    execute_attempt,
+    run_in_this_thread,
+)
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import clear_pending, raise_in_thread
 from framework0.engine.monitor import ResourceMonitor
@@ -70,12 +77,7 @@ class LocalExecutor(Executor):
 
     def run_here(self, task: AttemptTask) -> None:
         assert self._context is not None and self._notify is not None
-        self._notify((task.key, time.time()))
-        source = ChangeSource(NODE, task.step, task.attempt, task.item)
-        outcome = execute_attempt(task, Context(self._context, source), self._monitor)
-        self._notify(outcome)
-        if outcome.interrupted:
-            raise KeyboardInterrupt
+        run_in_this_thread(task, self._context, self._monitor, self._notify)
 
     def _work(self, worker: _Worker) -> None:
         assert self._context is not None and self._notify is not None
