@@ -55,7 +55,18 @@ _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a bloc
 class _StepRun:
     """A step in progress: its result so far and its foreach items."""
 
-    __slots__ = ("step", "result", "items", "outputs", "left", "running", "failed", "dropped", "announced")
+    __slots__ = (
+        "step",
+        "result",
+        "items",
+        "outputs",
+        "left",
+        "running",
+        "failed",
+        "dropped",
+        "announced",
+        "retry_errors",
+    )
 
     def __init__(self, step: Step) -> None:
         self.step = step
@@ -67,6 +78,7 @@ class _StepRun:
         self.failed = False
         self.dropped = False
         self.announced = False  # StepStarted published
+        self.retry_errors: dict[int | None, ErrorInfo | None] = {}  # by item, while a retry waits
 
 
 @dataclass(slots=True)
@@ -214,8 +226,8 @@ class Runner:
             _, _, kind, payload = heapq.heappop(timers)
             if kind == "retry":
                 run, item, number = payload
-                if self._stopping and (run.step.trigger != "always" or self._interrupted):
-                    self._drop_unit(run)
+                if self._stopping and (run.step.trigger != "always" or self._cancelling):
+                    self._drop_unit(run, item)
                 else:
                     self._ready.append(payload)
             elif kind == "deadline":
@@ -252,13 +264,13 @@ class Runner:
     def _prepare(self, run: _StepRun) -> None:
         """A step's upstream steps are all final: skip it, or queue its unit(s) of work."""
         step = run.step
-        if step.trigger != "always" and not self._interrupted:
+        if step.trigger != "always" and not self._cancelling:
             blocker = self._plan.blocker(step.name)
             if blocker is not None:
                 run.result.reason = f"upstream step {blocker!r} {self._plan.status[blocker]}"
                 self._finish(run, "skipped")
                 return
-        if self._interrupted or (self._stopping and step.trigger != "always"):
+        if self._cancelling or (self._stopping and step.trigger != "always"):
             run.result.reason = "the run stopped before it started"
             self._finish(run, "pending")
             return
@@ -371,8 +383,14 @@ class Runner:
         if run.running:
             run.running -= 1
         if not outcome.started:
-            self._drop_unit(run)  # withdrawn from the executor's queue before it started
+            self._drop_unit(run, attempt.item)  # withdrawn from the executor's queue before it started
             return
+        if not outcome.finished_at:  # made up by an executor (a worker died): it ran until now
+            outcome.finished_at = time.time()
+            outcome.started_at = attempt.started_at or outcome.finished_at
+            outcome.wall_s = outcome.finished_at - outcome.started_at
+        if step.timeout is not None and attempt.stop_reason is None and outcome.wall_s > step.timeout:
+            attempt.stop_reason = "timeout"  # an executor that cannot stop it (inline) reports it late
         if attempt.stop_reason == "withdrawn":
             attempt.stop_reason = None  # it started before the withdrawal reached the executor
         if outcome.context_operations:
@@ -397,7 +415,7 @@ class Runner:
         if result.finished_at is None or outcome.finished_at > result.finished_at:
             result.finished_at = outcome.finished_at
         retry_in: float | None = None
-        if not ok and attempt.stop_reason != "cancelled" and not self._interrupted:
+        if not ok and attempt.stop_reason != "cancelled" and not self._cancelling:
             if should_retry(step.retry, attempt.number, outcome.error_types) and not (
                 self._stopping and step.trigger != "always"
             ):
@@ -422,44 +440,60 @@ class Runner:
                 )
             )
         if retry_in is not None:
+            run.retry_errors[attempt.item] = outcome.error  # the unit's error if its retry never runs
             payload = (run, attempt.item, attempt.number + 1)
             if retry_in <= 0:
                 self._ready.append(payload)
             else:
                 self._timer(time.time() + retry_in, "retry", payload)
             return
+        run.retry_errors.pop(attempt.item, None)
         if ok:
             if attempt.item is None:
                 result.output = outcome.output
             else:
                 run.outputs[attempt.item] = outcome.output
+        elif attempt.stop_reason == "cancelled":
+            self._record_error(result, outcome.error)
+            run.dropped = True
         else:
+            self._record_error(result, outcome.error)
             run.failed = True
-            if result.error is None or attempt.stop_reason is not None:
-                result.error = outcome.error
-            if attempt.stop_reason == "cancelled":
-                run.dropped = True
         run.left -= 1
         if run.left <= 0 and run.running == 0:
             self._finish_units(run)
         elif run.failed and not step.continue_on_error and attempt.item is not None:
             self._stop(cancel_running=False)
 
+    @staticmethod
+    def _record_error(result: StepResult, error: ErrorInfo | None) -> None:
+        """Keep the latest error, but never let a cancellation hide a real failure."""
+        if error is None:
+            return
+        if result.error is None or error.type != "StepCancelled" or result.error.type == "StepCancelled":
+            result.error = error
+
     def _finish_units(self, run: _StepRun) -> None:
         if run.items is not None:
             run.result.output = run.outputs
-        if run.dropped and run.result.attempts == 0 and run.running == 0:
+        if run.failed:
+            status = "failed"  # a real failure, even if later units were dropped or cancelled
+        elif run.dropped and run.result.attempts == 0:
             status = "pending"  # never started
-        elif run.dropped and not run.failed:
-            status = "cancelled"
-        elif run.dropped and run.result.error is not None and run.result.error.type == "StepCancelled":
+        elif run.dropped:
             status = "cancelled"
         else:
-            status = "failed" if run.failed else "succeeded"
+            status = "succeeded"
         self._finish(run, status)
 
-    def _drop_unit(self, run: _StepRun) -> None:
-        run.dropped = True
+    def _drop_unit(self, run: _StepRun, item: int | None) -> None:
+        """A unit that will not run (again): failed if its last attempt failed, else dropped."""
+        error = run.retry_errors.pop(item, None)
+        if error is not None:
+            run.failed = True
+            self._record_error(run.result, error)
+        else:
+            run.dropped = True
         run.left -= 1
         if run.left <= 0 and run.running == 0:
             self._finish_units(run)
@@ -502,34 +536,39 @@ class Runner:
         """Start no new work (cleanup steps excepted unless interrupted); optionally stop running work."""
         first = not self._stopping
         self._stopping = True
+        if cancel_running:
+            self._cancelling = True  # before anything below finishes a step and prepares the next
         if first or cancel_running:
             keep: deque[tuple[_StepRun, int | None, int]] = deque()
-            dropped: list[_StepRun] = []
+            dropped: list[tuple[_StepRun, int | None]] = []
             for unit in self._ready:
-                if unit[0].step.trigger == "always" and not self._interrupted and not cancel_running:
+                if unit[0].step.trigger == "always" and not cancel_running:
                     keep.append(unit)
                 else:
-                    dropped.append(unit[0])
+                    dropped.append((unit[0], unit[1]))
             self._ready.clear()  # in place: _pump may be iterating this very deque
             self._ready.extend(keep)
-            for run in dropped:
-                self._drop_unit(run)
+            waiting = [
+                t for t in self._timers if t[2] == "retry" and (t[3][0].step.trigger != "always" or cancel_running)
+            ]
+            if waiting:
+                self._timers = [t for t in self._timers if t not in waiting]
+                heapq.heapify(self._timers)
+                dropped.extend((t[3][0], t[3][1]) for t in waiting)
+            for run, item in dropped:
+                self._drop_unit(run, item)
             for key, attempt in list(self._in_flight.items()):
                 if (
                     not attempt.started
                     and attempt.stop_reason is None
-                    and (attempt.run.step.trigger != "always" or self._interrupted or cancel_running)
+                    and (attempt.run.step.trigger != "always" or cancel_running)
                 ):
                     attempt.stop_reason = "withdrawn"
                     self.executor.withdraw(key)
         if cancel_running:
-            self._cancelling = True
             for key, attempt in list(self._in_flight.items()):
                 if attempt.started and attempt.stop_reason is None:
                     self._cancel(key, attempt)
-            for _, _, kind, payload in list(self._timers):
-                if kind == "retry":
-                    self._drop_unit(payload[0])
             self._timers = [t for t in self._timers if t[2] in ("grace",)]
             heapq.heapify(self._timers)
 
@@ -547,6 +586,12 @@ class Runner:
     def _abandon_all(self, reason: str) -> None:
         now = time.time()
         for key, attempt in list(self._in_flight.items()):
+            if not attempt.started:
+                self.executor.withdraw(key)
+                del self._in_flight[key]
+                attempt.run.running -= 1
+                self._drop_unit(attempt.run, attempt.item)
+                continue
             self.executor.abandon(key)
             self._handle_outcome(self._abandoned(key, attempt, now))
 
