@@ -116,3 +116,11 @@ class Lifecycle(BaseScriptlet):
     def _append(path: str, line: str) -> None:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def write_forever(ctx: Context) -> None:
+    """Rewrite 200 keys as one batch, again and again, until stopped."""
+    n = 0
+    while True:
+        n += 1
+        ctx.update({f"k{i}": n for i in range(200)})

@@ -9,6 +9,7 @@ import pytest
 
 import framework0
 from framework0 import RunResult
+from framework0.engine.runner import Runner
 from framework0.events import ContextChanged
 
 HERE = Path(__file__).parent
@@ -143,3 +144,19 @@ def test_a_worker_process_that_dies_fails_its_attempt_and_the_run_goes_on(tmp_pa
     assert error is not None and error.type == "ExecutorError"
     assert error.message == "the worker process died (exit code 3) during the attempt"
     assert result.steps["fine"].output == "ok"
+
+
+def test_stopping_a_step_never_tears_a_context_change_in_half():
+    for _ in range(10):
+        recipe = framework0.load_recipe_text(
+            "steps: [{name: w, module: engine_steps, function: write_forever, timeout: 0.05}]",
+            file="t.yaml",
+            base_dir=HERE,
+        )
+        runner = Runner(recipe, grace_s=1)
+        result = runner.run()
+        assert result.steps["w"].error is not None and result.steps["w"].error.type == "StepTimeout"
+        history = runner.state.history()
+        assert runner.state.version == len(history)
+        assert len(set(result.context.values())) == 1  # every batch applied whole
+        assert {change.key: change.new for change in history} == result.context

@@ -274,3 +274,39 @@ def test_a_process_worker_booting_does_not_count_against_the_first_step_timeout(
         executor="process",
     )
     assert [result.steps[n].status for n in ("a", "b")] == ["succeeded", "succeeded"]
+
+
+def test_a_failure_elsewhere_cancels_waiting_retries_and_the_step_keeps_its_error(tmp_path):
+    started = time.monotonic()
+    result = run(
+        f"""
+        steps:
+          - name: flaky
+            module: engine_steps
+            function: flaky
+            retry: {{attempts: 3, delay: 20s}}
+            args: {{counter: "{tmp_path / "n"}", failures: 5}}
+          - {{name: other, module: engine_steps, function: fail, args: {{message: broken}}}}
+        """
+    )
+    assert time.monotonic() - started < 10
+    step = result.steps["flaky"]
+    assert step.status == "failed"
+    assert step.error is not None and (step.error.type, step.error.message) == ("ConnectionError", "failure 1")
+
+
+def test_the_inline_executor_reports_a_step_that_ran_past_its_timeout():
+    result = run("steps: [{name: slow, uses: sleep, args: {seconds: 0.3}, timeout: 0.1}]", executor="inline")
+    assert result.steps["slow"].error is not None and result.steps["slow"].error.type == "StepTimeout"
+
+
+def test_a_run_timeout_starts_no_cleanup_step_either():
+    result = run(
+        """
+        timeout: 0.3
+        steps:
+          - {name: slow, module: engine_steps, function: spin, args: {seconds: 30}}
+          - {name: cleanup, module: engine_steps, function: noop, depends_on: [slow], trigger: always}
+        """
+    )
+    assert (result.status, result.steps["cleanup"].status) == ("failed", "pending")

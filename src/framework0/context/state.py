@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from framework0.context.changes import Change, ChangeSource, Operation
@@ -24,6 +25,7 @@ class ContextState:
         initial: Mapping[str, Any] | None = None,
         *,
         on_change: Callable[[list[Change]], None] | None = None,
+        shield: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._data: dict[str, Any] = dict(initial or {})
         self._version = 0
@@ -31,6 +33,8 @@ class ContextState:
         self._lock = threading.Lock()
         self._notify_lock = threading.Lock()
         self.on_change = on_change
+        #: wraps each change so that a step being stopped cannot tear it half-applied
+        self.shield = shield
 
     @property
     def version(self) -> int:
@@ -51,7 +55,7 @@ class ContextState:
         """Apply all operations as one batch; deleting an absent key records nothing."""
         now = time.time()
         applied: list[Change] = []
-        with self._notify_lock:
+        with self.shield(), self._notify_lock:
             with self._lock:
                 for operation in operations:
                     old = self._data.get(operation.key, _MISSING)

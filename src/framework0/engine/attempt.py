@@ -75,12 +75,15 @@ class AttemptOutcome:
 
 def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
     """The error as shown to users, and its class names from most to least specific."""
-    names = tuple(cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException))
+    if isinstance(error, StepCancelled):  # CancelSignal and friends are StepCancelled to users
+        names: tuple[str, ...] = ("StepCancelled",)
+    else:
+        names = tuple(cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException))
     message = str(error) or repr(error)
     import traceback  # only on failure
 
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return ErrorInfo(type(error).__name__, message, trace), names
+    return ErrorInfo(names[0], message, trace), names
 
 
 def check_output(step: str, output: Any) -> Any:
@@ -146,21 +149,30 @@ def execute_attempt(
 
 
 def _as_cancel(error: BaseException) -> BaseException:
-    # Ctrl-C stops a step the way the runner stops any step, so teardown sees the same error.
-    return StepCancelled("interrupted") if isinstance(error, KeyboardInterrupt) else error
+    # Ctrl-C stops a step the way the runner stops any step, so teardown sees the same error; the
+    # signal raised into a thread is a StepCancelled subclass, shown as StepCancelled itself.
+    if isinstance(error, KeyboardInterrupt):
+        return StepCancelled("interrupted")
+    if isinstance(error, StepCancelled) and type(error) is not StepCancelled:
+        return StepCancelled(error.reason)
+    return error
 
 
 class RecordingState(ContextState):
     """A context state seeded from a snapshot that remembers the writes made, to send them back."""
 
     def __init__(self, snapshot: Mapping[str, Any]) -> None:
-        super().__init__(snapshot)
+        from framework0.engine.interrupt import shield
+
+        super().__init__(snapshot, shield=shield)
         self.operations: list[Operation] = []
 
     def apply(self, operations: Any, source: ChangeSource) -> Any:
         batch = list(operations)
-        self.operations.extend(batch)
-        return super().apply(batch, source)
+        with self.shield():
+            applied = super().apply(batch, source)
+            self.operations.extend(batch)
+        return applied
 
 
 def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelToken) -> AttemptOutcome:

@@ -27,6 +27,7 @@ from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
 from framework0.engine.executors import make_executor
 from framework0.engine.executors.base import AttemptStart, Executor
+from framework0.engine.interrupt import shield
 from framework0.engine.plan import Plan
 from framework0.engine.rendering import evaluate_when, foreach_items, render_args
 from framework0.engine.result import RunResult, StepResult, iso, run_status
@@ -116,7 +117,7 @@ class Runner:
         self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
-        self.state = ContextState(on_change=self._context_changed)
+        self.state = ContextState(on_change=self._context_changed, shield=shield)
         # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
         shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
         self._runs = {step.name: _StepRun(step) for _, step in shown}

@@ -23,20 +23,19 @@ from framework0.engine.attempt import (
     run_in_this_thread,
 )
 from framework0.engine.executors.base import Executor, Notify
-from framework0.engine.interrupt import clear_pending, raise_in_thread
+from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import StepCancelled
 
 
 class _Worker:
-    __slots__ = ("thread", "current", "cancelled", "abandoned", "interrupted")
+    __slots__ = ("thread", "current", "cancelled", "abandoned")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.current: int | None = None
         self.cancelled: CancelToken | None = None
         self.abandoned = False
-        self.interrupted = False
 
 
 class LocalExecutor(Executor):
@@ -121,9 +120,8 @@ class LocalExecutor(Executor):
                 with self._lock:
                     worker.current = None
                     self._by_key.pop(key, None)
-                    if worker.interrupted and worker.thread is not None and worker.thread.ident is not None:
-                        clear_pending(worker.thread.ident)
-                        worker.interrupted = False
+                    if worker.thread is not None and worker.thread.ident is not None:
+                        settle(worker.thread.ident)
                 return
             except StepCancelled:
                 continue
@@ -152,8 +150,7 @@ class LocalExecutor(Executor):
             if worker.cancelled is not None:
                 worker.cancelled.set()
             if worker.thread.ident is not None:
-                worker.interrupted = True
-                raise_in_thread(worker.thread.ident, StepCancelled)
+                interrupt(worker.thread.ident)
 
     def abandon(self, key: int) -> None:
         with self._lock:

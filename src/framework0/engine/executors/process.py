@@ -23,7 +23,7 @@ from typing import Any
 from framework0.context import CancelToken, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.executors.base import Executor, Notify
-from framework0.engine.interrupt import clear_pending, raise_in_thread
+from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, StepCancelled
 
@@ -53,7 +53,7 @@ def _worker_main(conn: Connection) -> None:
                 with lock:
                     if running["key"] == payload:
                         running["event"].set()
-                        raise_in_thread(main, StepCancelled)
+                        interrupt(main)
             else:
                 tasks.put(None)
                 return
@@ -76,7 +76,7 @@ def _worker_main(conn: Connection) -> None:
             try:
                 with lock:
                     running["key"] = None
-                    clear_pending(main)
+                    settle(main)
                 break
             except StepCancelled:
                 continue
