@@ -441,3 +441,16 @@ def test_f0_framework0_and_python_m_framework0_are_the_same_command(tmp_path: Pa
         assert process.returncode == 0, f"{name}: {process.stderr}"
         result = json.loads(process.stdout)
         assert (result["status"], result["steps"]["hello_world"]["output"]) == ("succeeded", "Hello, world!"), name
+
+
+def test_run_refuses_a_junit_path_in_a_missing_folder_before_running(tmp_path):
+    (tmp_path / "r.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "framework0", "run", "r.yaml", "--junit", "nowhere/j.xml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --junit nowhere/j.xml: the folder ")
+    assert "a succeeded" not in done.stdout

@@ -160,3 +160,42 @@ def test_stopping_a_step_never_tears_a_context_change_in_half():
         assert runner.state.version == len(history)
         assert len(set(result.context.values())) == 1  # every batch applied whole
         assert {change.key: change.new for change in history} == result.context
+
+
+def test_a_process_worker_sees_the_context_as_its_step_starts_not_as_it_was_queued():
+    result = run(
+        """
+        max_parallel: 1
+        steps:
+          - {name: a, module: engine_steps, function: write_context, args: {key: k, value: from-a}}
+          - {name: b, module: engine_steps, function: read_context, args: {key: k}}
+        """,
+        executor="process",
+    )
+    assert result.steps["b"].output == "from-a"
+
+
+def test_one_process_executor_serves_one_run_after_another():
+    from framework0.engine.executors.process import ProcessExecutor
+
+    executor = ProcessExecutor()
+    text = """
+        steps:
+          - {name: stuck, module: engine_steps, function: block, args: {seconds: 30}, timeout: 0.3}
+          - {name: after, module: engine_steps, function: noop, depends_on: [stuck], trigger: always}
+        """
+    for _ in range(2):
+        result = run(text, executor=executor, grace_s=0.3, timeout=20)
+        assert result.steps["after"].status == "succeeded"
+
+
+def test_a_script_without_a_main_guard_fails_with_advice_instead_of_hanging(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "r.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
+    (tmp_path / "script.py").write_text(
+        "import framework0\nresult = framework0.run('r.yaml', executor='process')\nprint(result.steps['a'].error)\n"
+    )
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "if __name__ == '__main__':" in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -58,6 +59,10 @@ def run(
     if recipe and recipe_option:
         raise UsageError("give the recipe once: as an argument or with --recipe")
     overrides = parse_assignments(params)
+    if junit:
+        folder = Path(junit).resolve().parent
+        if not folder.is_dir():
+            raise UsageError(f"--junit {junit}: the folder {str(folder)!r} does not exist")
     try:
         run_timeout = parse_duration(timeout) if timeout is not None else None
     except ValueError as error:
@@ -85,16 +90,17 @@ def run(
         result = runner.run()
     finally:
         progress.close()
-    if junit:
-        from pathlib import Path
-
-        from framework0.viz.junit import junit_xml
-
-        Path(junit).write_text(junit_xml(result, loaded), encoding="utf-8")
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
     else:
         print_summary(result, stream, debug=debug)
+    if junit:
+        from framework0.viz.junit import junit_xml
+
+        try:
+            Path(junit).write_text(junit_xml(result, loaded), encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"--junit {junit}: cannot write it: {error.strerror or error}") from None
     if as_json and debug:
         for step in result.steps.values():
             if step.error is not None and step.error.traceback:

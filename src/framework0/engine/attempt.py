@@ -134,7 +134,8 @@ def execute_attempt(
         try:
             instance.teardown(context, failure)
         except BaseException as error:
-            failure = failure or error
+            outcome.interrupted = outcome.interrupted or isinstance(error, KeyboardInterrupt)
+            failure = failure or _as_cancel(error)
         if failure is None:
             outcome.ok = True
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework0.context import ChangeSource, ContextState
+from framework0.context import ContextState
 from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
 from framework0.engine.executors import make_executor
@@ -333,7 +333,6 @@ class Runner:
             args,
             step.args,
             bool(step.templated_args),
-            None if self.executor.shares_context else self.state.snapshot(),
         )
         self._in_flight[key] = _Attempt(run, item, number)
         run.running += 1
@@ -394,9 +393,6 @@ class Runner:
             attempt.stop_reason = "timeout"  # an executor that cannot stop it (inline) reports it late
         if attempt.stop_reason == "withdrawn":
             attempt.stop_reason = None  # it started before the withdrawal reached the executor
-        if outcome.context_operations:
-            source = ChangeSource(outcome.node, step.name, attempt.number, attempt.item)
-            self.state.apply(outcome.context_operations, source)
         ok = outcome.ok
         if attempt.stop_reason == "timeout":
             ok = False

@@ -2,7 +2,9 @@
 
 An executor receives ``AttemptTask`` values and runs each through ``execute_attempt`` wherever it
 likes (a thread, a process, a cluster). It reports through one callback, ``notify``, from any
-thread: ``(key, started_at)`` when an attempt starts, then its ``AttemptOutcome``.
+thread: ``(key, started_at)`` when an attempt starts, then its ``AttemptOutcome``. An executor that
+runs attempts away from the run's context state gives each a snapshot as it starts and applies
+the attempt's writes to the state itself, before it reports the outcome.
 
 At most ``workers`` attempts run at once. An executor with ``queue_depth > 0`` accepts that many
 tasks beyond its free workers and starts them in order as workers free up, so that its workers go

@@ -87,6 +87,8 @@ class LocalExecutor(Executor):
             task = tasks.get()
             if task is None:
                 return
+            while self._holds and not worker.abandoned:  # a failure came in while this worker waited
+                self._open.wait()
             cancelled = CancelToken()
             with lock:
                 if task.key in self._withdrawn:
@@ -99,9 +101,9 @@ class LocalExecutor(Executor):
             if withdrawn:
                 notify(AttemptOutcome(task.key, ok=False, started=False))
                 continue
-            notify((task.key, time.time()))
-            context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
             try:
+                notify((task.key, time.time()))
+                context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
                 outcome = execute_attempt(task, context, monitor)
             except StepCancelled as error:  # landed outside the attempt's own handlers
                 info, types = error_info(error)
@@ -162,6 +164,9 @@ class LocalExecutor(Executor):
         self._spawn()
 
     def shutdown(self) -> None:
+        with self._lock:  # a worker held by a failure the run never handled must still see its sentinel
+            self._holds = 0
+            self._open.set()
         for _ in self._workers:
             self._tasks.put(None)
         for worker in list(self._workers):

@@ -20,7 +20,7 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framework0.context import CancelToken, ContextState
+from framework0.context import CancelToken, ChangeSource, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import interrupt, settle
@@ -39,6 +39,7 @@ def _worker_main(conn: Connection) -> None:
     tasks: queue.SimpleQueue[AttemptTask | None] = queue.SimpleQueue()
     lock = threading.Lock()
     running: dict[str, Any] = {"key": None, "event": None}
+    early: set[int] = set()
 
     def listen() -> None:
         while True:
@@ -54,6 +55,8 @@ def _worker_main(conn: Connection) -> None:
                     if running["key"] == payload:
                         running["event"].set()
                         interrupt(main)
+                    else:
+                        early.add(payload)  # arrived before its task started
             else:
                 tasks.put(None)
                 return
@@ -67,7 +70,11 @@ def _worker_main(conn: Connection) -> None:
         event = CancelToken()
         with lock:
             running["key"], running["event"] = task.key, event
+            cancelled_early = task.key in early
+            early.discard(task.key)
         try:
+            if cancelled_early:
+                raise StepCancelled("cancelled")
             outcome = run_detached(task, monitor, event)
         except StepCancelled as error:
             info, types = error_info(error)
@@ -84,12 +91,16 @@ def _worker_main(conn: Connection) -> None:
     monitor.stop()
 
 
+_MAX_BOOT_FAILURES = 3
+
+
 class _Slot:
-    __slots__ = ("process", "conn", "current", "retired")
+    __slots__ = ("process", "conn", "current", "retired", "ready")
 
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self.ready = False
         self.current: int | None = None
         self.retired = False
 
@@ -109,11 +120,20 @@ class ProcessExecutor(Executor):
         self._by_key: dict[int, _Slot] = {}
         self._queued: deque[AttemptTask] = deque()
         self._holds = 0  # failures reported and not yet handled by the runner
+        self._context: ContextState | None = None
+        self._running: dict[int, AttemptTask] = {}  # dispatched tasks by key
+        self._broken: ExecutorError | None = None  # workers cannot start: every task fails with this
+        self._boot_failures = 0
         self._notify: Notify | None = None
         self._closing = False
 
     def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
-        self._notify = notify
+        self._notify, self._context = notify, context
+        self._closing, self._broken = False, None
+        self._slots, self._by_key, self._holds, self._boot_failures = [], {}, 0, 0
+        self._running = {}
+        self._idle.clear()
+        self._queued.clear()
         for _ in range(workers):
             self._spawn()
 
@@ -128,6 +148,9 @@ class ProcessExecutor(Executor):
         threading.Thread(target=self._read, args=(slot,), name="f0-reader", daemon=True).start()
 
     def submit(self, task: AttemptTask) -> None:
+        if self._broken is not None:
+            self._fail(task.key, self._broken)
+            return
         with self._lock:
             self._queued.append(task)
         self._dispatch()
@@ -143,6 +166,9 @@ class ProcessExecutor(Executor):
                 task = self._queued.popleft()
                 slot.current = task.key
                 self._by_key[task.key] = slot
+                self._running[task.key] = task
+            assert self._context is not None
+            task.context_snapshot = self._context.snapshot()  # the context as the attempt starts
             self._notify((task.key, time.time()))  # before the outcome can possibly arrive
             try:
                 slot.conn.send(("task", task))
@@ -151,6 +177,7 @@ class ProcessExecutor(Executor):
                     slot.current = None
                     self._by_key.pop(task.key, None)
                     self._idle.append(slot)
+                    self._holds += 1  # a failure like any other: the runner resumes the queue
                 info, types = error_info(ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
                 self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
 
@@ -163,18 +190,26 @@ class ProcessExecutor(Executor):
                 break
             if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
                 with self._lock:
+                    slot.ready = True
+                    self._boot_failures = 0
                     if not slot.retired:
                         self._idle.append(slot)
                 self._dispatch()
                 continue
             with self._lock:
                 self._by_key.pop(outcome.key, None)
+                task = self._running.pop(outcome.key, None)
                 slot.current = None
                 if slot.retired:
                     return
                 self._idle.append(slot)
                 if not outcome.ok:
                     self._holds += 1
+            if outcome.context_operations and task is not None and self._context is not None:
+                # Applied here, before the next task's snapshot is taken, rather than by the runner.
+                source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
+                self._context.apply(outcome.context_operations, source)
+                outcome.context_operations = None
             self._notify(outcome)
             self._dispatch()
         slot.process.join(timeout=5)
@@ -194,7 +229,29 @@ class ProcessExecutor(Executor):
             died = ExecutorError(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
             info, types = error_info(died)
             self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
+        if not slot.ready:
+            self._boot_failures += 1
+            if self._boot_failures >= _MAX_BOOT_FAILURES:
+                self._give_up(slot.process.exitcode)
+                return
         self._spawn()
+
+    def _give_up(self, exitcode: int | None) -> None:
+        """Workers die before they are ready: fail every waiting task rather than respawn forever."""
+        self._broken = ExecutorError(
+            f"worker processes exit before they are ready (exit code {exitcode}); a script that calls "
+            "framework0.run with the process executor needs an `if __name__ == '__main__':` guard"
+        )
+        with self._lock:
+            waiting = list(self._queued)
+            self._queued.clear()
+        for task in waiting:
+            self._fail(task.key, self._broken)
+
+    def _fail(self, key: int, error: ExecutorError) -> None:
+        assert self._notify is not None
+        info, types = error_info(error)
+        self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
 
     def resume(self) -> None:
         with self._lock:
