@@ -477,6 +477,7 @@ class Runner:
             status = "failed"  # a real failure, even if later units were dropped or cancelled
         elif run.dropped and run.result.attempts == 0:
             status = "pending"  # never started
+            run.result.reason = run.result.reason or "the run stopped before it started"
         elif run.dropped:
             status = "cancelled"
         else:
