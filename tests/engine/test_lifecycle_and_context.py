@@ -199,3 +199,14 @@ def test_a_script_without_a_main_guard_fails_with_advice_instead_of_hanging(tmp_
     )
     done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "if __name__ == '__main__':" in done.stdout
+
+
+def test_the_python_built_in_imports_modules_next_to_the_recipe(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "beside_recipe_tasks.py").write_text("def double(x):\n    return 2 * x\n")
+    (folder / "r.yaml").write_text(
+        "steps: [{name: a, uses: python, args: {call: 'beside_recipe_tasks:double', args: [21]}}]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert framework0.run(folder / "r.yaml").steps["a"].output == 42

@@ -117,6 +117,7 @@ def execute_attempt(
             instance = cls()
             instance.step_name = task.step
             instance.raw_args = task.raw_args
+            instance.search_path = task.search_path
             if task.validate:
                 instance.validate(params)
         except BaseException as error:

@@ -329,7 +329,7 @@ class Runner:
             number,
             item,
             spec.ref,
-            spec.search_path,
+            spec.search_path or self.recipe.search_path,
             args,
             step.args,
             bool(step.templated_args),

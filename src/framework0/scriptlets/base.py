@@ -59,6 +59,8 @@ class BaseScriptlet(metaclass=_ScriptletType):
     #: Set by the runner before ``setup``: the step's name and its args as written in the recipe.
     step_name: str = ""
     raw_args: Mapping[str, Any] = {}
+    #: where the recipe's own modules are imported from: its folder, then the working directory
+    search_path: tuple[str, ...] = ()
 
     def validate(self, params: Any) -> None:
         """Check params beyond their types; raise ValueError with a clear message to reject them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
@@ -22,9 +22,9 @@ class PythonScriptlet(BaseScriptlet):
 
     Args: ``call`` (``"package.module:function"``; the attribute may be dotted, ``"mod:Class.method"``),
     ``args`` (a list of positional arguments) and ``kwargs`` (a mapping of keyword arguments). If the
-    function has a parameter named ``ctx``, the step's Context is passed as it. The working directory
-    is importable, so ``call: "tasks:build"`` finds ``./tasks.py``. Returns the function's return
-    value, which must be JSON-serialisable.
+    function has a parameter named ``ctx``, the step's Context is passed as it. The recipe's folder
+    and the working directory are importable, so ``call: "tasks:build"`` finds ``tasks.py`` there.
+    Returns the function's return value, which must be JSON-serialisable.
     """
 
     class Params(BaseScriptlet.Params):
@@ -41,7 +41,7 @@ class PythonScriptlet(BaseScriptlet):
             return value.strip()
 
     def run(self, ctx: Context, params: Params) -> Any:
-        function = load_callable(params.call)
+        function = load_callable(params.call, self.search_path)
         kwargs = dict(params.kwargs)
         if _takes_ctx(function):
             if "ctx" in kwargs:
@@ -50,12 +50,13 @@ class PythonScriptlet(BaseScriptlet):
         return function(*params.args, **kwargs)
 
 
-def load_callable(call: str) -> Callable[..., Any]:
-    """Import ``"module:attr.path"`` and return the callable; ValueError names what is missing."""
+def load_callable(call: str, search_path: Sequence[str] = ()) -> Callable[..., Any]:
+    """Import ``"module:attr.path"`` (from ``search_path``, the recipe's folder and the working
+    directory, then the installed packages) and return the callable; ValueError names what is missing."""
     module_name, _, attribute = call.partition(":")
     from framework0.scriptlets.registry import add_search_path
 
-    add_search_path([os.getcwd()])
+    add_search_path(search_path or [os.getcwd()])
     try:
         target: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
