@@ -454,3 +454,13 @@ def test_run_refuses_a_junit_path_in_a_missing_folder_before_running(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: --junit nowhere/j.xml: the folder ")
     assert "a succeeded" not in done.stdout
+
+
+@pytest.mark.parametrize("name", ["", "sub/r.yaml", "steps.py"])
+def test_init_refuses_a_recipe_name_it_cannot_create(tmp_path, name):
+    done = subprocess.run(
+        [sys.executable, "-m", "framework0", "init", "d", "--name", name], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: --name {name!r}: give a file name like recipe.yaml")
+    assert "Traceback" not in done.stderr

@@ -210,3 +210,24 @@ def test_the_python_built_in_imports_modules_next_to_the_recipe(tmp_path, monkey
     )
     monkeypatch.chdir(tmp_path)
     assert framework0.run(folder / "r.yaml").steps["a"].output == 42
+
+
+@pytest.mark.parametrize(
+    ("call", "arg"), [("math:factorial", 3000), ("builtins:float", "nan"), ("builtins:float", "inf")]
+)
+def test_an_output_json_cannot_hold_fails_the_step_instead_of_the_report(call, arg):
+    result = run(f"steps: [{{name: a, uses: python, args: {{call: '{call}', args: [{arg!r}]}}}}]")
+    step = result.steps["a"]
+    assert step.status == "failed"
+    assert step.error is not None and step.error.type == "OutputError"
+    assert "NaN" not in result.to_json() and "Infinity" not in result.to_json()
+
+
+def test_a_user_module_named_like_the_standard_library_does_not_shadow_it(tmp_path):
+    (tmp_path / "email.py").write_text("raise RuntimeError('the user email.py')\n")
+    (tmp_path / "shadow_tasks.py").write_text("def one():\n    return 1\n")
+    (tmp_path / "r.yaml").write_text(
+        "steps:\n  - {name: a, module: shadow_tasks, function: one}\n  - {name: b, uses: http, args: {url: 'x'}}\n"
+    )
+    recipe = framework0.load_recipe(tmp_path / "r.yaml")
+    assert [step.name for step in recipe.steps] == ["a", "b"]

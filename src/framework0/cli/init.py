@@ -55,6 +55,8 @@ def init(directory: str, name: str) -> None:
     """
     from framework0.errors import UsageError
 
+    if not name or Path(name).name != name or name in ("steps.py", ".", ".."):
+        raise UsageError(f"--name {name!r}: give a file name like recipe.yaml, without a folder (and not steps.py)")
     folder = Path(directory)
     files = {folder / name: RECIPE.format(recipe=name), folder / "steps.py": STEPS.format(recipe=name)}
     existing = [str(path) for path in files if path.exists()]

@@ -59,6 +59,9 @@ class Operation:
     value: Any = None
 
 
+_MAX_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print longer ints as text
+
+
 def copy_value(value: Any) -> Any:
     """A private copy of a stored JSON value, so that changing it cannot change the context."""
     if isinstance(value, (dict, list)):
@@ -79,7 +82,9 @@ def to_json_value(key: str, value: Any) -> Any:
             f"context value for {key!r} is not JSON (float): {value!r} is not a finite number; "
             "store strings, numbers, booleans, None, lists and dicts"
         )
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if value is None or isinstance(value, (str, bool, float)):
+        return value
+    if isinstance(value, int) and value.bit_length() <= _MAX_INT_BITS:
         return value
     try:
         return json.loads(json.dumps(value, allow_nan=False))

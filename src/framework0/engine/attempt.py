@@ -88,12 +88,15 @@ def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
 
 def check_output(step: str, output: Any) -> Any:
     """Return ``output`` if it is JSON; otherwise raise OutputError naming the step and the value."""
-    if output is None or isinstance(output, (str, bool, int, float)):
+    if output is None or isinstance(output, (str, bool)):
         return output
     try:
         return json.loads(json.dumps(output, allow_nan=False))
     except (TypeError, ValueError) as error:
-        shown = repr(output)
+        try:
+            shown = repr(output)
+        except ValueError:  # an int too long for Python to print
+            shown = f"<an integer of {output.bit_length()} bits>" if isinstance(output, int) else "<unprintable>"
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise OutputError(
             f"step {step!r} returned {type(output).__name__} {shown}, which is not JSON ({error}); "

@@ -209,10 +209,14 @@ class _Drafter:
 
     def timeout(self, value: Any, site: Site, key: str) -> Any:
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as error:
             self.problems.at_value(site.at(key), f"'timeout': {error}")
             return None
+        if seconds <= 0:
+            self.problems.at_value(site.at(key), f"'timeout' must be more than 0, got {value!r}")
+            return None
+        return seconds
 
     def retry(self, value: Any, site: Site, key: str) -> Any:
         given = read_retry(value, site.at(key), self.problems)
@@ -457,6 +461,12 @@ class _TemplateReader:
         except TemplateError as error:
             problems.at_value(self.site.at(*path), _template_error(error, text))
             return
+        if refs.dynamic_steps:
+            problems.at_value(
+                self.site.at(*path),
+                "read other steps by a constant name, steps.NAME or steps['NAME']: with a computed name "
+                "the step gets no dependency and could run before the step it reads",
+            )
         in_foreach = self.in_foreach and foreach_names
         for name in sorted(refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)):
             if name in FOREACH_NAMES:

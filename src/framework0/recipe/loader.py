@@ -354,11 +354,31 @@ def _read_params(value: Any, site: Site, parts: Parts, problems: Problems) -> No
             parts.params[name] = param
 
 
+def _not_json(value: Any) -> str | None:
+    """Why a default cannot be a run param (params are JSON, like everything a run records), or None."""
+    import datetime
+    import math
+
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"{value!r} is a date; quote it to use it as text"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, list):
+        return next((p for p in map(_not_json, value) if p), None)
+    if isinstance(value, dict):
+        return next((p for p in map(_not_json, value.values()) if p), None)
+    return None
+
+
 def _read_param(name: str, spec: Any, site: Site, problems: Problems) -> Param | None:
     """A param from its short form (the default) or its long form (a mapping of PARAM_KEYS)."""
     span = site.key_span()
     # A mapping is the long form when it uses a param key; else it is a mapping default.
     if not isinstance(spec, dict) or not spec or not any(key in PARAM_KEYS for key in spec):
+        problem = _not_json(spec)
+        if problem:
+            problems.at_value(site, f"param {name!r}: {problem}")
+            return None
         return Param(name, infer_type(spec), spec, False, span=span)
     if not spec.keys() <= set(PARAM_KEYS):
         problems.mapping(spec, site, PARAM_KEYS, f"param {name!r}")
@@ -415,7 +435,11 @@ def _read_max_parallel(problems: Problems, value: Any, site: Site) -> Any:
 
 
 def _read_timeout(problems: Problems, value: Any, site: Site) -> Any:
-    return problems.duration(value, site, "'timeout'")
+    seconds = problems.duration(value, site, "'timeout'")
+    if seconds is not None and seconds <= 0:
+        problems.at_value(site, f"'timeout' must be more than 0, got {value!r}")
+        return None
+    return seconds
 
 
 _OPTION_READERS: dict[str, Callable[[Problems, Any, Site], Any]] = {

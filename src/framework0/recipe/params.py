@@ -94,11 +94,15 @@ def coerce_text(param: Param, text: str) -> Any:
 _EXAMPLES = {"list": '["a", "b"]', "dict": '{"key": "value"}'}
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
 def _parse_structured(text: str, kind: str) -> Any:
     """JSON; for a list or dict also YAML's flow style (``[a, b]``, ``{k: v}``), if it gives JSON data."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # not JSON, or NaN/Infinity, which JSON proper does not have
         if kind == "any":
             return text
         from framework0.errors import RecipeError

@@ -200,9 +200,19 @@ def _parse(text: str, source: str, shift: int, *, cached: bool = True) -> nodes.
     if cached:
         return _parse_cached(text, source, shift)
     try:
-        return _kit().env.parse(text)
+        tree = _kit().env.parse(text)
     except Exception as error:
         raise _convert(error, _Failed(source, text, shift)) from error
+    from jinja2 import nodes
+
+    for node in tree.find_all((nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)):
+        tag = type(node).__name__.lower().replace("fromimport", "from ... import")
+        raise TemplateSecurityError(
+            f"template refused: {{% {tag} %}} is not available; templates cannot load other templates",
+            source=source,
+            line=node.lineno,
+        )
+    return tree
 
 
 @functools.lru_cache(maxsize=4096)

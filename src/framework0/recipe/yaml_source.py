@@ -43,7 +43,7 @@ class YamlLimits:
 
     max_bytes: int = 10 * 1024 * 1024  # file/text size
     max_depth: int = 64  # nesting of mappings/sequences
-    max_aliases: int = 100  # alias (*ref) uses in one document
+    max_aliases: int = 10_000  # alias (*ref) uses in one document (max_nodes stops alias bombs)
     max_nodes: int = 2_000_000  # total nodes after alias expansion (billion-laughs guard)
 
 

@@ -58,10 +58,11 @@ _entry_points: dict[str, tuple[str, str]] | None = None  # name -> (ref, distrib
 
 
 def add_search_path(search_path: Iterable[str]) -> None:
-    """Make folders importable (recipe folder, working directory), keeping their order first."""
-    for folder in reversed(list(search_path)):
+    """Make folders importable (recipe folder, working directory), after the standard library and the
+    installed packages, so that a user's ``email.py`` cannot shadow the one Python needs."""
+    for folder in search_path:
         if folder not in sys.path:
-            sys.path.insert(0, folder)
+            sys.path.append(folder)
 
 
 def import_ref(ref: str, search_path: Sequence[str] = ()) -> type[BaseScriptlet]:
@@ -105,8 +106,14 @@ def _import_module(name: str, search_path: Sequence[str]) -> Any:
     except ScriptletError:
         raise
     except BaseException as error:  # the user's module raised while importing
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        if isinstance(error, KeyboardInterrupt):
             raise
+        if isinstance(error, SystemExit):
+            raise ScriptletError(
+                f"importing module {name!r} called sys.exit({error.code!r}); guard its script part with "
+                "`if __name__ == '__main__':`",
+                scriptlet=name,
+            ) from None
         raise ScriptletError(
             f"importing module {name!r} failed: {type(error).__name__}: {error}", scriptlet=name
         ) from error
