@@ -24,7 +24,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-MODULES: dict[str, Path] = {module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+# Alembic's migration scripts are loaded by Alembic, not imported as modules
+MIGRATIONS_DIR = PACKAGE_DIR / "store" / "migrations"
+MODULES: dict[str, Path] = {
+    module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py")) if MIGRATIONS_DIR not in path.parents
+}
 
 
 def is_type_checking(test: ast.expr) -> bool:
@@ -129,6 +133,12 @@ LAYER_RULES = [
     ("framework0.scriptlets", ("framework0.engine", "framework0.cli", "framework0.viz")),
     ("framework0.errors", ("framework0.",)),
     ("framework0.engine", ("framework0.cli",)),
+    ("framework0.recipe", ("framework0.store",)),
+    ("framework0.graph", ("framework0.store",)),
+    ("framework0.context", ("framework0.store",)),
+    ("framework0.events", ("framework0.store",)),
+    ("framework0.scriptlets", ("framework0.store",)),
+    ("framework0.store", ("framework0.engine", "framework0.cli", "framework0.scriptlets", "framework0.recipe")),
 ]
 
 

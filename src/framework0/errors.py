@@ -16,6 +16,9 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
     ├── ContextError                exit 1   a context key or value that is not allowed
     ├── EngineError                 exit 1   the framework could not run a step (not the step's fault)
     │   └── ExecutorError           exit 1   an executor failed: a worker died, a task was lost
+    ├── StoreError                  exit 1   the run store cannot be opened, read or written
+    │   ├── RunNotFound             exit 2   no stored run has that id
+    │   └── ResumeRefused           exit 2   the run cannot be resumed (finished, or its recipe changed)
     └── RunInterrupted              exit 130 Ctrl-C, or cancelled from outside
 
 ``StepCancelled`` is not a ``Framework0Error``: it derives from ``BaseException`` so that user code's
@@ -142,6 +145,22 @@ class EngineError(Framework0Error):
 
 class ExecutorError(EngineError):
     """An executor failed: a worker process died or a task could not be shipped."""
+
+
+class StoreError(Framework0Error):
+    """The run store cannot be opened, read or written (read-only, full, locked, unreachable)."""
+
+
+class RunNotFound(StoreError):
+    """No stored run has the id asked for."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class ResumeRefused(StoreError):
+    """A run cannot be resumed as asked: it succeeded, or its recipe changed since."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class RunInterrupted(Framework0Error):

@@ -51,16 +51,17 @@ def test_setting_the_same_value_again_is_still_recorded() -> None:
     assert [(c.version, c.old, c.new) for c in ctx.history()] == [(1, None, 1), (2, 1, 1)]
 
 
-def test_update_writes_every_key_with_consecutive_versions() -> None:
+def test_update_is_one_version_shared_by_every_key_it_writes() -> None:
     ctx = make_context()
     ctx.set("first", 0)
     ctx.update({"a": 1, "b": 2, "c": 3})
     assert [(c.version, c.key, c.new) for c in ctx.history()] == [
         (1, "first", 0),
         (2, "a", 1),
-        (3, "b", 2),
-        (4, "c", 3),
+        (2, "b", 2),
+        (2, "c", 3),
     ]
+    assert ctx.version == 2
     assert ctx.as_dict() == {"first": 0, "a": 1, "b": 2, "c": 3}
 
 
@@ -68,7 +69,7 @@ def test_update_is_one_batch() -> None:
     batches: list[list[Change]] = []
     ctx = make_context(ContextState(on_change=batches.append))
     ctx.update({"a": 1, "b": 2, "c": 3})
-    assert [versions(batch) for batch in batches] == [[1, 2, 3]]
+    assert [versions(batch) for batch in batches] == [[1, 1, 1]]
 
 
 def test_update_with_one_bad_value_writes_nothing() -> None:
@@ -239,7 +240,7 @@ def test_on_change_is_called_once_per_batch_in_order() -> None:
     ctx.update({"b": 2, "c": 3})
     ctx.delete("missing")
     ctx.delete("a")
-    assert batches == [[(1, "set", "a")], [(2, "set", "b"), (3, "set", "c")], [(4, "delete", "a")]]
+    assert batches == [[(1, "set", "a")], [(2, "set", "b"), (2, "set", "c")], [(3, "delete", "a")]]
 
 
 def test_concurrent_sets_get_every_version_exactly_once() -> None:
@@ -309,3 +310,39 @@ def test_context_wait_wakes_when_its_step_is_cancelled() -> None:
     threading.Timer(0.05, token.set).start()
     assert ctx.wait(10) is True
     assert ctx.cancelled is True
+
+
+def test_each_batch_of_an_attempt_is_numbered_for_its_idempotency_key() -> None:
+    ctx = make_context(step="load", attempt=1)
+    ctx.set("a", 1)
+    ctx.update({"b": 2, "c": 3})
+    other = make_context(ctx._state, step="other", attempt=1)
+    other.set("a", 4)
+    assert [(c.source.step, c.seq, c.version) for c in ctx.history()] == [
+        ("load", 1, 1),
+        ("load", 2, 2),
+        ("load", 2, 2),
+        ("other", 1, 3),
+    ]
+
+
+def test_an_attempt_run_again_after_a_crash_records_its_repeated_writes_once() -> None:
+    state = ContextState()
+    state.replay[("load", 1, None)] = [[("set", "a", 1)], [("set", "b", 2)]]
+    state.restore({"a": 1, "b": 2}, 2, [])
+    ctx = make_context(state, step="load", attempt=1)
+    ctx.set("a", 1)
+    ctx.set("b", 2)
+    ctx.set("c", 3)
+    assert [(c.key, c.version) for c in ctx.history()] == [("c", 3)]
+    assert ctx.as_dict() == {"a": 1, "b": 2, "c": 3}
+
+
+def test_an_attempt_that_writes_differently_when_run_again_records_the_new_writes() -> None:
+    state = ContextState()
+    state.replay[("load", 1, None)] = [[("set", "a", 1)], [("set", "b", 2)]]
+    state.restore({"a": 1, "b": 2}, 2, [])
+    ctx = make_context(state, step="load", attempt=1)
+    ctx.set("a", 5)
+    ctx.set("b", 2)
+    assert [(c.key, c.new, c.version) for c in ctx.history()] == [("a", 5, 3), ("b", 2, 4)]

@@ -17,3 +17,12 @@ def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) ->
 debug_option = click.option(
     "--debug", is_flag=True, callback=_remember_debug, help="Show tracebacks of errors and failed steps."
 )
+
+
+store_option = click.option(
+    "--store",
+    metavar="URL",
+    envvar="F0_STORE",
+    help="Where runs are recorded: a SQLAlchemy URL (sqlite:///runs.db, postgresql://user@host/db). "
+    "Default: $F0_STORE, else .framework0/framework0.db here.",
+)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from framework0.cli.options import debug_option
+from framework0.cli.options import debug_option, store_option
+
+if TYPE_CHECKING:
+    from framework0.engine.runner import Runner
+    from framework0.recipe.model import Recipe
 
 
 @click.command()
@@ -25,6 +30,8 @@ from framework0.cli.options import debug_option
 @click.option("--timeout", help="Stop the whole run after this long (30s, 5m, 1h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step.")
+@click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits.")
+@store_option
 @debug_option
 def run(
     recipe: str | None,
@@ -35,6 +42,8 @@ def run(
     timeout: str | None,
     as_json: bool,
     junit: str | None,
+    no_cache: bool,
+    store: str | None,
     debug: bool,
 ) -> None:
     """Run RECIPE: its steps as a parallel DAG, with retries and timeouts.
@@ -48,7 +57,6 @@ def run(
     """
     from framework0.engine.runner import Runner
     from framework0.errors import UsageError
-    from framework0.events import EventBus
     from framework0.recipe.durations import parse_duration
     from framework0.recipe.loader import load_recipe
     from framework0.recipe.params import parse_assignments
@@ -59,10 +67,7 @@ def run(
     if recipe and recipe_option:
         raise UsageError("give the recipe once: as an argument or with --recipe")
     overrides = parse_assignments(params)
-    if junit:
-        folder = Path(junit).resolve().parent
-        if not folder.is_dir():
-            raise UsageError(f"--junit {junit}: the folder {str(folder)!r} does not exist")
+    check_junit(junit)
     try:
         run_timeout = parse_duration(timeout) if timeout is not None else None
     except ValueError as error:
@@ -71,21 +76,44 @@ def run(
     import gc
 
     gc.freeze()  # what is loaded now lives until exit: keep it out of every later collection
+
+    def make(bus: Any) -> Runner:
+        return Runner(
+            loaded,
+            params=overrides,
+            params_from_text=True,
+            executor=executor,
+            max_parallel=max_parallel,
+            bus=bus,
+            timeout=run_timeout,
+            store=store or "",
+            use_cache=not no_cache,
+        )
+
+    execute(make, loaded, as_json=as_json, junit=junit, debug=debug)
+
+
+def check_junit(junit: str | None) -> None:
+    from framework0.errors import UsageError
+
+    if junit:
+        folder = Path(junit).resolve().parent
+        if not folder.is_dir():
+            raise UsageError(f"--junit {junit}: the folder {str(folder)!r} does not exist")
+
+
+def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debug: bool) -> None:
+    """Run with a progress display (stderr under --json), print the result, exit with its status."""
+    from framework0.errors import UsageError
+    from framework0.events import EventBus
+
     bus = EventBus()
     stream = sys.stderr if as_json else sys.stdout
     from framework0.cli.progress import make_progress, print_summary
 
     progress = make_progress(stream, live=stream.isatty())
     bus.subscribe(progress)
-    runner = Runner(
-        loaded,
-        params=overrides,
-        params_from_text=True,
-        executor=executor,
-        max_parallel=max_parallel,
-        bus=bus,
-        timeout=run_timeout,
-    )
+    runner = make(bus)
     try:
         result = runner.run()
     finally:
@@ -105,4 +133,6 @@ def run(
         for step in result.steps.values():
             if step.error is not None and step.error.traceback:
                 sys.stderr.write(f"--- traceback of step {step.name!r} ---\n{step.error.traceback}")
+    if result.error is not None and result.error.type == "StoreError":
+        print(f"error: {result.error.message}", file=sys.stderr)
     sys.exit({"succeeded": 0, "failed": 1, "cancelled": 130}[result.status])

@@ -25,7 +25,8 @@ class ChangeSource:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One key's change: its context version, old and new value, when, and from where."""
+    """One key's change: its context version (shared by every key of one batch), old and new value,
+    when, and from where."""
 
     version: int
     key: str
@@ -34,6 +35,8 @@ class Change:
     new: Any
     at: float
     source: ChangeSource
+    #: which batch of its step attempt this was (1, 2, ...): with the run id, the idempotency key
+    seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

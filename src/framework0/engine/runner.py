@@ -20,25 +20,26 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework0.context import ContextState
 from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
 from framework0.engine.executors import make_executor
-from framework0.engine.executors.base import AttemptStart, Executor
+from framework0.engine.executors.base import Executor
 from framework0.engine.interrupt import shield
 from framework0.engine.plan import Plan
 from framework0.engine.rendering import evaluate_when, foreach_items, render_args
 from framework0.engine.result import RunResult, StepResult, iso, run_status
 from framework0.engine.retry import retry_delay, should_retry
-from framework0.errors import StepCancelled, StepTimeout, TemplateError
+from framework0.errors import StepCancelled, StepTimeout, StoreError, TemplateError
 from framework0.events import (
     AttemptFinished,
     AttemptStarted,
     ContextChanged,
     ErrorInfo,
     EventBus,
+    LogLines,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -47,6 +48,11 @@ from framework0.events import (
 from framework0.graph.dag import build_dag
 from framework0.recipe.model import Recipe, Step
 from framework0.recipe.params import resolve_params
+
+if TYPE_CHECKING:
+    from framework0.engine.resume import ResumeState
+    from framework0.store import RunSink
+    from framework0.store.writer import StoreWriter
 
 DEFAULT_GRACE_S = 2.0
 TIMEOUT_TYPES = tuple(cls.__name__ for cls in StepTimeout.__mro__ if cls not in (object, BaseException))
@@ -67,6 +73,9 @@ class _StepRun:
         "dropped",
         "announced",
         "retry_errors",
+        "base",
+        "cache_key",
+        "cache_inputs",
     )
 
     def __init__(self, step: Step) -> None:
@@ -80,6 +89,9 @@ class _StepRun:
         self.dropped = False
         self.announced = False  # StepStarted published
         self.retry_errors: dict[int | None, ErrorInfo | None] = {}  # by item, while a retry waits
+        self.base = 0  # attempts made in earlier sessions of a resumed run
+        self.cache_key: str | None = None
+        self.cache_inputs: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -107,8 +119,15 @@ class Runner:
         run_id: str | None = None,
         grace_s: float = DEFAULT_GRACE_S,
         timeout: float | None = None,
+        store: RunSink | str | None = None,
+        use_cache: bool = True,
+        resume: ResumeState | None = None,
+        snapshot_every: int | None = None,
     ) -> None:
         self.recipe = recipe
+        if resume is not None:
+            run_id = resume.run_id
+            params, params_from_text = resume.params, False
         self.values = resolve_params(recipe.params, params, from_text=params_from_text)
         self.executor = make_executor(executor) if isinstance(executor, str) else executor
         parallel = max_parallel or recipe.max_parallel or os.cpu_count() or 1
@@ -127,7 +146,8 @@ class Runner:
         self._in_flight: dict[int, _Attempt] = {}
         self._timers: list[tuple[float, int, str, Any]] = []
         self._keys = itertools.count(1)
-        self._outcomes: queue.SimpleQueue[AttemptStart | AttemptOutcome] = queue.SimpleQueue()
+        # attempt starts and outcomes, and notices: log lines, a store failure
+        self._outcomes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._submit_limit = self.max_parallel + max(0, self.executor.queue_depth)
         self._stopping = False
         self._cancelling = False
@@ -138,17 +158,42 @@ class Runner:
         self._publishing = False
         self._to_prepare: deque[str] = deque()
         self._draining = False
+        self.store = store
+        self.use_cache = use_cache
+        self._resume = resume
+        self._snapshot_every = snapshot_every
+        self._writer: StoreWriter | None = None
+        self._store_error: StoreError | None = None
+        self._code_digests: dict[str, str] = {}
 
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         self._started_at = time.time()
+        resume = self._resume
+        run_started = resume.run_started_at if resume is not None else self._started_at
+        initial = self._plan.initial()
+        if resume is not None:
+            initial = self._restore(resume, initial)
+        opened = isinstance(self.store, str)
+        if self.store is not None:
+            self._start_store(run_started)
+        try:
+            result = self._run(run_started, initial)
+        finally:
+            self._close_store(opened)
+        if self._store_error is not None:
+            result.status = "failed"
+            result.error = ErrorInfo("StoreError", str(self._store_error))
+        return result
+
+    def _run(self, run_started: float, initial: list[str]) -> RunResult:
         self._publishing = self.bus.has_subscribers  # subscribe before the run starts
         recipe = self.recipe
         self._namespace = {
             "params": self.values,
             "steps": self._steps_ns,
-            "run": {"id": self.run_id, "started_at": iso(self._started_at)},
+            "run": {"id": self.run_id, "started_at": iso(run_started)},
             "recipe": {"test_id": recipe.test_id},
         }
         self.bus.publish(
@@ -165,7 +210,7 @@ class Runner:
         try:
             if self.timeout is not None:
                 self._timer(self._started_at + self.timeout, "run_timeout", None)
-            self._to_prepare.extend(self._plan.initial())
+            self._to_prepare.extend(initial)
             self._drain()
             self._loop()
         finally:
@@ -188,7 +233,7 @@ class Runner:
                     if type(outcome) is tuple:
                         self._on_start(*outcome)
                     else:
-                        self._on_outcome(outcome)  # type: ignore[arg-type]
+                        self._on_outcome(outcome)
                     try:
                         outcome = outcomes.get_nowait()
                     except queue.Empty:
@@ -200,6 +245,114 @@ class Runner:
                     self._abandon_all("interrupted twice")
                     break
                 self._interrupt()
+
+    # -- the store --------------------------------------------------------------------------------
+
+    def _restore(self, resume: ResumeState, initial: list[str]) -> list[str]:
+        """Take the steps a resumed run keeps as they were; return the steps ready to start."""
+        self.state.restore(resume.context, resume.context_version, resume.history)
+        self.state.replay = {unit: list(batches) for unit, batches in resume.replay.items()}
+        ready = list(initial)
+        for name in resume.kept:
+            run = self._runs[name]
+            run.result = resume.results[name]
+            self._steps_ns[name] = {"output": run.result.output, "status": run.result.status}
+            ready.extend(self._plan.complete(name, run.result.status))
+        for name, base in resume.attempt_base.items():
+            self._runs[name].base = base
+        for name, reason in resume.reasons.items():
+            self._runs[name].result.reason = reason
+        kept = set(resume.kept)
+        return [name for name in ready if name not in kept]
+
+    def _start_store(self, run_started: float) -> None:
+        """Open the store and record the run before anything runs (a store that cannot be written
+        stops the run here, with nothing done)."""
+        from framework0.engine.recording import start_writer
+        from framework0.store import open_sink
+        from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY
+
+        if isinstance(self.store, str):
+            self.store = open_sink(self.store)
+        assert self.store is not None
+        resume = self._resume
+        kept = set(resume.kept) if resume is not None else set()
+        positions = {name: position for position, name in enumerate(self._runs)}
+        self._writer = start_writer(
+            self.store,
+            recipe=self.recipe,
+            run_id=self.run_id,
+            params=self.values,
+            started_at=self._started_at,
+            run_started_at=run_started,
+            session=resume.session if resume is not None else 1,
+            kind="resume" if resume is not None else "run",
+            from_step=resume.from_step if resume is not None else None,
+            positions=positions,
+            fresh_steps=[name for name in self._runs if name not in kept],
+            context=self.state.snapshot(),
+            context_version=self.state.version,
+            snapshot_every=self._snapshot_every or DEFAULT_SNAPSHOT_EVERY,
+            on_error=self._outcomes.put,
+        )
+        self.bus.subscribe(self._writer.handle)
+
+    def _close_store(self, opened: bool) -> None:
+        writer = self._writer
+        if writer is not None:
+            try:
+                writer.close()
+            except StoreError as error:
+                self._store_error = self._store_error or error
+        if opened and self.store is not None and not isinstance(self.store, str):
+            self.store.close()
+
+    def _cached(self, run: _StepRun) -> bool:
+        """For a ``cache: true`` step: finish it as cached when an earlier run's output fits its
+        inputs (a hash of its code, rendered args and upstream outputs); else note the key."""
+        if self.store is None or isinstance(self.store, str):
+            return False
+        if not self.use_cache:
+            run.result.reason = "caching was off for this run (--no-cache)"
+            return False
+        from framework0.engine.caching import cache_inputs, cache_key
+
+        step = run.step
+        try:
+            if run.items is None:
+                args: Any = render_args(step, self._render_namespace(step, run, None))
+            else:
+                args = [render_args(step, self._render_namespace(step, run, i)) for i in range(len(run.items))]
+        except TemplateError:
+            return False  # the attempt reports it
+        upstream = {name: self._steps_ns[name]["output"] for name in step.upstream}
+        inputs = cache_inputs(step, self.recipe.search_path, args, upstream, self._code_digests)
+        run.cache_key, run.cache_inputs = cache_key(inputs), inputs
+        entry = self.store.cache_get(run.cache_key)
+        if entry is None:
+            return False
+        import json
+
+        now = time.time()
+        result = run.result
+        result.output = json.loads(entry["output"]) if entry["output"] is not None else None
+        result.started_at = result.finished_at = now
+        result.reason = f"reused the output of run {entry['run_id']}: same code, args and upstream outputs"
+        run.cache_inputs = {**inputs, "from_run": entry["run_id"]}
+        self._finish(run, "cached")
+        return True
+
+    def _on_notice(self, notice: Any) -> None:
+        """Something other than an attempt's outcome arrived: log lines, or the store failed."""
+        if type(notice) is LogLines:
+            if self._publishing:
+                self.bus.publish(notice)
+        elif isinstance(notice, StoreError):
+            if self._store_error is None:
+                self._store_error = notice
+                self._run_error = ErrorInfo("StoreError", str(notice))
+                print(f"error: {notice}; stopping the run", file=sys.stderr)
+                self._stop(cancel_running=False)
 
     def _pending_timers(self) -> bool:
         """Whether a timer still matters: a retry, or a deadline of an attempt still running."""
@@ -290,15 +443,19 @@ class Runner:
                     run.result.output = []
                     self._finish(run, "succeeded")
                     return
-                self._ready.extend((run, index, 1) for index in range(len(items)))
+                if step.cache and self._cached(run):
+                    return
+                self._ready.extend((run, index, run.base + 1) for index in range(len(items)))
                 return
         except TemplateError as error:
             run.result.error, _ = error_info(error)
             run.failed = True
             self._finish(run, "failed")
             return
+        if step.cache and self._cached(run):
+            return
         run.left = 1
-        self._ready.append((run, None, 1))
+        self._ready.append((run, None, run.base + 1))
 
     def _render_namespace(self, step: Step, run: _StepRun | None, item: int | None) -> dict[str, Any]:
         namespace = self._namespace
@@ -367,6 +524,9 @@ class Runner:
             self.bus.publish(AttemptStarted(self.run_id, step.name, attempt.number, attempt.item, at))
 
     def _on_outcome(self, outcome: AttemptOutcome) -> None:
+        if type(outcome) is not AttemptOutcome:
+            self._on_notice(outcome)
+            return
         if outcome.ok or not outcome.started:
             self._handle_outcome(outcome)
             return
@@ -413,12 +573,12 @@ class Runner:
             result.finished_at = outcome.finished_at
         retry_in: float | None = None
         if not ok and attempt.stop_reason != "cancelled" and not self._cancelling:
-            if should_retry(step.retry, attempt.number, outcome.error_types) and not (
+            if should_retry(step.retry, attempt.number - run.base, outcome.error_types) and not (
                 self._stopping and step.trigger != "always"
             ):
                 import random
 
-                retry_in = retry_delay(step.retry, attempt.number, random.random())
+                retry_in = retry_delay(step.retry, attempt.number - run.base, random.random())
         if self._publishing:
             status = "succeeded" if ok else "failed"
             self.bus.publish(
@@ -434,6 +594,7 @@ class Runner:
                     outcome.peak_rss_bytes,
                     outcome.error,
                     retry_in,
+                    outcome.output,
                 )
             )
         if retry_in is not None:
@@ -510,6 +671,15 @@ class Runner:
                     result.duration_s or 0.0,
                     result.attempts,
                     result.error,
+                    result.output,
+                    result.started_at,
+                    result.finished_at,
+                    result.cpu_s,
+                    result.peak_rss_bytes,
+                    result.items,
+                    result.reason,
+                    run.cache_key,
+                    run.cache_inputs,
                 )
             )
         if status == "failed" and not step.continue_on_error:
@@ -603,8 +773,7 @@ class Runner:
 
     def _context_changed(self, changes: list[Change]) -> None:
         if self._publishing:
-            for change in changes:
-                self.bus.publish(ContextChanged(self.run_id, change))
+            self.bus.publish(ContextChanged(self.run_id, tuple(changes)))
 
     def _result(self) -> RunResult:
         finished = time.time()
@@ -616,7 +785,7 @@ class Runner:
             test_id=self.recipe.test_id,
             recipe_path=str(self.recipe.path) if self.recipe.path else None,
             status=status,
-            started_at=self._started_at,
+            started_at=self._resume.run_started_at if self._resume is not None else self._started_at,
             finished_at=finished,
             steps=steps,
             context=self.state.snapshot(),
@@ -637,11 +806,15 @@ def run(
     run_id: str | None = None,
     timeout: float | None = None,
     grace_s: float = DEFAULT_GRACE_S,
+    store: RunSink | str | None = "",
+    use_cache: bool = True,
 ) -> RunResult:
     """Run a recipe (a path or a loaded Recipe) and return its RunResult.
 
-    Raises RecipeError or ParamError before anything runs; a failing step does not raise, it is
-    reported in the result (``result.status == "failed"``).
+    Raises RecipeError or ParamError before anything runs, and StoreError when the store cannot be
+    written; a failing step does not raise, it is reported in the result (``result.status ==
+    "failed"``). The run is recorded in ``store``: a store URL, ``""`` for ``$F0_STORE`` or
+    ``.framework0/framework0.db`` under the working directory, or None to keep it in memory only.
 
     >>> result = run("examples/quickstart.yaml")
     >>> result.steps["hello_world"].output
@@ -660,5 +833,7 @@ def run(
         run_id=run_id,
         timeout=timeout,
         grace_s=grace_s,
+        store=store,
+        use_cache=use_cache,
     )
     return runner.run()

@@ -44,7 +44,7 @@ class StepStarted(NamedTuple):
 
 
 class StepFinished(NamedTuple):
-    """A step reached its final status: succeeded, failed, skipped, cached or cancelled."""
+    """A step reached its final status: succeeded, failed, skipped, cached, cancelled or pending."""
 
     run_id: str
     step: str
@@ -53,6 +53,17 @@ class StepFinished(NamedTuple):
     duration_s: float
     attempts: int
     error: ErrorInfo | None
+    output: Any = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cpu_s: float = 0.0
+    peak_rss_bytes: int = 0
+    items: int | None = None
+    #: why it was skipped, cached, restored from an earlier session or run again
+    reason: str | None = None
+    #: for ``cache: true`` steps, the content hash of its inputs and what it was computed from
+    cache_key: str | None = None
+    cache_inputs: dict[str, Any] | None = None
 
 
 class AttemptStarted(NamedTuple):
@@ -77,13 +88,29 @@ class AttemptFinished(NamedTuple):
     peak_rss_bytes: int
     error: ErrorInfo | None
     will_retry_in_s: float | None
+    output: Any = None
+
+
+class LogLines(NamedTuple):
+    """Text a step attempt wrote (stdout, stderr, logging) or the framework wrote about it."""
+
+    run_id: str
+    step: str
+    attempt: int
+    item: int | None
+    stream: str  # stdout, stderr, log or framework
+    text: str
+    at: float
 
 
 class ContextChanged(NamedTuple):
+    """One atomic change of the context: a new version, and the keys it changed."""
+
     run_id: str
-    change: Change
+    changes: tuple[Change, ...]
 
 
 Event: TypeAlias = (
     "RunStarted | RunFinished | StepStarted | StepFinished | AttemptStarted | AttemptFinished | ContextChanged"
+    " | LogLines"
 )

@@ -75,6 +75,17 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
         timeout=parts.options.get("timeout"),
         search_path=search_path,
         content_hash=hashlib.sha256(content.encode()).hexdigest(),
+        settings_digest=hashlib.blake2b(
+            repr(
+                (
+                    parts.meta,
+                    [(p.name, p.type, p.default, p.required, p.choices) for p in parts.params.values()],
+                    parts.options,
+                    parts.defaults,
+                )
+            ).encode(),
+            digest_size=8,
+        ).hexdigest(),
     )
 
 
@@ -149,6 +160,7 @@ class _Drafter:
             "args": args,
             "span": site.doc.value_span((*site.path, "name")),
             "retry": self.default_retry,
+            "digest": hashlib.blake2b(repr(data).encode(), digest_size=8).hexdigest(),
         }
         defaults = self.defaults
         for key in ("timeout", "continue_on_error", "cache"):

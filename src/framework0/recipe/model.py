@@ -70,6 +70,8 @@ class Step:
     templated_args: frozenset[str] = frozenset()
     #: whether rendering needs the context (a template reads ``ctx``)
     reads_context: bool = False
+    #: a hash of the step as written: a resumed run compares it to see what changed
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class Recipe:
     timeout: float | None = None
     search_path: tuple[str, ...] = ()
     content_hash: str = ""
+    #: a hash of everything but the steps (meta, params, options, defaults)
+    settings_digest: str = ""
 
     def step(self, name: str) -> Step:
         for step in self.steps:

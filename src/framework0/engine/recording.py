@@ -1,0 +1,127 @@
+"""Joining a run to the store: the rows written before it starts, and the writer that follows it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from framework0.engine.attempt import NODE
+from framework0.store.writer import StoreWriter, dumps, initial_batch
+
+if TYPE_CHECKING:
+    from framework0.errors import StoreError
+    from framework0.recipe.model import Recipe
+    from framework0.store import RunSink
+
+
+def fingerprint(recipe: Recipe) -> dict[str, Any]:
+    """What a resumed run compares to see whether the recipe changed: a hash per step and one for
+    everything else (meta, params, options, defaults)."""
+    return {
+        "settings": recipe.settings_digest,
+        "steps": {step.name: step.digest for step in recipe.steps},
+    }
+
+
+def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What changed between two fingerprints, as short phrases ("step 'b' changed")."""
+    changes: list[str] = []
+    old_steps, new_steps = before.get("steps", {}), after.get("steps", {})
+    for name in new_steps:
+        if name not in old_steps:
+            changes.append(f"step {name!r} was added")
+        elif old_steps[name] != new_steps[name]:
+            changes.append(f"step {name!r} changed")
+    changes.extend(f"step {name!r} was removed" for name in old_steps if name not in new_steps)
+    if before.get("settings") != after.get("settings"):
+        changes.append("the recipe's meta, params, options or defaults changed")
+    return changes
+
+
+def step_row(run_id: str, name: str, position: int, session: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "name": name,
+        "position": position,
+        "status": "pending",
+        "attempts": 0,
+        "started_at": None,
+        "finished_at": None,
+        "cpu_s": 0.0,
+        "peak_rss_bytes": 0,
+        "items": None,
+        "output": None,
+        "error_type": None,
+        "error_message": None,
+        "error_traceback": None,
+        "reason": None,
+        "cache_key": None,
+        "cache_inputs": None,
+        "session": session,
+    }
+
+
+def start_writer(
+    sink: RunSink,
+    *,
+    recipe: Recipe,
+    run_id: str,
+    params: Mapping[str, Any],
+    started_at: float,
+    run_started_at: float,
+    session: int,
+    kind: str,
+    from_step: str | None,
+    positions: Mapping[str, int],
+    fresh_steps: list[str],
+    context: Mapping[str, Any],
+    context_version: int,
+    snapshot_every: int,
+    on_error: Callable[[StoreError], None],
+) -> StoreWriter:
+    """Write the run, its session and its steps-to-run now (so a store that cannot be written fails
+    before anything runs), then start the writer that records the rest as it happens."""
+    run_row = {
+        "run_id": run_id,
+        "test_id": recipe.test_id,
+        "recipe_path": str(recipe.path) if recipe.path else None,
+        "status": "running",
+        "started_at": run_started_at,
+        "finished_at": None,
+        "error_type": None,
+        "error_message": None,
+        "params": dumps(dict(params)),
+        "fingerprint": json.dumps(fingerprint(recipe), separators=(",", ":")),
+        "context": None,
+        "context_version": context_version,
+        "node": NODE,
+        "pid": os.getpid(),
+        "sessions": session,
+    }
+    session_row = {
+        "run_id": run_id,
+        "session": session,
+        "kind": kind,
+        "params": run_row["params"],
+        "from_step": from_step,
+        "started_at": started_at,
+        "finished_at": None,
+        "status": "running",
+        "node": NODE,
+        "pid": run_row["pid"],
+    }
+    steps = {name: step_row(run_id, name, positions[name], session) for name in fresh_steps}
+    sink.write(initial_batch(run_row, session_row, steps))
+    writer = StoreWriter(
+        sink,
+        run_row,
+        steps,
+        session=session,
+        session_row=session_row,
+        context=context,
+        snapshot_every=snapshot_every,
+        on_error=on_error,
+    )
+    return writer

@@ -1,0 +1,203 @@
+"""Resuming a run: what the store says was done, turned into what the runner keeps and redoes.
+
+A step that succeeded (or was cached) is kept, with its output and context changes, unless it is
+``--from`` STEP or downstream of it, or downstream of a step that runs again. Everything else runs
+again. An attempt that was running when the runner died runs again under the same attempt number
+(at-least-once), and the context writes it had made are not recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework0.context.changes import Change, ChangeSource
+from framework0.engine.recording import describe_changes, fingerprint
+from framework0.engine.result import StepResult
+from framework0.errors import ResumeRefused
+from framework0.events.types import ErrorInfo
+from framework0.graph.dag import build_dag
+from framework0.recipe.model import Recipe
+from framework0.store.database import Store
+from framework0.store.schema_values import NO_ITEM, NO_STEP
+
+KEPT = ("succeeded", "cached")
+Unit = tuple[str | None, int | None, int | None]
+
+
+@dataclass(slots=True)
+class ResumeState:
+    """Everything a Runner needs to continue a stored run."""
+
+    run_id: str
+    session: int
+    run_started_at: float
+    params: dict[str, Any]
+    from_step: str | None
+    kept: list[str]  # in an order where each step's upstream steps come first
+    results: dict[str, StepResult]
+    attempt_base: dict[str, int]
+    reasons: dict[str, str]
+    context: dict[str, Any]
+    context_version: int
+    history: list[Change] = field(default_factory=list)
+    replay: dict[Unit, list[list[tuple[str, str, Any]]]] = field(default_factory=dict)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def load_resume(
+    store: Store,
+    run_id: str,
+    recipe: Recipe,
+    *,
+    from_step: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> ResumeState:
+    """Read run ``run_id`` back and decide what to keep; ResumeRefused when that cannot be done."""
+    run = store.find_run(run_id)
+    run_id = run["run_id"]
+    before = json.loads(run["fingerprint"])
+    changes = describe_changes(before, fingerprint(recipe))
+    if changes:
+        raise ResumeRefused(
+            f"cannot resume run {run_id}: its recipe changed since it ran ({'; '.join(changes)}); "
+            "start a new run with f0 run"
+        )
+    names = [step.name for step in recipe.steps]
+    if from_step is not None and from_step not in names:
+        from framework0.errors import did_you_mean
+
+        raise ResumeRefused(f"--from: the recipe has no step {from_step!r}{did_you_mean(from_step, names)}")
+    if run["status"] == "succeeded" and from_step is None:
+        raise ResumeRefused(
+            f"run {run_id} succeeded; there is nothing to resume (use --from STEP to run a step and "
+            "everything downstream of it again)"
+        )
+    _refuse_if_alive(run)
+    rows = {row["name"]: row for row in store.steps(run_id)}
+    attempts = store.attempts(run_id)
+    dag = build_dag((step.name, step.upstream) for step in recipe.steps)
+    order = dag.topological_order()
+    rerun_from: set[str] = set()
+    if from_step is not None:
+        rerun_from = {from_step, *dag.descendants(from_step)}
+    kept: list[str] = []
+    kept_set: set[str] = set()
+    reasons: dict[str, str] = {}
+    upstream = {step.name: step.upstream for step in recipe.steps}
+    for name in order:
+        row = rows.get(name)
+        status = row["status"] if row else "pending"
+        if name in rerun_from:
+            where = "" if name == from_step else "downstream of "
+            reasons[name] = f"run again: {where}--from {from_step}"
+        elif status in KEPT and all(up in kept_set for up in upstream[name]):
+            kept.append(name)
+            kept_set.add(name)
+        elif status in KEPT:
+            reasons[name] = "run again: a step upstream of it runs again"
+        elif status == "running":
+            reasons[name] = "run again: it was running when the runner stopped"
+        else:
+            reasons[name] = f"run again: it was {status} in the earlier session"
+    results = {name: _step_result(rows[name]) for name in kept}
+    base: dict[str, int] = {}
+    unfinished: set[Unit] = set()
+    for row in attempts:
+        if row["step"] in kept_set:
+            continue
+        item = None if row["item"] == NO_ITEM else row["item"]
+        if row["status"] == "running":
+            unfinished.add((row["step"], row["attempt"], item))
+        elif row["attempt"] > base.get(row["step"], 0):
+            base[row["step"]] = row["attempt"]
+    context, version, history, replay = _context(store, run_id, unfinished)
+    values = json.loads(run["params"])
+    values.update(params or {})
+    return ResumeState(
+        run_id=run_id,
+        session=int(run["sessions"]) + 1,
+        run_started_at=run["started_at"],
+        params=values,
+        from_step=from_step,
+        kept=kept,
+        results=results,
+        attempt_base=base,
+        reasons=reasons,
+        context=context,
+        context_version=version,
+        history=history,
+        replay=replay,
+    )
+
+
+def _refuse_if_alive(run: Mapping[str, Any]) -> None:
+    if run["status"] != "running":
+        return
+    from framework0.engine.attempt import NODE
+
+    if run["node"] != NODE:
+        return  # another machine's runner: it cannot be checked from here, trust the user
+    import psutil
+
+    if run["pid"] and psutil.pid_exists(run["pid"]):
+        try:
+            alive = psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            alive = False
+        if alive:
+            raise ResumeRefused(
+                f"run {run['run_id']} is still running (process {run['pid']} on this machine); "
+                "stop it first (Ctrl-C), then resume"
+            )
+
+
+def _step_result(row: Mapping[str, Any]) -> StepResult:
+    error = ErrorInfo(row["error_type"], row["error_message"] or "") if row["error_type"] else None
+    return StepResult(
+        name=row["name"],
+        status=row["status"],
+        attempts=row["attempts"],
+        output=_loads(row["output"]),
+        error=error,
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        cpu_s=row["cpu_s"] or 0.0,
+        peak_rss_bytes=row["peak_rss_bytes"] or 0,
+        items=row["items"],
+        reason=row["reason"],
+    )
+
+
+def _context(
+    store: Store, run_id: str, unfinished: set[Unit]
+) -> tuple[dict[str, Any], int, list[Change], dict[Unit, list[list[tuple[str, str, Any]]]]]:
+    """The context as last recorded, its history, and the writes of attempts that never finished."""
+    data: dict[str, Any] = {}
+    history: list[Change] = []
+    replay: dict[Unit, list[list[tuple[str, str, Any]]]] = {}
+    version = 0
+    for row in store.context_versions(run_id):
+        step = None if row["step"] == NO_STEP else row["step"]
+        item = None if row["item"] == NO_ITEM else row["item"]
+        attempt = row["attempt"] or None
+        source = ChangeSource(row["node"], step, attempt, item)
+        batch: list[tuple[str, str, Any]] = []
+        for op, key, new in json.loads(row["changes"]):
+            old = data.get(key)
+            if op == "delete":
+                data.pop(key, None)
+            else:
+                data[key] = new
+            history.append(Change(row["version"], key, op, old, new, row["at"], source, row["seq"]))
+            batch.append((op, key, new))
+        unit = (step, attempt, item)
+        if unit in unfinished:
+            replay.setdefault(unit, []).append(batch)
+        version = row["version"]
+    return data, version, history, replay

@@ -1,0 +1,284 @@
+"""The store over SQLAlchemy: any database it speaks (SQLite, PostgreSQL through psycopg 3), one
+schema, created and upgraded by Alembic. Writing runs, reading their history, cleaning up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from framework0.errors import RunNotFound, StoreError
+from framework0.store import schema
+from framework0.store.columns import KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.url import shown, sqlite_path
+
+Batch = dict[str, list[dict[str, Any]]]
+Row = dict[str, Any]
+
+TABLES: dict[str, sa.Table] = {table.name: table for table in schema.metadata.sorted_tables}
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default driver for it is psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg{sep}{rest}"
+    return url
+
+
+class Store:
+    """One database of runs. Thread-safe; open it with ``open_store``."""
+
+    def __init__(self, url: str, *, synchronous: str | None = None) -> None:
+        self.url = url
+        self.engine = _create_engine(url, synchronous)
+        self.dialect = self.engine.dialect.name
+        from framework0.store.migrate import upgrade
+
+        try:
+            upgrade(self.engine)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(_describe(error, url)) from error
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(_describe(error, self.url)) from error
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        """Write every row of ``batch`` in one transaction (all or nothing)."""
+        with self._connect(write=True) as connection:
+            for table in TABLE_ORDER:
+                rows = batch.get(table)
+                if rows:
+                    connection.execute(self._statement(table), rows)
+
+    def _statement(self, name: str) -> Any:
+        table = TABLES[name]
+        mode = WRITE_MODE[name]
+        if mode == "insert":
+            return table.insert()
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        else:
+            raise StoreError(f"the store supports SQLite and PostgreSQL, not {self.dialect}")
+        statement = insert(table)
+        if mode == "ignore":
+            return statement.on_conflict_do_nothing()
+        keys = KEYS[name]
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={column.name: statement.excluded[column.name] for column in table.columns if column.name not in keys},
+        )
+
+    def cache_get(self, key: str) -> Row | None:
+        with self._connect() as connection:
+            row = connection.execute(sa.select(schema.cache).where(schema.cache.c.key == key)).first()
+        return None if row is None else dict(row._mapping)
+
+    def cache_candidates(self, step: str) -> list[Row]:
+        table = schema.cache
+        query = sa.select(table).where(table.c.step == step).order_by(table.c.created_at.desc()).limit(20)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def find_run(self, run_id: str) -> Row:
+        """The run with this id, or the one run whose id starts with it; RunNotFound otherwise."""
+        runs = schema.runs
+        with self._connect() as connection:
+            row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None and run_id:
+                like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                found = connection.execute(sa.select(runs).where(runs.c.run_id.like(like, escape="\\")).limit(2)).all()
+                if len(found) == 2:
+                    raise RunNotFound(f"run id {run_id!r} is ambiguous; give more of it (f0 runs list)")
+                row = found[0] if found else None
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in the store {shown(self.url)}; f0 runs list shows the runs")
+        return dict(row._mapping)
+
+    def list_runs(
+        self,
+        *,
+        recipe: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Runs, newest first; ``recipe`` matches the test id or the recipe path's end."""
+        runs = schema.runs
+        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
+        if recipe:
+            query = query.where(sa.or_(runs.c.test_id == recipe, runs.c.recipe_path.like(f"%{recipe}")))
+        if status:
+            query = query.where(runs.c.status == status)
+        if since is not None:
+            query = query.where(runs.c.started_at >= since)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def _rows(self, table: sa.Table, run_id: str, *order: str, **where: Any) -> list[Row]:
+        query = sa.select(table).where(table.c.run_id == run_id)
+        for column, value in where.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        query = query.order_by(*(table.c[column] for column in order))
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def steps(self, run_id: str) -> list[Row]:
+        return self._rows(schema.steps, run_id, "position", "name")
+
+    def attempts(self, run_id: str, step: str | None = None) -> list[Row]:
+        return self._rows(schema.attempts, run_id, "started_at", "step", "item", "attempt", step=step)
+
+    def sessions(self, run_id: str) -> list[Row]:
+        return self._rows(schema.sessions, run_id, "session")
+
+    def logs(self, run_id: str, step: str | None = None, *, after: int = 0, limit: int | None = None) -> list[Row]:
+        """Log lines with an id above ``after``, oldest first (``--follow`` polls with the last id)."""
+        table = schema.logs
+        query = sa.select(table).where(table.c.run_id == run_id, table.c.id > after).order_by(table.c.id)
+        if step is not None:
+            query = query.where(table.c.step == step)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def context_versions(self, run_id: str, *, after: int = 0, upto: int | None = None) -> list[Row]:
+        """The deltas with versions in (after, upto], oldest first."""
+        table = schema.context_versions
+        query = sa.select(table).where(table.c.run_id == run_id, table.c.version > after)
+        if upto is not None:
+            query = query.where(table.c.version <= upto)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query.order_by(table.c.version))]
+
+    def snapshot_before(self, run_id: str, version: int) -> tuple[int, bytes] | None:
+        """The newest snapshot at or before ``version``: (its version, its compressed data)."""
+        table = schema.context_snapshots
+        query = (
+            sa.select(table.c.version, table.c.data)
+            .where(table.c.run_id == run_id, table.c.version <= version)
+            .order_by(table.c.version.desc())
+            .limit(1)
+        )
+        with self._connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row[0], row[1])
+
+    # -- cleaning ---------------------------------------------------------------------------------
+
+    def delete_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Delete runs with everything recorded of them; how many rows and bytes went, per table."""
+        counts: dict[str, int] = {"bytes": 0}
+        if not run_ids:
+            return counts
+        with self._connect(write=True) as connection:
+            for chunk_start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[chunk_start : chunk_start + 500])
+                for name in reversed(TABLE_ORDER):
+                    table = TABLES[name]
+                    counts["bytes"] += _payload_bytes(connection, table, chunk)
+                    deleted = connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
+                    counts[name] = counts.get(name, 0) + (deleted.rowcount or 0)
+        return counts
+
+    def file_size(self) -> int | None:
+        """The database file's size in bytes (SQLite), or the database's (PostgreSQL)."""
+        path = sqlite_path(self.url)
+        if path is not None:
+            return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        if self.dialect == "postgresql":
+            with self._connect() as connection:
+                return int(connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one())
+        return None
+
+    def vacuum(self) -> None:
+        """Give freed pages back to the file system (SQLite); PostgreSQL's autovacuum does it there."""
+        if self.dialect == "sqlite":
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    connection.exec_driver_sql("VACUUM")
+            except sa.exc.SQLAlchemyError as error:
+                raise StoreError(_describe(error, self.url)) from error
+
+
+def _payload_bytes(connection: Connection, table: sa.Table, run_ids: list[str]) -> int:
+    """The bytes held by the text and binary columns of these runs' rows (what cleaning frees)."""
+    sized = [column for column in table.columns if isinstance(column.type, (sa.Text, sa.LargeBinary, sa.String))]
+    if not sized:
+        return 0
+    total = sa.func.coalesce(sa.func.sum(sum(sa.func.coalesce(sa.func.length(c), 0) for c in sized)), 0)
+    return int(connection.execute(sa.select(total).where(table.c.run_id.in_(run_ids))).scalar_one())
+
+
+def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
+    try:
+        target = engine_url(url)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(target, connect_args={"timeout": 60})
+            level = synchronous or "FULL"
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA busy_timeout = 60000")
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA synchronous = {level}")
+                cursor.close()
+
+            return engine
+        if target.startswith("postgresql"):
+            commit = synchronous or "on"
+            return sa.create_engine(
+                target, pool_pre_ping=True, connect_args={"options": f"-c synchronous_commit={commit}"}
+            )
+        return sa.create_engine(target)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+        raise StoreError(f"store URL {shown(url)} is not usable: {error}") from error
+    except ModuleNotFoundError as error:
+        raise StoreError(
+            f"store URL {shown(url)} needs the {error.name} driver: pip install 'framework0[postgresql]'"
+        ) from error
+    except OSError as error:
+        raise StoreError(f"cannot create the run store {shown(url)}: {error}") from error
+
+
+def _describe(error: BaseException, url: str) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    from framework0.store.sqlite_sink import describe
+
+    path = sqlite_path(url)
+    if path is not None:
+        return describe(original, path)
+    return f"store {shown(url)}: {text}"
+
+
+def dumps(value: Any) -> str:
+    """JSON text as stored."""
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,0 +1,133 @@
+"""Writing runs to SQLite with the standard library's sqlite3: the default store's hot path.
+
+SQLAlchemy takes ~120 ms to import, nearly a small run's whole budget, so a run on the default
+store writes through sqlite3 with statements built from ``columns`` (the same tables, keys and
+write modes as the SQLAlchemy sink; the contract tests run both). Reading, migrating and every
+other database go through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from framework0.errors import StoreError
+from framework0.store.columns import COLUMNS, HEAD, KEYS, TABLE_ORDER, WRITE_MODE
+
+Batch = dict[str, list[dict[str, Any]]]
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _statement(table: str) -> str:
+    columns = COLUMNS[table]
+    names = ", ".join(columns)
+    values = ", ".join(f":{column}" for column in columns)
+    mode = WRITE_MODE[table]
+    if mode == "ignore":
+        return f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({values})"
+    if mode == "insert":
+        return f"INSERT INTO {table} ({names}) VALUES ({values})"
+    keys = KEYS[table]
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    return f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+
+
+STATEMENTS = {table: _statement(table) for table in TABLE_ORDER}
+
+
+def describe(error: BaseException, path: Path) -> str:
+    """A one-line account of a failed SQLite write, with what to do about it."""
+    text = str(error)
+    if "readonly" in text or "read-only" in text or isinstance(error, PermissionError):
+        hint = "the file or its folder is read-only; point --store or F0_STORE at a writable place"
+    elif "disk is full" in text or "disk I/O" in text or "No space" in text or "too large" in text:
+        hint = "the disk may be full; free space (f0 clean --older-than 30d) or use another --store"
+    elif "locked" in text:
+        hint = "another process held the database for too long; try again"
+    else:
+        hint = "check the file, or point --store or F0_STORE elsewhere"
+    return f"cannot write the run store {path}: {text}; {hint}"
+
+
+class SqliteSink:
+    """Writes batches to one SQLite file in WAL mode; every batch is one transaction."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.synchronous = synchronous
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not _at_head(path):
+                from framework0.store.migrate import upgrade_sqlite
+
+                upgrade_sqlite(path)
+            self._connection = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._connection.execute(f"PRAGMA synchronous = {synchronous}")
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(describe(error, path)) from error
+
+    def write(self, batch: Batch) -> None:
+        """Write every row of ``batch`` in one transaction (all or nothing)."""
+        connection = self._connection
+        with self._lock:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in TABLE_ORDER:
+                        rows = batch.get(table)
+                        if rows:
+                            connection.executemany(STATEMENTS[table], rows)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise StoreError(describe(error, self.path)) from error
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            try:
+                row = self._connection.execute(
+                    "SELECT key, run_id, step, output, created_at, inputs FROM cache WHERE key = ?", (key,)
+                ).fetchone()
+            except sqlite3.Error as error:
+                raise StoreError(describe(error, self.path)) from error
+        return None if row is None else dict(zip(COLUMNS["cache"], row, strict=True))
+
+    def cache_candidates(self, step: str) -> list[dict[str, Any]]:
+        """The newest cache entries of steps named ``step`` (for explaining a miss)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT key, run_id, step, output, created_at, inputs FROM cache WHERE step = ? "
+                "ORDER BY created_at DESC LIMIT 20",
+                (step,),
+            ).fetchall()
+        return [dict(zip(COLUMNS["cache"], row, strict=True)) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+def _at_head(path: Path) -> bool:
+    """Whether the file exists and its schema is the one this code writes (no SQLAlchemy needed)."""
+    if not path.exists():
+        return False
+    connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
+    return row is not None and row[0] == HEAD

@@ -1,0 +1,44 @@
+"""Where the store lives: ``--store`` or ``F0_STORE`` (any SQLAlchemy URL), else SQLite at
+``.framework0/framework0.db`` under the working directory. Pure string work; no SQLAlchemy import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from framework0.errors import UsageError
+
+DEFAULT_PATH = Path(".framework0") / "framework0.db"
+
+
+def store_url(url: str | None = None, *, cwd: Path | None = None) -> str:
+    """The store URL to use: ``url``, else ``$F0_STORE``, else the default SQLite file under ``cwd``."""
+    chosen = url or os.environ.get("F0_STORE") or ""
+    if not chosen:
+        return "sqlite:///" + str(((cwd or Path.cwd()) / DEFAULT_PATH).absolute())
+    if "://" not in chosen:
+        raise UsageError(f"store {chosen!r} is not a URL; use e.g. sqlite:///runs.db or postgresql://user@host/db")
+    return chosen
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite://`` URL (``sqlite:///rel.db``, ``sqlite:////abs.db``), None for others
+    or for an in-memory database."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] != "sqlite":
+        return None
+    path = rest[1:] if rest.startswith("/") else rest
+    path = path.split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        credentials, _, host = rest.partition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+    return url

@@ -1,0 +1,300 @@
+"""The store writer: an event-bus subscriber that keeps the database up to date, off the hot path.
+
+The handler only puts the event on a queue (well under a microsecond in the publishing thread). A
+writer thread takes whatever has queued up, folds it into the rows it changes (a step that starts
+and finishes within one batch is written once) and writes them as one transaction, so a busy run
+makes few, large transactions and a quiet one is recorded within a millisecond or two. A batch
+that is committed is durable (WAL with synchronous=FULL; synchronous_commit=on on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from framework0.errors import StoreError
+from framework0.events.types import (
+    AttemptFinished,
+    AttemptStarted,
+    ContextChanged,
+    ErrorInfo,
+    LogLines,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
+from framework0.store.schema_values import NO_ITEM, NO_STEP
+
+Batch = dict[str, list[dict[str, Any]]]
+Row = dict[str, Any]
+
+DEFAULT_SNAPSHOT_EVERY = 100
+_BATCH_MAX = 20_000
+_STOP = object()
+
+
+class Sink(Protocol):
+    """Where batches go: ``SqliteSink`` (sqlite3) or ``Store`` (SQLAlchemy)."""
+
+    def write(self, batch: Batch) -> None: ...
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def pack_snapshot(data: Mapping[str, Any]) -> bytes:
+    """A whole context as stored in a snapshot: compact JSON, zlib-compressed."""
+    return zlib.compress(json.dumps(data, separators=(",", ":"), sort_keys=True).encode(), 1)
+
+
+def unpack_snapshot(blob: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(zlib.decompress(blob))
+    return data
+
+
+def _error_columns(row: Row, error: ErrorInfo | None) -> None:
+    row["error_type"] = error.type if error else None
+    row["error_message"] = error.message if error else None
+    if "error_traceback" in row or error is not None:
+        row["error_traceback"] = error.traceback if error else None
+
+
+class StoreWriter:
+    """Records one run (one session of it) from its events. ``close()`` waits for the last write."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        run_row: Row,
+        step_rows: dict[str, Row],
+        *,
+        session: int,
+        session_row: Row | None = None,
+        context: Mapping[str, Any] | None = None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        on_error: Callable[[StoreError], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.run_id: str = run_row["run_id"]
+        self._run = run_row
+        self._steps = step_rows
+        self._session = session
+        self._session_row = session_row
+        self._attempts: dict[tuple[str, int, int], Row] = {}
+        self._data: dict[str, Any] = dict(context or {})
+        self._version: int = run_row.get("context_version") or 0
+        self.snapshot_every = max(1, snapshot_every)
+        self.on_error = on_error
+        self.error: StoreError | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.handle = self._queue.put  # the bus handler: only a queue put in the publishing thread
+        self._thread = threading.Thread(target=self._work, name="framework0-store-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write what is queued and stop; raises the StoreError that stopped the writer, if any."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        stopping = False
+        while not stopping:
+            events = [get()]
+            try:
+                while len(events) < _BATCH_MAX:
+                    events.append(get_nowait())
+            except queue.Empty:
+                pass
+            if events[-1] is _STOP or _STOP in events:
+                stopping = True
+            if self.error is not None:
+                continue  # the store failed: drain the queue, write nothing more
+            try:
+                batch = self._fold(events)
+                if batch:
+                    self.sink.write(batch)
+            except StoreError as error:
+                self._fail(error)
+            except Exception as error:  # a bug or an unexpected driver error: report, never hang the run
+                self._fail(StoreError(f"the store writer failed: {type(error).__name__}: {error}"))
+
+    def _fail(self, error: StoreError) -> None:
+        self.error = error
+        if self.on_error is not None:
+            self.on_error(error)
+
+    def _fold(self, events: list[Any]) -> Batch:
+        steps: dict[str, Row] = {}
+        attempts: dict[tuple[str, int, int], Row] = {}
+        versions: list[Row] = []
+        snapshots: list[Row] = []
+        logs: list[Row] = []
+        cache: list[Row] = []
+        run_changed = False
+        run_id, session = self.run_id, self._session
+        for event in events:
+            kind = type(event)
+            if kind is StepStarted:
+                row = self._steps[event.step]
+                row["status"] = "running"
+                row["started_at"] = row["started_at"] or event.at
+                row["session"] = session
+                steps[event.step] = row
+            elif kind is AttemptStarted:
+                key = (event.step, NO_ITEM if event.item is None else event.item, event.attempt)
+                row = {
+                    "run_id": run_id,
+                    "step": event.step,
+                    "item": key[1],
+                    "attempt": event.attempt,
+                    "status": "running",
+                    "started_at": event.at,
+                    "finished_at": None,
+                    "wall_s": None,
+                    "cpu_s": None,
+                    "peak_rss_bytes": None,
+                    "output": None,
+                    "error_type": None,
+                    "error_message": None,
+                    "error_traceback": None,
+                    "retry_in_s": None,
+                    "session": session,
+                }
+                self._attempts[key] = attempts[key] = row
+            elif kind is AttemptFinished:
+                key = (event.step, NO_ITEM if event.item is None else event.item, event.attempt)
+                found = self._attempts.pop(key, None) or attempts.get(key)
+                if found is None:
+                    continue
+                row = found
+                row["status"] = event.status
+                row["finished_at"] = event.at
+                row["wall_s"] = event.wall_s
+                row["cpu_s"] = event.cpu_s
+                row["peak_rss_bytes"] = event.peak_rss_bytes
+                row["output"] = dumps(event.output) if event.status == "succeeded" else None
+                _error_columns(row, event.error)
+                row["retry_in_s"] = event.will_retry_in_s
+                attempts[key] = row
+            elif kind is StepFinished:
+                row = self._steps[event.step]
+                row.update(
+                    status=event.status,
+                    attempts=event.attempts,
+                    started_at=event.started_at,
+                    finished_at=event.finished_at,
+                    cpu_s=event.cpu_s,
+                    peak_rss_bytes=event.peak_rss_bytes,
+                    items=event.items,
+                    output=dumps(event.output),
+                    reason=event.reason,
+                    cache_key=event.cache_key,
+                    cache_inputs=dumps(event.cache_inputs) if event.cache_inputs is not None else None,
+                    session=session,
+                )
+                _error_columns(row, event.error)
+                steps[event.step] = row
+                if event.cache_key and event.status == "succeeded":
+                    cache.append(
+                        {
+                            "key": event.cache_key,
+                            "run_id": run_id,
+                            "step": event.step,
+                            "output": row["output"],
+                            "created_at": event.at,
+                            "inputs": dumps(event.cache_inputs),
+                        }
+                    )
+            elif kind is ContextChanged:
+                first = event.changes[0]
+                source = first.source
+                versions.append(
+                    {
+                        "run_id": run_id,
+                        "version": first.version,
+                        "at": first.at,
+                        "step": source.step if source.step is not None else NO_STEP,
+                        "attempt": source.attempt or 0,
+                        "item": NO_ITEM if source.item is None else source.item,
+                        "seq": first.seq,
+                        "node": source.node,
+                        "changes": dumps([[change.op, change.key, change.new] for change in event.changes]),
+                    }
+                )
+                data = self._data
+                for change in event.changes:
+                    if change.op == "delete":
+                        data.pop(change.key, None)
+                    else:
+                        data[change.key] = change.new
+                if first.version > self._version:
+                    self._version = first.version
+            elif kind is LogLines:
+                logs.append(
+                    {
+                        "run_id": run_id,
+                        "step": event.step,
+                        "item": NO_ITEM if event.item is None else event.item,
+                        "attempt": event.attempt,
+                        "stream": event.stream,
+                        "at": event.at,
+                        "text": event.text,
+                    }
+                )
+            elif kind is RunFinished:
+                run_changed = True
+                self._run.update(status=event.status, finished_at=event.at, context=dumps(self._data))
+                _error_columns(self._run, event.error)
+                if self._session_row is not None:
+                    self._session_row.update(status=event.status, finished_at=event.at)
+        snapshots = self._snapshots(versions)
+        if versions:
+            self._run["context_version"] = self._version
+            run_changed = True
+        batch: Batch = {}
+        if run_changed:
+            batch["runs"] = [dict(self._run)]
+            if self._session_row is not None and self._session_row["finished_at"] is not None:
+                batch["sessions"] = [dict(self._session_row)]
+        if steps:
+            batch["steps"] = list(steps.values())
+        if attempts:
+            batch["attempts"] = list(attempts.values())
+        if versions:
+            batch["context_versions"] = versions
+        if snapshots:
+            batch["context_snapshots"] = snapshots
+        if logs:
+            batch["logs"] = logs
+        if cache:
+            batch["cache"] = cache
+        return batch
+
+    def _snapshots(self, versions: list[Row]) -> list[Row]:
+        """A snapshot when the batch crossed a multiple of ``snapshot_every`` (of the state after it:
+        rebuilding replays the few deltas between)."""
+        if not versions:
+            return []
+        every = self.snapshot_every
+        first, last = versions[0]["version"], versions[-1]["version"]
+        if last // every == (first - 1) // every:
+            return []
+        return [{"run_id": self.run_id, "version": last, "data": pack_snapshot(self._data)}]
+
+
+def initial_batch(run_row: Row, session_row: Row, step_rows: Mapping[str, Row]) -> Batch:
+    """What is written, synchronously, before a run starts: the run, its session and its steps."""
+    return {"runs": [dict(run_row)], "sessions": [dict(session_row)], "steps": [dict(r) for r in step_rows.values()]}
+
+
+__all__ = ["NO_ITEM", "NO_STEP", "StoreWriter", "initial_batch", "pack_snapshot", "unpack_snapshot"]
