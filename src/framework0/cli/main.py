@@ -17,17 +17,29 @@ import click
 from framework0.cli.options import DEBUG_KEY, debug_option
 
 COMMANDS: dict[str, str] = {
+    "clean": "framework0.cli.clean:clean",
+    "context": "framework0.cli.context:context",
+    "explain": "framework0.cli.explain:explain",
     "graph": "framework0.cli.graph:graph",
     "init": "framework0.cli.init:init",
+    "logs": "framework0.cli.logs:logs",
+    "resume": "framework0.cli.resume:resume",
     "run": "framework0.cli.run:run",
+    "runs": "framework0.cli.runs:runs",
     "schema": "framework0.cli.schema:schema",
     "scriptlets": "framework0.cli.scriptlets:scriptlets",
     "validate": "framework0.cli.validate:validate",
 }
 SUMMARIES: dict[str, str] = {
+    "clean": "Delete old runs, their logs and context history.",
+    "context": "Show a run's context at any version, its history, or a diff.",
+    "explain": "Say why a step ran, was skipped, was cached or ran again.",
     "graph": "Print the DAG of a recipe (mermaid or dot).",
     "init": "Create a starter recipe and scriptlet.",
+    "logs": "Show the output and log lines of a run's steps.",
+    "resume": "Continue a failed or interrupted run under the same id.",
     "run": "Run a recipe.",
+    "runs": "List recorded runs, or show one.",
     "schema": "Print the recipe JSON Schema, for editors.",
     "scriptlets": "List and describe the scriptlets recipes can use.",
     "validate": "Check recipes; report every error as FILE:LINE:COL.",

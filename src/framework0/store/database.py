@@ -253,9 +253,16 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
 
             return engine
         if target.startswith("postgresql"):
-            commit = synchronous or "on"
+            parsed = sa.engine.make_url(target)
+            given = parsed.query.get("options")
+            options = " ".join(
+                [
+                    *([given] if isinstance(given, str) else list(given or ())),
+                    f"-c synchronous_commit={synchronous or 'on'}",
+                ]
+            )
             return sa.create_engine(
-                target, pool_pre_ping=True, connect_args={"options": f"-c synchronous_commit={commit}"}
+                parsed.difference_update_query(["options"]), pool_pre_ping=True, connect_args={"options": options}
             )
         return sa.create_engine(target)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
