@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from framework0.context import Change, Context
     from framework0.engine.result import RunResult, StepResult
+    from framework0.engine.resume import resume
     from framework0.engine.runner import run
     from framework0.errors import (
         ContextError,
@@ -26,11 +27,14 @@ if TYPE_CHECKING:
         OutputError,
         ParamError,
         RecipeError,
+        ResumeRefused,
         RunInterrupted,
+        RunNotFound,
         ScriptletError,
         StepCancelled,
         StepFailed,
         StepTimeout,
+        StoreError,
         TemplateError,
         TemplateSecurityError,
         UsageError,
@@ -57,8 +61,11 @@ _EXPORTS: dict[str, str] = {
     "ParamError": "framework0.errors",
     "Recipe": "framework0.recipe.model",
     "RecipeError": "framework0.errors",
+    "resume": "framework0.engine.resume",
+    "ResumeRefused": "framework0.errors",
     "run": "framework0.engine.runner",
     "RunInterrupted": "framework0.errors",
+    "RunNotFound": "framework0.errors",
     "RunResult": "framework0.engine.result",
     "scriptlet": "framework0.scriptlets.base",
     "ScriptletError": "framework0.errors",
@@ -67,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "StepFailed": "framework0.errors",
     "StepResult": "framework0.engine.result",
     "StepTimeout": "framework0.errors",
+    "StoreError": "framework0.errors",
     "TemplateError": "framework0.errors",
     "TemplateSecurityError": "framework0.errors",
     "UsageError": "framework0.errors",
@@ -85,7 +93,9 @@ __all__ = [
     "ParamError",
     "Recipe",
     "RecipeError",
+    "ResumeRefused",
     "RunInterrupted",
+    "RunNotFound",
     "RunResult",
     "ScriptletError",
     "Step",
@@ -93,11 +103,13 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepTimeout",
+    "StoreError",
     "TemplateError",
     "TemplateSecurityError",
     "UsageError",
     "load_recipe",
     "load_recipe_text",
+    "resume",
     "run",
     "scriptlet",
 ]

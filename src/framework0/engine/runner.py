@@ -346,7 +346,7 @@ class Runner:
         """Something other than an attempt's outcome arrived: log lines, or the store failed."""
         if type(notice) is LogLines:
             if self._publishing:
-                self.bus.publish(notice)
+                self.bus.publish(notice._replace(run_id=self.run_id))
         elif isinstance(notice, StoreError):
             if self._store_error is None:
                 self._store_error = notice
@@ -494,6 +494,9 @@ class Runner:
         self._in_flight[key] = _Attempt(run, item, number)
         run.running += 1
         if here:
+            # Announce the start now: this thread is busy running it until it ends (and its own
+            # start notice, queued meanwhile, is then ignored).
+            self._on_start(key, time.time())
             self.executor.run_here(task)
         else:
             self.executor.submit(task)
@@ -503,7 +506,7 @@ class Runner:
     def _on_start(self, key: int, at: float) -> None:
         """The executor started attempt ``key``: its timeout starts counting now."""
         attempt = self._in_flight.get(key)
-        if attempt is None:
+        if attempt is None or attempt.started:
             return
         attempt.started = True
         attempt.started_at = at

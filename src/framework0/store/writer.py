@@ -186,6 +186,20 @@ class StoreWriter:
                 _error_columns(row, event.error)
                 row["retry_in_s"] = event.will_retry_in_s
                 attempts[key] = row
+                if event.error is not None:
+                    then = f"; retrying in {event.will_retry_in_s:.3g}s" if event.will_retry_in_s is not None else ""
+                    logs.append(
+                        {
+                            "run_id": run_id,
+                            "step": event.step,
+                            "item": key[1],
+                            "attempt": event.attempt,
+                            "stream": "framework",
+                            "at": event.at,
+                            "text": f"attempt {event.attempt} {event.status}: "
+                            f"{event.error.type}: {event.error.message}{then}",
+                        }
+                    )
             elif kind is StepFinished:
                 row = self._steps[event.step]
                 row.update(
@@ -204,6 +218,18 @@ class StoreWriter:
                 )
                 _error_columns(row, event.error)
                 steps[event.step] = row
+                if event.reason and event.status in ("skipped", "cached", "pending"):
+                    logs.append(
+                        {
+                            "run_id": run_id,
+                            "step": event.step,
+                            "item": NO_ITEM,
+                            "attempt": event.attempts,
+                            "stream": "framework",
+                            "at": event.at,
+                            "text": f"{event.status}: {event.reason}",
+                        }
+                    )
                 if event.cache_key and event.status == "succeeded":
                     cache.append(
                         {

@@ -1,0 +1,81 @@
+"""``f0 resume RUN``: continue a failed, interrupted or killed run under the same id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from framework0.cli.options import debug_option, store_option
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--from", "from_step", metavar="STEP", help="Run STEP and everything downstream of it again.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param; repeatable.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "process"]),
+    default="local",
+    show_default=True,
+    help="Where steps run: threads (local) or worker processes (process).",
+)
+@click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step.")
+@click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits.")
+@store_option
+@debug_option
+def resume(
+    run_id: str,
+    from_step: str | None,
+    params: tuple[str, ...],
+    executor: str,
+    max_parallel: int | None,
+    as_json: bool,
+    junit: str | None,
+    no_cache: bool,
+    store: str | None,
+    debug: bool,
+) -> None:
+    """Continue run RUN (an id from f0 runs list, or a unique start of one) under the same id.
+
+    Steps that finished are not run again: their outputs and context changes are restored. A step
+    that was running when the runner stopped runs again (at-least-once). The recipe must not have
+    changed since; a step's code may (that is how a bug gets fixed before resuming).
+
+    \b
+    Examples:
+      f0 resume 3fa2c1
+      f0 resume 3fa2c1 --from transform     # transform and everything after it run again
+      f0 resume 3fa2c1 -p batch=10
+    Exit status: 0 succeeded, 1 a step failed, 2 refused (unknown run, changed recipe), 130 interrupted.
+    """
+    from framework0.cli.run import check_junit, execute
+    from framework0.engine.resume import prepare_resume
+    from framework0.engine.runner import Runner
+    from framework0.recipe.params import parse_assignments
+    from framework0.store import open_sink
+
+    overrides = parse_assignments(params)
+    check_junit(junit)
+    loaded, state = prepare_resume(
+        run_id, from_step=from_step, params=overrides, params_from_text=True, store=store or ""
+    )
+    sink = open_sink(store or "")
+
+    def make(bus: Any) -> Runner:
+        return Runner(
+            loaded,
+            executor=executor,
+            max_parallel=max_parallel,
+            bus=bus,
+            store=sink,
+            use_cache=not no_cache,
+            resume=state,
+        )
+
+    try:
+        execute(make, loaded, as_json=as_json, junit=junit, debug=debug)
+    finally:
+        sink.close()
