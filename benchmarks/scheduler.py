@@ -65,8 +65,9 @@ def bare_scheduler(upstream: dict[str, list[str]]) -> float:
     return time.perf_counter() - started
 
 
-def framework0_run(recipe: framework0.Recipe) -> float:
-    runner = Runner(recipe, max_parallel=WORKERS)
+def framework0_run(recipe: framework0.Recipe, store: str | None = None) -> float:
+    """Seconds for one run; with ``store``, recorded there (the writer's last commit included)."""
+    runner = Runner(recipe, max_parallel=WORKERS, store=store)
     started = time.perf_counter()
     result = runner.run()
     elapsed = time.perf_counter() - started
@@ -84,17 +85,21 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="f0-bench-"))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {WORKERS} worker threads, median of {args.repeat}")
-    print(f"{'shape':<22}{'framework0 µs/step':>20}{'bare pool µs/step':>20}{'ratio':>8}")
+    print("µs per step; 'store' records the run in SQLite (WAL, synchronous=FULL), commits included")
+    print(f"{'shape':<18}{'no store':>10}{'store':>10}{'bare pool':>11}{'no store/bare':>15}{'store/bare':>12}")
     for label, text, count in (
         ("fan-out 10,000", fan_out(10_000), 10_000),
         ("chain 1,000", chain(1_000), 1_000),
     ):
         recipe = framework0.load_recipe(write(folder, f"{label.split()[0]}.yaml", text))
         upstream = {step.name: list(step.upstream) for step in recipe.steps}
-        framework0_run(recipe)  # warm-up: imports, caches
+        store = f"sqlite:///{folder}/{label.split()[0]}.db"
+        framework0_run(recipe)  # warm-up: imports, caches, and the store's tables
+        framework0_run(recipe, store)
         ours = median_of(args.repeat, partial(framework0_run, recipe)) / count * 1e6
+        stored = median_of(args.repeat, partial(framework0_run, recipe, store)) / count * 1e6
         bare = median_of(args.repeat, partial(bare_scheduler, upstream)) / count * 1e6
-        print(f"{label:<22}{ours:>20.1f}{bare:>20.1f}{ours / bare:>8.2f}")
+        print(f"{label:<18}{ours:>10.1f}{stored:>10.1f}{bare:>11.1f}{ours / bare:>15.2f}{stored / bare:>12.2f}")
 
 
 if __name__ == "__main__":

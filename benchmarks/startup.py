@@ -1,5 +1,6 @@
-"""Whole-process figures: `f0 run` of the quick start, `f0 run` of a 1,000-step fan-out and `f0 validate`
-of a 10,000-step recipe, each a fresh process as a user runs it. Also `python -c pass` as the floor.
+"""Whole-process figures: `f0 run` of the quick start, `f0 run` of a 1,000-step fan-out (each recorded
+in the default SQLite store, and again with F0_STORE=none) and `f0 validate` of a 10,000-step recipe,
+each a fresh process as a user runs it. Also `python -c pass` as the floor.
 
     python benchmarks/startup.py [--repeat 11]
 """
@@ -28,13 +29,14 @@ def f0() -> list[str]:
     return [script] if script else [sys.executable, "-m", "framework0"]
 
 
-def timed(command: list[str], cwd: Path, repeat: int) -> float:
-    """Median wall seconds of ``repeat`` runs (after one warm-up run that fills the OS caches)."""
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+def timed(command: list[str], cwd: Path, repeat: int, env: dict[str, str] | None = None) -> float:
+    """Median wall seconds of ``repeat`` runs (after one warm-up run that fills the OS caches and,
+    for f0 run, creates the store)."""
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=env)
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+        subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -66,8 +68,11 @@ def main() -> None:
         ("f0 run fanout1000.yaml", [*command, "run", "fanout1000.yaml"]),
         ("f0 validate big.yaml (10,000 steps)", [*command, "validate", "big.yaml"]),
     ]
+    memory_only = {**os.environ, "F0_STORE": "none"}
     for label, cmd in rows:
         print(f"{label:<40}{timed(cmd, folder, args.repeat):>8.3f}")
+        if cmd[-2:-1] == ["run"]:
+            print(f"{'  the same, F0_STORE=none (no store)':<40}{timed(cmd, folder, args.repeat, memory_only):>8.3f}")
 
 
 if __name__ == "__main__":

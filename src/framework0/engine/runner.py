@@ -175,6 +175,8 @@ class Runner:
         initial = self._plan.initial()
         if resume is not None:
             initial = self._restore(resume, initial)
+        if isinstance(self.store, str) and (self.store or os.environ.get("F0_STORE", "")).lower() == "none":
+            self.store = None  # --store none / F0_STORE=none: keep this run in memory only
         opened = isinstance(self.store, str)
         if self.store is not None:
             self._start_store(run_started)
@@ -273,6 +275,13 @@ class Runner:
         from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY
 
         if isinstance(self.store, str):
+            from framework0.store import durability
+
+            if durability() == "fast":
+                print(
+                    "note: F0_STORE_DURABILITY=fast: a crash of this machine may lose the last steps recorded",
+                    file=sys.stderr,
+                )
             self.store = open_sink(self.store)
         assert self.store is not None
         resume = self._resume

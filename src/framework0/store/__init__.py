@@ -30,17 +30,37 @@ class RunSink(Protocol):
     def close(self) -> None: ...
 
 
-def open_sink(url: str | None = None, *, synchronous: str | None = None) -> RunSink:
+DURABILITY = ("full", "fast")
+
+
+def durability() -> str:
+    """``$F0_STORE_DURABILITY``: ``full`` (the default: a committed step survives a power cut) or
+    ``fast`` (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off: a crash of the
+    machine, not of the process, may lose the last steps recorded)."""
+    import os
+
+    from framework0.errors import UsageError
+
+    value = os.environ.get("F0_STORE_DURABILITY", "full").strip().lower() or "full"
+    if value not in DURABILITY:
+        raise UsageError(f"F0_STORE_DURABILITY={value!r}: use full (the default) or fast")
+    return value
+
+
+def open_sink(url: str | None = None, *, durable: str | None = None) -> RunSink:
     """Open the store a run writes to: ``url``, ``$F0_STORE`` or the default SQLite file."""
+    mode = durable or durability()
     resolved = store_url(url)
     path = sqlite_path(resolved)
     if path is not None and "?" not in resolved:
         from framework0.store.sqlite_sink import SqliteSink
 
-        sink = SqliteSink(path, synchronous=synchronous or "FULL")
+        sink = SqliteSink(path, synchronous="FULL" if mode == "full" else "NORMAL")
         sink.url = resolved
         return sink
-    return open_store(resolved, synchronous=synchronous)
+    if path is not None:
+        return open_store(resolved, synchronous="FULL" if mode == "full" else "NORMAL")
+    return open_store(resolved, synchronous="on" if mode == "full" else "off")
 
 
 def open_store(url: str | None = None, *, synchronous: str | None = None) -> Store:
