@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import framework0
 from framework0.store import open_sink
 
@@ -66,7 +68,7 @@ def test_full_durability_is_the_default_and_fast_is_opt_in_and_says_so(tmp_path:
     assert "note: F0_STORE_DURABILITY=fast: a crash of this machine may lose the last steps recorded" in fast.stderr
 
 
-def test_the_sqlite_writer_uses_wal_and_synchronous_full(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_sqlite_writer_uses_wal_and_synchronous_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("F0_STORE_DURABILITY", raising=False)
     sink = open_sink(f"sqlite:///{tmp_path}/s.db")
     try:
@@ -77,7 +79,7 @@ def test_the_sqlite_writer_uses_wal_and_synchronous_full(tmp_path: Path, monkeyp
         sink.close()
 
 
-def test_fast_durability_lowers_sqlite_to_synchronous_normal(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_fast_durability_lowers_sqlite_to_synchronous_normal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("F0_STORE_DURABILITY", "fast")
     sink = open_sink(f"sqlite:///{tmp_path}/s.db")
     try:
