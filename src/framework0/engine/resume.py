@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework0.context.changes import Change, ChangeSource
+from framework0.engine.history import step_result
 from framework0.engine.recording import describe_changes, fingerprint
 from framework0.engine.result import StepResult
 from framework0.errors import ResumeRefused
-from framework0.events.types import ErrorInfo
 from framework0.graph.dag import build_dag
 from framework0.recipe.model import Recipe
 from framework0.store.database import Store
@@ -105,7 +105,7 @@ def load_resume(
             reasons[name] = "run again: it was running when the runner stopped"
         else:
             reasons[name] = f"run again: it was {status} in the earlier session"
-    results = {name: _step_result(rows[name]) for name in kept}
+    results = {name: step_result(rows[name]) for name in kept}
     base: dict[str, int] = {}
     unfinished: set[Unit] = set()
     for row in attempts:
@@ -155,23 +155,6 @@ def _refuse_if_alive(run: Mapping[str, Any]) -> None:
                 f"run {run['run_id']} is still running (process {run['pid']} on this machine); "
                 "stop it first (Ctrl-C), then resume"
             )
-
-
-def _step_result(row: Mapping[str, Any]) -> StepResult:
-    error = ErrorInfo(row["error_type"], row["error_message"] or "") if row["error_type"] else None
-    return StepResult(
-        name=row["name"],
-        status=row["status"],
-        attempts=row["attempts"],
-        output=_loads(row["output"]),
-        error=error,
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        cpu_s=row["cpu_s"] or 0.0,
-        peak_rss_bytes=row["peak_rss_bytes"] or 0,
-        items=row["items"],
-        reason=row["reason"],
-    )
 
 
 def _context(

@@ -1,0 +1,116 @@
+"""``f0 clean --older-than AGE``: delete old runs with everything recorded of them, reclaim the space."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from framework0.cli.options import debug_option, store_option
+from framework0.cli.runs import RUN_STATUSES, local_time, parse_moment, recipe_name
+
+if TYPE_CHECKING:
+    from framework0.engine.history import OldRun
+
+#: the tables whose rows are counted, in the order they are reported
+TABLES = ("runs", "sessions", "steps", "attempts", "logs", "context_versions", "context_snapshots", "cache")
+
+
+@click.command()
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE|DATE",
+    help="Delete runs started more than AGE ago (30d, 12h, 2w) or before DATE (2026-01-31).",
+)
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
+@click.option("--dry-run", is_flag=True, help="List the runs that would be deleted; delete nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
+@store_option
+@debug_option
+def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: str | None, debug: bool) -> None:
+    """Delete runs started before a moment, with their steps, attempts, logs, context history,
+    sessions and cache entries, then give the space back (VACUUM on SQLite). A run that is still
+    running is never deleted; one whose runner died is.
+
+    \b
+    Examples:
+      f0 clean --older-than 30d --dry-run
+      f0 clean --older-than 30d --status failed --yes
+      f0 clean --older-than 2026-01-01 --store postgresql://f0@db/runs --yes
+    """
+    from framework0.engine.history import ALIVE, ELSEWHERE, runner_state, runs_started_before
+    from framework0.errors import UsageError
+    from framework0.store import open_store
+
+    before = parse_moment(older_than, option="--older-than", now=time.time())
+    opened = open_store(store)
+    try:
+        old = runs_started_before(opened, before, status=status)
+        states = {run.run_id: runner_state(run._asdict()) for run in old}
+        doomed = [run for run in old if states[run.run_id] not in (ALIVE, ELSEWHERE)]
+        alive = [run for run in old if states[run.run_id] == ALIVE]
+        elsewhere = [run for run in old if states[run.run_id] == ELSEWHERE]
+        which = f"started before {local_time(before)}" + (f" with status {status}" if status else "")
+        if dry_run:
+            click.echo(f"would remove {_count(len(doomed), 'run')} {which}" + (":" if doomed else ""))
+            _list(doomed)
+        elif not doomed:
+            click.echo(f"nothing to remove: no run {which}")
+        else:
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise UsageError(
+                        f"f0 clean would delete {_count(len(doomed), 'run')} {which}; "
+                        "add --yes to confirm, or --dry-run to list them"
+                    )
+                click.confirm(f"Delete {_count(len(doomed), 'run')} {which}?", abort=True)
+            size_before = opened.file_size() if opened.dialect == "sqlite" else None
+            counts = opened.delete_runs([run.run_id for run in doomed])
+            opened.vacuum()
+            opened.close()  # the last connection out checkpoints the WAL into the file, so sizes are final
+            rows = sum(counts.get(table, 0) for table in TABLES)
+            detail = ", ".join(f"{table} {counts[table]}" for table in TABLES if counts.get(table))
+            click.echo(f"removed {_count(len(doomed), 'run')} {which}: {_count(rows, 'row')} ({detail})")
+            recorded = f"{_size(counts['bytes'])} of recorded data"
+            size_after = opened.file_size() if size_before is not None else None
+            if size_before is not None and size_after is not None:
+                click.echo(
+                    f"freed {_size(max(0, size_before - size_after))} on disk: the store's file went from "
+                    f"{_size(size_before)} to {_size(size_after)} ({recorded})"
+                )
+            else:
+                click.echo(f"freed {recorded} (the database reuses the space)")
+        for run in alive:
+            click.echo(f"kept run {run.run_id}: it is still running (process {run.pid} on this machine)")
+        for run in elsewhere:
+            click.echo(
+                f"kept run {run.run_id}: it is marked running on {run.node!r}, which cannot be checked from here"
+            )
+    finally:
+        opened.close()
+
+
+def _list(runs: list[OldRun]) -> None:
+    for run in runs:
+        name = recipe_name(run.test_id, run.recipe_path)
+        click.echo(f"  {run.run_id}  {name}  {run.status}  {local_time(run.started_at)}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _size(size: int) -> str:
+    """Bytes for people: ``512 bytes``, ``1.5 KiB``, ``20.0 MiB``."""
+    if size < 1024:
+        return _count(size, "byte")
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"

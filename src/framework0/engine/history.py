@@ -1,0 +1,184 @@
+"""A run as the store remembers it: the run result of RECIPES.md section 5 rebuilt from its rows,
+and whether a run the store calls "running" still has a runner.
+
+``stored_result(store, run_id).to_dict()`` is the document ``f0 run --json`` printed for that run
+(``f0 runs show RUN --json``): the same keys and values, times equal to the millisecond.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from framework0.engine.result import RunResult, StepResult
+from framework0.events.types import ErrorInfo
+
+if TYPE_CHECKING:
+    from framework0.store.database import Store
+
+#: what ``runner_state`` says of a run: it ended; its runner runs; its runner is gone (it was
+#: killed or its machine stopped); it runs on another machine, which cannot be checked from here
+ENDED, ALIVE, GONE, ELSEWHERE = "ended", "alive", "gone", "elsewhere"
+
+
+class OldRun(NamedTuple):
+    """A run as ``f0 clean`` weighs it."""
+
+    run_id: str
+    test_id: str | None
+    recipe_path: str | None
+    status: str
+    started_at: float
+    node: str
+    pid: int
+
+
+def stored_result(store: Store, run_id: str) -> RunResult:
+    """The run result of run ``run_id`` (or the one run whose id starts with it), from the store.
+
+    Steps come in the order the run showed them. A run that has not ended (status ``running``:
+    it still runs, or its runner died) has the context as last recorded and, as ``finished_at``,
+    the last moment the store recorded anything of it; ``result_document`` shows it unfinished.
+    Raises RunNotFound when no run has that id.
+    """
+    run = store.find_run(run_id)
+    steps = {row["name"]: step_result(row) for row in store.steps(run["run_id"])}
+    finished_at = run["finished_at"]
+    if finished_at is None:
+        moments = [run["started_at"]]
+        moments += [s.finished_at or s.started_at for s in steps.values() if s.finished_at or s.started_at]
+        finished_at = max(moments)
+    context = _loads(run["context"])
+    if context is None:
+        context = last_context(store, run["run_id"])
+    return RunResult(
+        run_id=run["run_id"],
+        test_id=run["test_id"],
+        recipe_path=run["recipe_path"],
+        status=run["status"],
+        started_at=run["started_at"],
+        finished_at=finished_at,
+        steps=steps,
+        context=context,
+        params=_loads(run["params"]) or {},
+        error=ErrorInfo(run["error_type"], run["error_message"] or "") if run["error_type"] else None,
+    )
+
+
+def result_document(result: RunResult) -> dict[str, Any]:
+    """``result.to_dict()``, with no end time or duration for a run that has not ended."""
+    document = result.to_dict()
+    if result.status == "running":
+        document["finished_at"] = None
+        document["duration_s"] = None
+    return document
+
+
+def step_result(row: Mapping[str, Any]) -> StepResult:
+    """One ``steps`` row as the StepResult the run reported (the traceback is kept for --debug)."""
+    error = None
+    if row["error_type"]:
+        error = ErrorInfo(row["error_type"], row["error_message"] or "", row.get("error_traceback"))
+    return StepResult(
+        name=row["name"],
+        status=row["status"],
+        attempts=row["attempts"] or 0,
+        output=_loads(row["output"]),
+        error=error,
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        cpu_s=row["cpu_s"] or 0.0,
+        peak_rss_bytes=row["peak_rss_bytes"] or 0,
+        items=row["items"],
+        reason=row["reason"],
+    )
+
+
+def last_context(store: Store, run_id: str) -> dict[str, Any]:
+    """The context as last recorded: the newest snapshot, then the deltas written after it."""
+    from framework0.store.writer import unpack_snapshot
+
+    found = store.snapshot_before(run_id, 2**62)
+    version, data = (found[0], unpack_snapshot(found[1])) if found is not None else (0, {})
+    for row in store.context_versions(run_id, after=version):
+        for op, key, new in json.loads(row["changes"]):
+            if op == "delete":
+                data.pop(key, None)
+            else:
+                data[key] = new
+    return data
+
+
+def runner_state(run: Mapping[str, Any]) -> str:
+    """ENDED, ALIVE, GONE or ELSEWHERE: whether a stored run still has a process running it.
+
+    A run the store calls ``running`` whose runner was on this machine (the same node name) and
+    whose process no longer exists was killed: it is GONE, and ``f0 resume`` continues it.
+    """
+    if run["status"] != "running":
+        return ENDED
+    from framework0.engine.attempt import NODE
+
+    if run["node"] != NODE:
+        return ELSEWHERE
+    import psutil
+
+    try:
+        alive = bool(run["pid"]) and psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        alive = False
+    return ALIVE if alive else GONE
+
+
+def step_counts(store: Store, run_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per run, how many of its steps are in each status ({"succeeded": 3, "failed": 1})."""
+    import sqlalchemy as sa
+
+    from framework0.store import schema
+
+    ids = list(run_ids)
+    counts: dict[str, dict[str, int]] = {run_id: {} for run_id in ids}
+    steps = schema.steps
+    for start in range(0, len(ids), 500):
+        query = (
+            sa.select(steps.c.run_id, steps.c.status, sa.func.count())
+            .where(steps.c.run_id.in_(ids[start : start + 500]))
+            .group_by(steps.c.run_id, steps.c.status)
+        )
+        for run_id, status, count in _execute(store, query):
+            counts[run_id][status] = int(count)
+    return counts
+
+
+def runs_started_before(store: Store, before: float, *, status: str | None = None) -> list[OldRun]:
+    """Runs that started before the epoch time ``before`` (optionally only in ``status``), oldest
+    first; only the columns cleaning needs, so a store of many big runs is not read whole."""
+    import sqlalchemy as sa
+
+    from framework0.store import schema
+
+    runs = schema.runs
+    query = sa.select(*(runs.c[name] for name in OldRun._fields)).where(runs.c.started_at < before)
+    if status:
+        query = query.where(runs.c.status == status)
+    query = query.order_by(runs.c.started_at, runs.c.run_id)
+    return [OldRun(*row) for row in _execute(store, query)]
+
+
+def _execute(store: Store, query: Any) -> list[Any]:
+    import sqlalchemy as sa
+
+    from framework0.errors import StoreError
+    from framework0.store.url import shown
+
+    try:
+        with store.engine.connect() as connection:
+            return list(connection.execute(query))
+    except sa.exc.SQLAlchemyError as error:
+        original = getattr(error, "orig", None) or error
+        raise StoreError(f"store {shown(store.url)}: {original}") from error
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
