@@ -10,14 +10,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import framework0
 from framework0.errors import ResumeRefused, RunNotFound
+from framework0.store.database import Store
 
-STEPS = '''
+STEPS = """
 import time
 from pathlib import Path
 
@@ -45,7 +47,7 @@ def write_then_block(ctx, folder):
         time.sleep(0.05)
     ctx.set("after", 2)
     return "done"
-'''
+"""
 
 
 def make_recipe(folder: Path, body: str) -> Path:
@@ -150,7 +152,7 @@ def test_resuming_an_unknown_run_says_so(store: str) -> None:
         framework0.resume("nope", store=store)
 
 
-def framework0_store(url: str):  # type: ignore[no-untyped-def]
+def framework0_store(url: str) -> Store:
     from framework0.store import open_store
 
     return open_store(url)
@@ -170,18 +172,17 @@ BLOCKING = """
 """
 
 
-def f0(*args: str, cwd: Path, **kwargs) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+def f0(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "framework0", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        **kwargs,
     )
 
 
-def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

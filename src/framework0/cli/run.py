@@ -133,6 +133,4 @@ def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debu
         for step in result.steps.values():
             if step.error is not None and step.error.traceback:
                 sys.stderr.write(f"--- traceback of step {step.name!r} ---\n{step.error.traceback}")
-    if result.error is not None and result.error.type == "StoreError":
-        print(f"error: {result.error.message}", file=sys.stderr)
     sys.exit({"succeeded": 0, "failed": 1, "cancelled": 130}[result.status])

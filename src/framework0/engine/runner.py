@@ -312,7 +312,9 @@ class Runner:
             try:
                 writer.close()
             except StoreError as error:
-                self._store_error = self._store_error or error
+                if self._store_error is None:
+                    self._store_error = error
+                    print(f"error: {error}", file=sys.stderr)
         if opened and self.store is not None and not isinstance(self.store, str):
             self.store.close()
 
@@ -360,7 +362,7 @@ class Runner:
             if self._store_error is None:
                 self._store_error = notice
                 self._run_error = ErrorInfo("StoreError", str(notice))
-                print(f"error: {notice}; stopping the run", file=sys.stderr)
+                print(f"error: {notice}; the run stops here", file=sys.stderr)
                 self._stop(cancel_running=False)
 
     def _pending_timers(self) -> bool:

@@ -19,6 +19,9 @@ from framework0.store.url import shown, sqlite_path
 Batch = dict[str, list[dict[str, Any]]]
 Row = dict[str, Any]
 
+#: how long to wait for a PostgreSQL server to answer (a URL's own connect_timeout wins)
+CONNECT_TIMEOUT_S = 10
+
 TABLES: dict[str, sa.Table] = {table.name: table for table in schema.metadata.sorted_tables}
 
 
@@ -104,8 +107,7 @@ class Store:
         with self._connect() as connection:
             row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
             if row is None and run_id:
-                like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                found = connection.execute(sa.select(runs).where(runs.c.run_id.like(like, escape="\\")).limit(2)).all()
+                found = connection.execute(sa.select(runs).where(_starts_with(runs.c.run_id, run_id)).limit(2)).all()
                 if len(found) == 2:
                     raise RunNotFound(f"run id {run_id!r} is ambiguous; give more of it (f0 runs list)")
                 row = found[0] if found else None
@@ -125,7 +127,7 @@ class Store:
         runs = schema.runs
         query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
         if recipe:
-            query = query.where(sa.or_(runs.c.test_id == recipe, runs.c.recipe_path.like(f"%{recipe}")))
+            query = query.where(sa.or_(runs.c.test_id == recipe, _ends_with(runs.c.recipe_path, recipe)))
         if status:
             query = query.where(runs.c.status == status)
         if since is not None:
@@ -221,8 +223,21 @@ class Store:
                     connection.execution_options(isolation_level="AUTOCOMMIT")
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                     connection.exec_driver_sql("VACUUM")
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM's pages sit in the WAL
             except sa.exc.SQLAlchemyError as error:
                 raise StoreError(_describe(error, self.url)) from error
+
+
+# Not LIKE: its ``%`` and ``_`` are wildcards, and SQLite's LIKE ignores case where PostgreSQL's
+# does not. Comparing a substring is exact, and the same on both.
+def _starts_with(column: sa.Column[Any], text: str) -> sa.ColumnElement[bool]:
+    return sa.func.substr(column, 1, len(text)) == text
+
+
+def _ends_with(column: sa.Column[Any], text: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        sa.func.length(column) >= len(text), sa.func.substr(column, sa.func.length(column) - len(text) + 1) == text
+    )
 
 
 def _payload_bytes(connection: Connection, table: sa.Table, run_ids: list[str]) -> int:
@@ -234,14 +249,26 @@ def _payload_bytes(connection: Connection, table: sa.Table, run_ids: list[str]) 
     return int(connection.execute(sa.select(total).where(table.c.run_id.in_(run_ids))).scalar_one())
 
 
+#: PostgreSQL's ``synchronous_commit`` values; "on" (the default here) makes every commit durable
+SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
+
+
 def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
+    scheme = url.partition("://")[0].split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise StoreError(
+            f"store URL {shown(url)}: the store is SQLite (sqlite:///path/runs.db) "
+            f"or PostgreSQL (postgresql://user@host/db), not {scheme}"
+        )
+    path = sqlite_path(url)
     try:
         target = engine_url(url)
-        path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            from framework0.store.sqlite_sink import synchronous_level
+
+            level = synchronous_level(synchronous or "FULL")
             engine = sa.create_engine(target, connect_args={"timeout": 60})
-            level = synchronous or "FULL"
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -253,6 +280,10 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
 
             return engine
         if target.startswith("postgresql"):
+            if (synchronous or "on") not in SYNCHRONOUS_COMMIT:
+                raise StoreError(
+                    f"PostgreSQL synchronous_commit {synchronous!r} is not one of {', '.join(SYNCHRONOUS_COMMIT)}"
+                )
             parsed = sa.engine.make_url(target)
             given = parsed.query.get("options")
             options = " ".join(
@@ -261,8 +292,11 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
                     f"-c synchronous_commit={synchronous or 'on'}",
                 ]
             )
+            connect_args: dict[str, Any] = {"options": options}
+            if "connect_timeout" not in parsed.query:
+                connect_args["connect_timeout"] = CONNECT_TIMEOUT_S  # an unreachable host fails, not hangs
             return sa.create_engine(
-                parsed.difference_update_query(["options"]), pool_pre_ping=True, connect_args={"options": options}
+                parsed.difference_update_query(["options"]), pool_pre_ping=True, connect_args=connect_args
             )
         return sa.create_engine(target)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
@@ -272,6 +306,10 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
             f"store URL {shown(url)} needs the {error.name} driver: pip install 'framework0[postgresql]'"
         ) from error
     except OSError as error:
+        from framework0.store.sqlite_sink import describe
+
+        if path is not None:
+            raise StoreError(describe(error, path)) from error
         raise StoreError(f"cannot create the run store {shown(url)}: {error}") from error
 
 
@@ -283,6 +321,8 @@ def _describe(error: BaseException, url: str) -> str:
     path = sqlite_path(url)
     if path is not None:
         return describe(original, path)
+    if isinstance(error, sa.exc.OperationalError) and "connect" in text.lower():
+        return f"cannot reach the run store {shown(url)}: {text}; check the server and the URL, or use another --store"
     return f"store {shown(url)}: {text}"
 
 

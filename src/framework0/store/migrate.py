@@ -49,6 +49,10 @@ def upgrade_sqlite(path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{path}")
     try:
         upgrade(engine)
+    except sa.exc.SQLAlchemyError as error:
+        from framework0.store.sqlite_sink import describe
+
+        raise StoreError(describe(getattr(error, "orig", None) or error, path)) from error
     finally:
         engine.dispose()
 

@@ -101,6 +101,11 @@ class StoreWriter:
         self._queue.put(_STOP)
         self._thread.join()
         if self.error is not None:
+            try:  # best effort, so that the run does not stay "running" in the history for ever
+                failed = dict(self._run, status="failed", error_type="StoreError", error_message=str(self.error))
+                self.sink.write({"runs": [failed]})
+            except Exception:
+                pass  # the store is still unusable; the run stays "running" there
             raise self.error
 
     # -- the writer thread ------------------------------------------------------------------------
@@ -265,6 +270,9 @@ class StoreWriter:
                         data[change.key] = change.new
                 if first.version > self._version:
                     self._version = first.version
+                if first.version % self.snapshot_every == 0:
+                    # per version, not per batch: under load one batch holds hundreds of versions
+                    snapshots.append({"run_id": run_id, "version": first.version, "data": pack_snapshot(data)})
             elif kind is LogLines:
                 logs.append(
                     {
@@ -283,7 +291,6 @@ class StoreWriter:
                 _error_columns(self._run, event.error)
                 if self._session_row is not None:
                     self._session_row.update(status=event.status, finished_at=event.at)
-        snapshots = self._snapshots(versions)
         if versions:
             self._run["context_version"] = self._version
             run_changed = True
@@ -305,17 +312,6 @@ class StoreWriter:
         if cache:
             batch["cache"] = cache
         return batch
-
-    def _snapshots(self, versions: list[Row]) -> list[Row]:
-        """A snapshot when the batch crossed a multiple of ``snapshot_every`` (of the state after it:
-        rebuilding replays the few deltas between)."""
-        if not versions:
-            return []
-        every = self.snapshot_every
-        first, last = versions[0]["version"], versions[-1]["version"]
-        if last // every == (first - 1) // every:
-            return []
-        return [{"run_id": self.run_id, "version": last, "data": pack_snapshot(self._data)}]
 
 
 def initial_batch(run_row: Row, session_row: Row, step_rows: Mapping[str, Row]) -> Batch:
