@@ -11,7 +11,7 @@ import pytest
 
 import framework0
 
-STEPS = '''
+STEPS = """
 from pathlib import Path
 
 
@@ -23,7 +23,7 @@ def expensive(ctx, n, folder):
 
 def source(ctx, value):
     return value
-'''
+"""
 
 RECIPE = """
     test_meta: {test_id: CACHE-1}
