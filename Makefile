@@ -28,6 +28,7 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/context_storage.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .framework0

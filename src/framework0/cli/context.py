@@ -263,4 +263,4 @@ def _summary(added: Mapping[str, Any], removed: Mapping[str, Any], changed: Mapp
     if not count:
         return f"no differences ({_keys(total)})"
     parts = [f"{len(added)} added", f"{len(removed)} removed", f"{len(changed)} changed"]
-    return f"{_keys(count)} differ: {', '.join(parts)}"
+    return f"{_keys(count)} differ{'s' if count == 1 else ''}: {', '.join(parts)}"
