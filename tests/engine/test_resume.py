@@ -209,6 +209,10 @@ def test_a_stopped_run_resumes_running_again_only_the_step_that_was_running(tmp_
     finally:
         process.kill()
     run_id = run_id_in(db)
+    shown = f0("runs", "show", run_id, "--store", url, "--json", cwd=tmp_path).communicate(timeout=60)[0]
+    before = {name: step["status"] for name, step in json.loads(shown)["steps"].items()}
+    assert before["first"] == "succeeded"
+    assert before["after"] == "pending"  # never started: it has no row, and shows as pending
     (tmp_path / "release").touch()
     resumed = f0("resume", run_id[:6], "--store", url, "--json", cwd=tmp_path)
     out, err = resumed.communicate(timeout=60)

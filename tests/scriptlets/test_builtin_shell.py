@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.errors import StepCancelled
+from framework0.scriptlets.builtin import shell
 from framework0.scriptlets.builtin.shell import CommandFailed, ShellScriptlet
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="uses sh, sleep and process groups")
@@ -90,6 +91,23 @@ def test_output_larger_than_a_pipe_buffer_is_captured_whole() -> None:
 
 
 @posix_only
+def test_output_beyond_the_limit_keeps_its_first_and_last_halves_with_a_note(monkeypatch) -> None:
+    monkeypatch.setattr(shell, "_KEEP_BYTES", 20)
+    result = run_shell({"argv": python("import sys; sys.stdout.write('a' * 10 + 'b' * 100 + 'c' * 10)")})
+    assert (
+        result["stdout"]
+        == "a" * 10 + "\n[... 100 bytes dropped here; the first and last 10 bytes are kept ...]\n" + "c" * 10
+    )
+
+
+def test_the_failure_message_still_shows_the_last_lines_of_a_truncated_stderr(monkeypatch) -> None:
+    monkeypatch.setattr(shell, "_KEEP_BYTES", 64)
+    code = "import sys; [print(f'line {n}', file=sys.stderr) for n in range(100)]; sys.exit(3)"
+    with pytest.raises(CommandFailed) as failure:
+        run_shell({"argv": python(code)})
+    assert str(failure.value).endswith("line 97\nline 98\nline 99")
+
+
 def test_a_non_zero_exit_fails_naming_the_code_and_the_last_lines_of_stderr() -> None:
     cmd = "for i in 1 2 3 4 5 6 7; do echo line $i >&2; done; exit 3"
     with pytest.raises(CommandFailed) as caught:

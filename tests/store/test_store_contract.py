@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 import framework0
 from framework0.context.changes import Change, ChangeSource
-from framework0.engine.recording import step_row
 from framework0.errors import RunNotFound
 from framework0.events.types import (
     AttemptFinished,
@@ -38,7 +37,7 @@ from framework0.store import RunSink, open_sink, open_store
 from framework0.store.columns import HEAD, TABLE_ORDER
 from framework0.store.database import Store
 from framework0.store.sqlite_sink import SqliteSink
-from framework0.store.writer import StoreWriter, initial_batch, pack_snapshot, unpack_snapshot
+from framework0.store.writer import StoreWriter, initial_batch, pack_snapshot, step_row, unpack_snapshot
 
 if TYPE_CHECKING:  # mypy names this folder's modules tests.store.*; pytest puts the folder on sys.path
     from tests.store.store_backends import BACKENDS, backend_url, postgres_schema
@@ -193,9 +192,9 @@ def change(version: int, key: str, new: Any, step: str, attempt: int, item: int 
 def test_a_run_recorded_through_the_writer_reads_back_whole(db: Backend):
     run_id = "run-roundtrip"
     run, session = run_row(run_id), session_row(run_id)
-    steps = {name: step_row(run_id, name, position, 1) for position, name in enumerate(["a", "fan", "b"])}
-    db.sink.write(initial_batch(run, session, steps))
-    writer = StoreWriter(db.sink, run, steps, session=1, session_row=session, snapshot_every=2)
+    positions = {name: position for position, name in enumerate(["a", "fan", "b"])}
+    db.sink.write(initial_batch(run, session, []))
+    writer = StoreWriter(db.sink, run, positions, session=1, session_row=session, snapshot_every=2)
     boom = ErrorInfo("ValueError", "the widget is on fire", "Traceback ...\nValueError: the widget is on fire\n")
 
     # first part: step a runs; the store shows it running before it finishes
@@ -203,7 +202,7 @@ def test_a_run_recorded_through_the_writer_reads_back_whole(db: Backend):
     writer.handle(AttemptStarted(run_id, "a", 1, None, 1001.0))
     writer.handle(LogLines(run_id, "a", 1, None, "stdout", "hello from a\n", 1001.1))
     writer.handle(ContextChanged(run_id, (change(1, "seen", ["a"], "a", 1, None, 1),)))
-    wait_for(lambda: db.store.steps(run_id)[0]["status"] == "running", "step a to be recorded running")
+    wait_for(lambda: [r["status"] for r in db.store.steps(run_id)] == ["running"], "step a to be recorded running")
     assert [a["status"] for a in db.store.attempts(run_id)] == ["running"]
 
     output_a = {"rows": [1, 2, 3], "name": "café ☕", "nested": {"ok": True, "none": None}}
@@ -257,7 +256,7 @@ def test_a_run_recorded_through_the_writer_reads_back_whole(db: Backend):
         for r in db.store.attempts(run_id)
     ]
     assert attempts == [
-        ("a", -1, 1, "succeeded", output_a),
+        ("a", -1, 1, "succeeded", None),  # a step's own output is on its row
         ("fan", 0, 1, "succeeded", 0),
         ("fan", 1, 1, "failed", None),
         ("fan", 2, 1, "succeeded", 20),

@@ -114,8 +114,12 @@ def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debu
     progress = make_progress(stream, live=stream.isatty())
     bus.subscribe(progress)
     runner = make(bus)
+    import contextlib
+
     try:
-        result = runner.run()
+        # Under --json stdout holds only the result: what steps print goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            result = runner.run()
     finally:
         progress.close()
     if as_json:

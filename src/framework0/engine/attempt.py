@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState, Operation
+from framework0.engine.capture import OutputCapture
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import OutputError, StepCancelled
 from framework0.events.types import ErrorInfo
@@ -109,8 +110,14 @@ def execute_attempt(
     context: Context,
     monitor: ResourceMonitor,
     scriptlet: type[BaseScriptlet] | None = None,
+    capture: OutputCapture | None = None,
 ) -> AttemptOutcome:
-    """Run one attempt to its end, catching everything (StepCancelled included) into the outcome."""
+    """Run one attempt to its end, catching everything (StepCancelled included) into the outcome.
+
+    With ``capture``, what the attempt writes in this thread is captured as its log, and the last
+    of it is sent before this returns (so before the outcome is reported)."""
+    if capture is not None:
+        capture.begin(task.step, task.attempt, task.item)
     outcome = AttemptOutcome(task.key, ok=False, started_at=time.time())
     probe = monitor.begin()
     try:
@@ -146,6 +153,8 @@ def execute_attempt(
             outcome.error, outcome.error_types = error_info(failure)
         return outcome
     finally:
+        if capture is not None:
+            capture.end()
         monitor.finish(probe)
         outcome.finished_at = time.time()
         outcome.wall_s = probe.wall_s
@@ -180,23 +189,29 @@ class RecordingState(ContextState):
         return applied
 
 
-def run_detached(task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelToken) -> AttemptOutcome:
+def run_detached(
+    task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelToken, capture: OutputCapture | None = None
+) -> AttemptOutcome:
     """Run a task away from the runner's context (another process): writes come back as operations."""
     state = RecordingState(task.context_snapshot or {})
     source = ChangeSource(NODE, task.step, task.attempt, task.item)
-    outcome = execute_attempt(task, Context(state, source, cancelled=cancelled), monitor)
+    outcome = execute_attempt(task, Context(state, source, cancelled=cancelled), monitor, capture=capture)
     outcome.context_operations = state.operations
     return outcome
 
 
 def run_in_this_thread(
-    task: AttemptTask, state: ContextState, monitor: ResourceMonitor, notify: Callable[[Any], None]
+    task: AttemptTask,
+    state: ContextState,
+    monitor: ResourceMonitor,
+    notify: Callable[[Any], None],
+    capture: OutputCapture | None = None,
 ) -> None:
     """Run a task in the calling thread, reporting its start and outcome; Ctrl-C that reached the
     step is raised again once its outcome is reported."""
     notify((task.key, time.time()))
     context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item))
-    outcome = execute_attempt(task, context, monitor)
+    outcome = execute_attempt(task, context, monitor, capture=capture)
     notify(outcome)
     if outcome.interrupted:
         raise KeyboardInterrupt

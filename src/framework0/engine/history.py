@@ -43,7 +43,14 @@ def stored_result(store: Store, run_id: str) -> RunResult:
     Raises RunNotFound when no run has that id.
     """
     run = store.find_run(run_id)
-    steps = {row["name"]: step_result(row) for row in store.steps(run["run_id"])}
+    rows = store.steps(run["run_id"])
+    steps = {row["name"]: step_result(row) for row in rows}
+    # a step gets its row when something happens to it: one without is pending (a killed run)
+    planned = list(json.loads(run["fingerprint"]).get("steps", {}))
+    if len(steps) < len(planned):
+        position = {row["name"]: row["position"] for row in rows}
+        order = sorted(enumerate(planned), key=lambda pair: position.get(pair[1], pair[0]))
+        steps = {name: steps.get(name) or StepResult(name) for _, name in order}
     finished_at = run["finished_at"]
     if finished_at is None:
         moments = [run["started_at"]]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from framework0.engine.attempt import NODE
-from framework0.store.writer import StoreWriter, dumps, initial_batch
+from framework0.store.writer import StoreWriter, dumps, initial_batch, step_row
 
 if TYPE_CHECKING:
     from framework0.errors import StoreError
@@ -38,29 +38,6 @@ def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
     if before.get("settings") != after.get("settings"):
         changes.append("the recipe's meta, params, options or defaults changed")
     return changes
-
-
-def step_row(run_id: str, name: str, position: int, session: int) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "name": name,
-        "position": position,
-        "status": "pending",
-        "attempts": 0,
-        "started_at": None,
-        "finished_at": None,
-        "cpu_s": 0.0,
-        "peak_rss_bytes": 0,
-        "items": None,
-        "output": None,
-        "error_type": None,
-        "error_message": None,
-        "error_traceback": None,
-        "reason": None,
-        "cache_key": None,
-        "cache_inputs": None,
-        "session": session,
-    }
 
 
 def start_writer(
@@ -112,12 +89,12 @@ def start_writer(
         "node": NODE,
         "pid": run_row["pid"],
     }
-    steps = {name: step_row(run_id, name, positions[name], session) for name in fresh_steps}
-    sink.write(initial_batch(run_row, session_row, steps))
+    again = [step_row(run_id, name, positions[name], session) for name in fresh_steps] if kind == "resume" else []
+    sink.write(initial_batch(run_row, session_row, again))
     writer = StoreWriter(
         sink,
         run_row,
-        steps,
+        positions,
         session=session,
         session_row=session_row,
         context=context,

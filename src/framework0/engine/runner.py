@@ -208,7 +208,9 @@ class Runner:
                 self._started_at,
             )
         )
-        self.executor.start(workers=self.max_parallel, context=self.state, notify=self._outcomes.put)
+        self.executor.start(
+            workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
+        )
         try:
             if self.timeout is not None:
                 self._timer(self._started_at + self.timeout, "run_timeout", None)

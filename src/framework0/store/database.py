@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection
 
 from framework0.errors import RunNotFound, StoreError
 from framework0.store import schema
-from framework0.store.columns import KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.columns import COLUMNS, KEYS, TABLE_ORDER, WRITE_MODE
 from framework0.store.url import shown, sqlite_path
 
-Batch = dict[str, list[dict[str, Any]]]
+Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
 Row = dict[str, Any]
 
 #: how long to wait for a PostgreSQL server to answer (a URL's own connect_timeout wins)
@@ -63,6 +63,8 @@ class Store:
             for table in TABLE_ORDER:
                 rows = batch.get(table)
                 if rows:
+                    if type(rows[0]) is not dict:  # tuples in column order, as the writer makes them
+                        rows = [dict(zip(COLUMNS[table], row, strict=True)) for row in rows]
                     connection.execute(self._statement(table), rows)
 
     def _statement(self, name: str) -> Any:

@@ -29,7 +29,7 @@ from framework0.events.types import (
 )
 from framework0.store.schema_values import NO_ITEM, NO_STEP
 
-Batch = dict[str, list[dict[str, Any]]]
+Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
 Row = dict[str, Any]
 
 DEFAULT_SNAPSHOT_EVERY = 100
@@ -43,8 +43,12 @@ class Sink(Protocol):
     def write(self, batch: Batch) -> None: ...
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """JSON text as stored (compact); ``None`` is the common case of a step without output."""
+    return "null" if value is None else _encode(value)
 
 
 def pack_snapshot(data: Mapping[str, Any]) -> bytes:
@@ -71,7 +75,7 @@ class StoreWriter:
         self,
         sink: Sink,
         run_row: Row,
-        step_rows: dict[str, Row],
+        positions: Mapping[str, int],
         *,
         session: int,
         session_row: Row | None = None,
@@ -82,10 +86,11 @@ class StoreWriter:
         self.sink = sink
         self.run_id: str = run_row["run_id"]
         self._run = run_row
-        self._steps = step_rows
+        self._positions = positions
+        self._steps: dict[str, Row] = {}  # a step's row from its first event on
         self._session = session
         self._session_row = session_row
-        self._attempts: dict[tuple[str, int, int], Row] = {}
+        self._attempt_started: dict[tuple[str, int, int], float] = {}  # attempts running, by key
         self._data: dict[str, Any] = dict(context or {})
         self._version: int = run_row.get("context_version") or 0
         self.snapshot_every = max(1, snapshot_every)
@@ -139,90 +144,55 @@ class StoreWriter:
             self.on_error(error)
 
     def _fold(self, events: list[Any]) -> Batch:
-        steps: dict[str, Row] = {}
-        attempts: dict[tuple[str, int, int], Row] = {}
+        # Step and attempt rows are tuples in column order (columns.COLUMNS): this loop is the
+        # writer's hot path, and the sinks write tuples as they are.
+        steps: dict[str, tuple[Any, ...]] = {}
+        attempts: dict[tuple[str, int, int], tuple[Any, ...]] = {}
         versions: list[Row] = []
         snapshots: list[Row] = []
         logs: list[Row] = []
         cache: list[Row] = []
         run_changed = False
-        run_id, session = self.run_id, self._session
+        run_id, session, positions = self.run_id, self._session, self._positions
+        attempt_started = self._attempt_started
         for event in events:
             kind = type(event)
-            if kind is StepStarted:
-                row = self._steps[event.step]
-                row["status"] = "running"
-                row["started_at"] = row["started_at"] or event.at
-                row["session"] = session
-                steps[event.step] = row
-            elif kind is AttemptStarted:
-                key = (event.step, NO_ITEM if event.item is None else event.item, event.attempt)
-                row = {
-                    "run_id": run_id,
-                    "step": event.step,
-                    "item": key[1],
-                    "attempt": event.attempt,
-                    "status": "running",
-                    "started_at": event.at,
-                    "finished_at": None,
-                    "wall_s": None,
-                    "cpu_s": None,
-                    "peak_rss_bytes": None,
-                    "output": None,
-                    "error_type": None,
-                    "error_message": None,
-                    "error_traceback": None,
-                    "retry_in_s": None,
-                    "session": session,
-                }
-                self._attempts[key] = attempts[key] = row
-            elif kind is AttemptFinished:
-                key = (event.step, NO_ITEM if event.item is None else event.item, event.attempt)
-                found = self._attempts.pop(key, None) or attempts.get(key)
-                if found is None:
-                    continue
-                row = found
-                row["status"] = event.status
-                row["finished_at"] = event.at
-                row["wall_s"] = event.wall_s
-                row["cpu_s"] = event.cpu_s
-                row["peak_rss_bytes"] = event.peak_rss_bytes
-                row["output"] = dumps(event.output) if event.status == "succeeded" else None
-                _error_columns(row, event.error)
-                row["retry_in_s"] = event.will_retry_in_s
-                attempts[key] = row
-                if event.error is not None:
+            if kind is AttemptFinished:
+                item = NO_ITEM if event.item is None else event.item
+                key = (event.step, item, event.attempt)
+                started = attempt_started.pop(key, event.at - event.wall_s)
+                error = event.error
+                attempts[key] = (
+                    run_id, event.step, item, event.attempt, event.status, started, event.at, event.wall_s,
+                    event.cpu_s, event.peak_rss_bytes,
+                    # a step's own output is on its row; an item's is kept here (the step's is the list)
+                    dumps(event.output) if item != NO_ITEM and event.status == "succeeded" else None,
+                    error.type if error else None, error.message if error else None,
+                    error.traceback if error else None, event.will_retry_in_s, session,
+                )  # fmt: skip
+                if error is not None:
                     then = f"; retrying in {event.will_retry_in_s:.3g}s" if event.will_retry_in_s is not None else ""
                     logs.append(
                         {
                             "run_id": run_id,
                             "step": event.step,
-                            "item": key[1],
+                            "item": item,
                             "attempt": event.attempt,
                             "stream": "framework",
                             "at": event.at,
-                            "text": f"attempt {event.attempt} {event.status}: "
-                            f"{event.error.type}: {event.error.message}{then}",
+                            "text": f"attempt {event.attempt} {event.status}: {error.type}: {error.message}{then}",
                         }
                     )
             elif kind is StepFinished:
-                row = self._steps[event.step]
-                row.update(
-                    status=event.status,
-                    attempts=event.attempts,
-                    started_at=event.started_at,
-                    finished_at=event.finished_at,
-                    cpu_s=event.cpu_s,
-                    peak_rss_bytes=event.peak_rss_bytes,
-                    items=event.items,
-                    output=dumps(event.output),
-                    reason=event.reason,
-                    cache_key=event.cache_key,
-                    cache_inputs=dumps(event.cache_inputs) if event.cache_inputs is not None else None,
-                    session=session,
-                )
-                _error_columns(row, event.error)
-                steps[event.step] = row
+                error = event.error
+                output = dumps(event.output)
+                steps[event.step] = (
+                    run_id, event.step, positions[event.step], event.status, event.attempts, event.started_at,
+                    event.finished_at, event.cpu_s, event.peak_rss_bytes, event.items, output,
+                    error.type if error else None, error.message if error else None,
+                    error.traceback if error else None, event.reason, event.cache_key,
+                    dumps(event.cache_inputs) if event.cache_inputs is not None else None, session,
+                )  # fmt: skip
                 if event.reason and event.status in ("skipped", "cached", "pending"):
                     logs.append(
                         {
@@ -241,11 +211,24 @@ class StoreWriter:
                             "key": event.cache_key,
                             "run_id": run_id,
                             "step": event.step,
-                            "output": row["output"],
+                            "output": output,
                             "created_at": event.at,
                             "inputs": dumps(event.cache_inputs),
                         }
                     )
+            elif kind is AttemptStarted:
+                item = NO_ITEM if event.item is None else event.item
+                key = (event.step, item, event.attempt)
+                attempt_started[key] = event.at
+                attempts[key] = (
+                    run_id, event.step, item, event.attempt, "running", event.at,
+                    None, None, None, None, None, None, None, None, None, session,
+                )  # fmt: skip
+            elif kind is StepStarted:
+                steps[event.step] = (
+                    run_id, event.step, positions[event.step], "running", 0, event.at,
+                    None, 0.0, 0, None, None, None, None, None, None, None, None, session,
+                )  # fmt: skip
             elif kind is ContextChanged:
                 first = event.changes[0]
                 source = first.source
@@ -314,9 +297,38 @@ class StoreWriter:
         return batch
 
 
-def initial_batch(run_row: Row, session_row: Row, step_rows: Mapping[str, Row]) -> Batch:
-    """What is written, synchronously, before a run starts: the run, its session and its steps."""
-    return {"runs": [dict(run_row)], "sessions": [dict(session_row)], "steps": [dict(r) for r in step_rows.values()]}
+def step_row(run_id: str, name: str, position: int, session: int) -> Row:
+    """A step's row before anything happened to it. (A new run writes none up front: a step with no
+    row is pending. A resumed run writes these for the steps it runs again.)"""
+    return {
+        "run_id": run_id,
+        "name": name,
+        "position": position,
+        "status": "pending",
+        "attempts": 0,
+        "started_at": None,
+        "finished_at": None,
+        "cpu_s": 0.0,
+        "peak_rss_bytes": 0,
+        "items": None,
+        "output": None,
+        "error_type": None,
+        "error_message": None,
+        "error_traceback": None,
+        "reason": None,
+        "cache_key": None,
+        "cache_inputs": None,
+        "session": session,
+    }
 
 
-__all__ = ["NO_ITEM", "NO_STEP", "StoreWriter", "initial_batch", "pack_snapshot", "unpack_snapshot"]
+def initial_batch(run_row: Row, session_row: Row, step_rows: list[Row]) -> Batch:
+    """What is written, synchronously, before a run starts: the run, its session, and (resuming)
+    the steps that run again, reset to pending."""
+    batch: Batch = {"runs": [dict(run_row)], "sessions": [dict(session_row)]}
+    if step_rows:
+        batch["steps"] = step_rows
+    return batch
+
+
+__all__ = ["NO_ITEM", "NO_STEP", "StoreWriter", "initial_batch", "pack_snapshot", "step_row", "unpack_snapshot"]

@@ -2,7 +2,8 @@
 
 An executor receives ``AttemptTask`` values and runs each through ``execute_attempt`` wherever it
 likes (a thread, a process, a cluster). It reports through one callback, ``notify``, from any
-thread: ``(key, started_at)`` when an attempt starts, then its ``AttemptOutcome``. An executor that
+thread: ``(key, started_at)`` when an attempt starts, then its ``AttemptOutcome``; and, in between,
+the ``LogLines`` the attempt writes (``framework0.engine.capture``). An executor that
 runs attempts away from the run's context state gives each a snapshot as it starts and applies
 the attempt's writes to the state itself, before it reports the outcome.
 
@@ -22,11 +23,12 @@ from collections.abc import Callable
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask
 from framework0.errors import ExecutorError
+from framework0.events.types import LogLines
 
 AttemptStart = tuple[int, float]
 """``(key, started_at)``: the attempt ``key`` started at that time (epoch seconds)."""
 
-Notify = Callable[[AttemptStart | AttemptOutcome], None]
+Notify = Callable[[AttemptStart | AttemptOutcome | LogLines], None]
 
 
 class Executor(abc.ABC):
@@ -43,8 +45,20 @@ class Executor(abc.ABC):
     can_run_here: bool = False
 
     @abc.abstractmethod
-    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
-        """Prepare ``workers`` slots; reports go to ``notify``; in-process tasks use ``context``."""
+    def start(
+        self,
+        *,
+        workers: int,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> None:
+        """Prepare ``workers`` slots; reports go to ``notify``; in-process tasks use ``context``.
+
+        ``log_here`` takes the log lines of attempts run in the scheduler's own thread (``run_here``,
+        or every attempt of the inline executor) as they are written, in the thread writing them
+        (the scheduler's, or one the step started, such as ``shell``'s pipe readers): the
+        scheduler cannot take them from ``notify`` until the attempt ends. Default: ``notify``."""
 
     @abc.abstractmethod
     def submit(self, task: AttemptTask) -> None:

@@ -7,10 +7,14 @@ step itself, which then ends as cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptTask, run_in_this_thread
+from framework0.engine.capture import OutputCapture
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.monitor import ResourceMonitor
+from framework0.events.types import LogLines
 
 
 class InlineExecutor(Executor):
@@ -23,14 +27,24 @@ class InlineExecutor(Executor):
         self._monitor = ResourceMonitor()
         self._context: ContextState | None = None
         self._notify: Notify | None = None
+        self._capture: OutputCapture | None = None
 
-    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+    def start(
+        self,
+        *,
+        workers: int,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> None:
         self._context, self._notify = context, notify
+        self._capture = OutputCapture.notifying(log_here or notify)
+        self._capture.install()
         self._monitor.start()
 
     def submit(self, task: AttemptTask) -> None:
         assert self._context is not None and self._notify is not None
-        run_in_this_thread(task, self._context, self._monitor, self._notify)
+        run_in_this_thread(task, self._context, self._monitor, self._notify, self._capture)
 
     def cancel(self, key: int) -> None:
         """Nothing runs by the time the runner could ask."""
@@ -46,3 +60,6 @@ class InlineExecutor(Executor):
 
     def shutdown(self) -> None:
         self._monitor.stop()
+        if self._capture is not None:
+            self._capture.uninstall()
+            self._capture = None

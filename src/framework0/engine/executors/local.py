@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.engine.attempt import (
@@ -22,10 +23,12 @@ from framework0.engine.attempt import (
     execute_attempt,
     run_in_this_thread,
 )
+from framework0.engine.capture import OutputCapture
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import StepCancelled
+from framework0.events.types import LogLines
 
 
 class _Worker:
@@ -58,9 +61,21 @@ class LocalExecutor(Executor):
         self._monitor = ResourceMonitor()
         self._context: ContextState | None = None
         self._notify: Notify | None = None
+        self._capture: OutputCapture | None = None
+        self._capture_here: OutputCapture | None = None  # for run_here
 
-    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+    def start(
+        self,
+        *,
+        workers: int,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> None:
         self._context, self._notify = context, notify
+        self._capture = OutputCapture.notifying(notify)
+        self._capture_here = OutputCapture.notifying(log_here) if log_here is not None else self._capture
+        self._capture.install()
         self._monitor.start()
         for _ in range(workers):
             self._spawn()
@@ -76,11 +91,12 @@ class LocalExecutor(Executor):
 
     def run_here(self, task: AttemptTask) -> None:
         assert self._context is not None and self._notify is not None
-        run_in_this_thread(task, self._context, self._monitor, self._notify)
+        run_in_this_thread(task, self._context, self._monitor, self._notify, self._capture_here)
 
     def _work(self, worker: _Worker) -> None:
         assert self._context is not None and self._notify is not None
         state, notify, monitor, tasks, lock = self._context, self._notify, self._monitor, self._tasks, self._lock
+        capture = self._capture
         while not worker.abandoned:
             if self._holds:
                 self._open.wait()
@@ -104,7 +120,7 @@ class LocalExecutor(Executor):
             try:
                 notify((task.key, time.time()))
                 context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
-                outcome = execute_attempt(task, context, monitor)
+                outcome = execute_attempt(task, context, monitor, capture=capture)
             except StepCancelled as error:  # landed outside the attempt's own handlers
                 info, types = error_info(error)
                 outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
@@ -173,3 +189,6 @@ class LocalExecutor(Executor):
             if worker.thread is not None and worker.current is None:
                 worker.thread.join(timeout=1)
         self._monitor.stop()
+        if self._capture is not None:
+            self._capture.uninstall()
+            self._capture = self._capture_here = None

@@ -1,6 +1,9 @@
 """The process executor: attempts run in a pool of worker processes started with ``spawn``.
 
 Each worker gets the context as the attempt starts and sends its writes back with the outcome.
+What an attempt prints or logs is captured in the worker and sent to the parent as it is written
+(batched, every 50 ms at most, and always before the outcome); the parent shows the printed lines
+on its own stdout and stderr, so a run's output goes where the runner's goes.
 Stopping: the worker is asked first (the attempt's cancel event is set and ``StepCancelled`` is
 raised in it, so teardown runs); if it does not stop within the grace period its whole process
 group is killed (on Windows the process itself) and a fresh worker takes its slot. A worker that
@@ -14,21 +17,67 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from framework0.context import CancelToken, ChangeSource, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
+from framework0.engine.capture import OutputCapture, max_log_bytes
 from framework0.engine.executors.base import Executor, Notify
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, StepCancelled
+from framework0.events.types import LogLines
+
+_LINES_EVERY = 0.05  # how long a worker gathers log lines before sending them
 
 
-def _worker_main(conn: Connection) -> None:
+class _Sender:
+    """A worker's side of the pipe: messages from any thread, log lines batched by a thread of its
+    own (never the attempt's, so a cancel raised in the attempt cannot tear a message in half)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._lines: queue.SimpleQueue[tuple[LogLines, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        threading.Thread(target=self._send_lines, name="f0-log-sender", daemon=True).start()
+
+    def send(self, message: tuple[str, Any]) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+    def add(self, lines: LogLines, echo: bool) -> None:
+        self._lines.put((lines, echo))
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Send the lines gathered so far (the attempt's outcome must come after them)."""
+        with self._lock:
+            batch = []
+            while True:
+                try:
+                    batch.append(self._lines.get_nowait())
+                except queue.Empty:
+                    break
+            if batch:
+                with contextlib.suppress(OSError):  # the parent is gone: nobody to tell
+                    self._conn.send(("lines", batch))
+
+    def _send_lines(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(_LINES_EVERY)
+            self._wake.clear()
+            self.flush()
+
+
+def _worker_main(conn: Connection, max_log: int) -> None:
     """The body of a worker process: run tasks one at a time, listen for cancel requests meanwhile."""
     if hasattr(os, "setsid"):
         os.setsid()  # its own process group, so that a kill reaches the processes a step started
@@ -62,7 +111,10 @@ def _worker_main(conn: Connection) -> None:
                 return
 
     threading.Thread(target=listen, name="f0-listen", daemon=True).start()
-    conn.send(("ready", None))  # booted: from now on a task starts as soon as it arrives
+    sender = _Sender(conn)
+    capture = OutputCapture(sender.add, echo=False, limit=max_log)
+    capture.install()
+    sender.send(("ready", None))  # booted: from now on a task starts as soon as it arrives
     while True:
         task = tasks.get()
         if task is None:
@@ -75,7 +127,7 @@ def _worker_main(conn: Connection) -> None:
         try:
             if cancelled_early:
                 raise StepCancelled("cancelled")
-            outcome = run_detached(task, monitor, event)
+            outcome = run_detached(task, monitor, event, capture)
         except StepCancelled as error:
             info, types = error_info(error)
             outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
@@ -87,7 +139,8 @@ def _worker_main(conn: Connection) -> None:
                 break
             except StepCancelled:
                 continue
-        conn.send(("outcome", outcome))
+        sender.flush()
+        sender.send(("outcome", outcome))
     monitor.stop()
 
 
@@ -126,20 +179,29 @@ class ProcessExecutor(Executor):
         self._boot_failures = 0
         self._notify: Notify | None = None
         self._closing = False
+        self._max_log = 0
 
-    def start(self, *, workers: int, context: ContextState, notify: Notify) -> None:
+    def start(
+        self,
+        *,
+        workers: int,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> None:
         self._notify, self._context = notify, context
         self._closing, self._broken = False, None
         self._slots, self._by_key, self._holds, self._boot_failures = [], {}, 0, 0
         self._running = {}
         self._idle.clear()
         self._queued.clear()
+        self._max_log = max_log_bytes()
         for _ in range(workers):
             self._spawn()
 
     def _spawn(self) -> None:
         parent, child = self._mp.Pipe()
-        process = self._mp.Process(target=_worker_main, args=(child,), name="f0-worker", daemon=True)
+        process = self._mp.Process(target=_worker_main, args=(child, self._max_log), name="f0-worker", daemon=True)
         process.start()
         child.close()
         slot = _Slot(process, parent)
@@ -185,9 +247,15 @@ class ProcessExecutor(Executor):
         assert self._notify is not None
         while True:
             try:
-                kind, outcome = slot.conn.recv()
+                kind, payload = slot.conn.recv()
             except (EOFError, OSError):
                 break
+            if kind == "lines":  # what an attempt wrote, before its outcome
+                for lines, echo in payload:
+                    if echo:
+                        _show(lines)
+                    self._notify(lines)
+                continue
             if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
                 with self._lock:
                     slot.ready = True
@@ -196,6 +264,7 @@ class ProcessExecutor(Executor):
                         self._idle.append(slot)
                 self._dispatch()
                 continue
+            outcome: AttemptOutcome = payload
             with self._lock:
                 self._by_key.pop(outcome.key, None)
                 task = self._running.pop(outcome.key, None)
@@ -297,6 +366,15 @@ class ProcessExecutor(Executor):
             if slot.process.is_alive():
                 _kill(slot.process)
             slot.conn.close()
+
+
+def _show(lines: LogLines) -> None:
+    """Show what a step printed in a worker where this process's own output goes."""
+    stream = sys.stdout if lines.stream == "stdout" else sys.stderr
+    try:
+        stream.write(lines.text + "\n")
+    except (OSError, ValueError):  # closed or a broken pipe: the lines are still recorded
+        pass
 
 
 def _kill(process: Any) -> None:

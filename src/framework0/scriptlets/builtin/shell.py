@@ -4,10 +4,16 @@ The command starts in its own process group (a new session on POSIX), so stoppin
 timeout, cancellation or any exception arriving while it waits - ends every process the command
 started, not just the shell: SIGTERM to the group, SIGKILL after a short grace, then the child is
 reaped. On Windows the tree is ended with ``taskkill /T /F``.
+
+The command's output is logged as it arrives, as the attempt's stdout and stderr (through the run's
+output capture, which ``sys.stdout.attempt_writer`` reaches; it is not shown on the terminal), and
+kept for the return value: all of it up to ``_KEEP_BYTES`` per stream, else the first and last
+halves with a note of what was dropped between them.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 import signal
@@ -15,6 +21,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -32,6 +40,7 @@ _KILL_GRACE = 1.0  # between SIGTERM and SIGKILL
 _DRAIN_GRACE = 1.0  # how long to wait for output after the command exits (see _drain)
 _TAIL_LINES = 5
 _TAIL_CHARS = 1000
+_KEEP_BYTES = 10 * 1024 * 1024  # of each stream, for the return value
 
 
 class CommandFailed(RuntimeError):
@@ -45,7 +54,9 @@ class ShellScriptlet(BaseScriptlet):
     run without a shell) - exactly one; ``env`` (variables added to the current environment);
     ``cwd`` (the folder to run in); ``timeout`` (seconds or a duration such as ``"30s"``); ``check``
     (default true: a non-zero exit fails the step with ``CommandFailed``, naming the exit code and
-    the last lines of stderr). Returns ``{"stdout", "stderr", "exit_code"}``, decoded as UTF-8.
+    the last lines of stderr). Returns ``{"stdout", "stderr", "exit_code"}``, decoded as UTF-8; a
+    stream longer than 10 MiB keeps its first and last 5 MiB, with a note of what was dropped.
+    Both streams are also written to the step's log, line by line as they come (``f0 logs``).
 
     On timeout (``TimeoutError``), cancellation (``StepCancelled``) or any other exception while the
     command runs, the command and everything it started are killed before the step ends. Output of
@@ -104,42 +115,94 @@ class ShellScriptlet(BaseScriptlet):
             **_new_process_group(),
         )
         try:
-            captures = [_Capture(process.stdout), _Capture(process.stderr)]
+            readers = [
+                _PipeReader(process.stdout, _attempt_writer("stdout")),
+                _PipeReader(process.stderr, _attempt_writer("stderr")),
+            ]
             _wait(process, ctx, params.timeout)
-            _drain(captures, ctx)
+            _drain(readers, ctx)
         except BaseException:
             _kill_tree(process)
             raise
-        stdout, stderr = (capture.text() for capture in captures)
+        stdout, stderr = (reader.text() for reader in readers)
         exit_code = process.returncode
         if params.check and exit_code != 0:
             raise CommandFailed(_failure(_display(command), exit_code, stderr))
         return {"stdout": stdout, "stderr": stderr, "exit_code": exit_code}
 
 
-class _Capture(threading.Thread):
-    """Reads one pipe to its end, so a chatty command never blocks on a full pipe."""
+def _attempt_writer(stream: str) -> Callable[[str], None] | None:
+    """Where this attempt's ``stream`` is logged, when a run captures it (see engine/capture.py)."""
+    get = getattr(getattr(sys, stream), "attempt_writer", None)
+    return get() if callable(get) else None
 
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        super().__init__(name="f0-shell-capture", daemon=True)
+
+class _PipeReader(threading.Thread):
+    """Reads one pipe to its end, so a chatty command never blocks on a full pipe; logs the text
+    as it comes and keeps at most ``_KEEP_BYTES`` of it (the first and last halves)."""
+
+    def __init__(self, stream: IO[bytes] | None, log: Callable[[str], None] | None) -> None:
+        super().__init__(name="f0-shell-reader", daemon=True)
         self._stream = stream
-        self._chunks: list[bytes] = []
+        self._log = log
+        self._half = _KEEP_BYTES // 2
+        self._head: list[bytes] = []
+        self._head_size = 0
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self._dropped = 0
         self.start()
 
     def run(self) -> None:
         if self._stream is None:
             return
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             fd = self._stream.fileno()
             while chunk := os.read(fd, 65536):
-                self._chunks.append(chunk)
+                self._keep(chunk)
+                if self._log is not None:
+                    self._log(decoder.decode(chunk))
         except OSError:
             pass
         finally:
             self._stream.close()
+            if self._log is not None:
+                self._log(decoder.decode(b"", final=True))
+
+    def _keep(self, chunk: bytes) -> None:
+        room = self._half - self._head_size
+        if room > 0:
+            self._head.append(chunk[:room])
+            self._head_size += len(self._head[-1])
+            chunk = chunk[room:]
+            if not chunk:
+                return
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        excess = self._tail_size - self._half
+        while excess > 0:
+            first = self._tail[0]
+            cut = min(len(first), excess)
+            if cut == len(first):
+                self._tail.popleft()
+            else:
+                self._tail[0] = first[cut:]
+            self._tail_size -= cut
+            self._dropped += cut
+            excess -= cut
 
     def text(self) -> str:
-        return b"".join(self._chunks).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        head = _decode(b"".join(self._head))
+        tail = _decode(b"".join(self._tail))
+        if not self._dropped:
+            return head + tail
+        note = f"\n[... {self._dropped} bytes dropped here; the first and last {self._half} bytes are kept ...]\n"
+        return head + note + tail
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n")
 
 
 def _wait(process: subprocess.Popen[bytes], ctx: Context, timeout: float | None) -> None:
@@ -156,13 +219,13 @@ def _wait(process: subprocess.Popen[bytes], ctx: Context, timeout: float | None)
             raise TimeoutError(f"command timed out after {timeout:g}s")
 
 
-def _drain(captures: list[_Capture], ctx: Context) -> None:
+def _drain(readers: list[_PipeReader], ctx: Context) -> None:
     # The command has exited; its pipes close once every process holding them has. A background
     # process it left running may hold them for ever, so wait only a little for the last output.
     deadline = time.monotonic() + _DRAIN_GRACE
-    for capture in captures:
-        while capture.is_alive() and time.monotonic() < deadline:
-            capture.join(_POLL)
+    for reader in readers:
+        while reader.is_alive() and time.monotonic() < deadline:
+            reader.join(_POLL)
             if ctx.cancelled:
                 raise StepCancelled("cancelled while reading the command's output")
 
