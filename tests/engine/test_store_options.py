@@ -93,3 +93,29 @@ def test_a_run_from_python_with_store_none_records_nothing(tmp_path: Path) -> No
     result = framework0.run(tmp_path / "hello.yaml", store=None)
     assert result.ok
     assert not (tmp_path / ".framework0").exists()
+
+
+def test_the_snapshot_interval_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = "".join(f"  - {{name: s{i}, uses: set_context, args: {{values: {{k{i}: {i}}}}}}}\n" for i in range(7))
+    (tmp_path / "many.yaml").write_text("sequential: true\nsteps:\n" + steps)
+    url = f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("F0_SNAPSHOT_EVERY", "3")
+    by_env = framework0.run(tmp_path / "many.yaml", store=url)
+    by_argument = framework0.run(tmp_path / "many.yaml", store=url, snapshot_every=2)
+    with sqlite3.connect(tmp_path / "s.db") as connection:
+        versions = {
+            run_id: [
+                v for (v,) in connection.execute("SELECT version FROM context_snapshots WHERE run_id = ?", (run_id,))
+            ]
+            for run_id in (by_env.run_id, by_argument.run_id)
+        }
+    assert versions == {by_env.run_id: [3, 6], by_argument.run_id: [2, 4, 6]}
+
+
+def test_a_bad_snapshot_interval_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    process = f0("run", "hello.yaml", cwd=tmp_path, env=environment(F0_SNAPSHOT_EVERY="often"))
+    assert process.returncode == 1
+    assert process.stderr.strip().splitlines() == [
+        "error: F0_SNAPSHOT_EVERY='often': give a whole number of versions, 1 or more (default 100)"
+    ]

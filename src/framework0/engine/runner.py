@@ -274,8 +274,9 @@ class Runner:
         stops the run here, with nothing done)."""
         from framework0.engine.recording import start_writer
         from framework0.store import open_sink
-        from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY
+        from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY, snapshot_interval
 
+        every = self._snapshot_every or snapshot_interval(DEFAULT_SNAPSHOT_EVERY)  # checked before opening
         if isinstance(self.store, str):
             from framework0.store import durability
 
@@ -303,7 +304,7 @@ class Runner:
             fresh_steps=[name for name in self._runs if name not in kept],
             context=self.state.snapshot(),
             context_version=self.state.version,
-            snapshot_every=self._snapshot_every or DEFAULT_SNAPSHOT_EVERY,
+            snapshot_every=every,
             on_error=self._outcomes.put,
         )
         self.bus.subscribe(self._writer.handle)
@@ -824,6 +825,7 @@ def run(
     grace_s: float = DEFAULT_GRACE_S,
     store: RunSink | str | None = "",
     use_cache: bool = True,
+    snapshot_every: int | None = None,
 ) -> RunResult:
     """Run a recipe (a path or a loaded Recipe) and return its RunResult.
 
@@ -831,6 +833,8 @@ def run(
     written; a failing step does not raise, it is reported in the result (``result.status ==
     "failed"``). The run is recorded in ``store``: a store URL, ``""`` for ``$F0_STORE`` or
     ``.framework0/framework0.db`` under the working directory, or None to keep it in memory only.
+    The context history is stored as deltas with a full snapshot every ``snapshot_every`` versions
+    (default ``$F0_SNAPSHOT_EVERY``, else 100).
 
     >>> result = run("examples/quickstart.yaml")
     >>> result.steps["hello_world"].output
@@ -851,5 +855,6 @@ def run(
         grace_s=grace_s,
         store=store,
         use_cache=use_cache,
+        snapshot_every=snapshot_every,
     )
     return runner.run()

@@ -37,6 +37,18 @@ _BATCH_MAX = 20_000
 _STOP = object()
 
 
+def snapshot_interval(default: int = DEFAULT_SNAPSHOT_EVERY) -> int:
+    """``$F0_SNAPSHOT_EVERY`` (a whole number, 1 or more), else ``default``."""
+    import os
+
+    text = os.environ.get("F0_SNAPSHOT_EVERY", "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise StoreError(f"F0_SNAPSHOT_EVERY={text!r}: give a whole number of versions, 1 or more (default 100)")
+    return int(text)
+
+
 class Sink(Protocol):
     """Where batches go: ``SqliteSink`` (sqlite3) or ``Store`` (SQLAlchemy)."""
 
