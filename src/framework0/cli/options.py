@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEBUG_KEY = "framework0.debug"
 
@@ -26,3 +31,32 @@ store_option = click.option(
     help="Where runs are recorded: a SQLAlchemy URL (sqlite:///runs.db, postgresql://user@host/db). "
     "Default: $F0_STORE, else .framework0/framework0.db here.",
 )
+
+
+def running_options(function: F) -> F:
+    """The options of every command that runs steps (f0 run, f0 resume): params, where and how
+    many steps run, the result's forms, the cache and the store."""
+    for option in reversed(
+        (
+            click.option(
+                "-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param; repeatable."
+            ),
+            click.option(
+                "--executor",
+                type=click.Choice(["local", "process"]),
+                default="local",
+                show_default=True,
+                help="Where steps run: threads (local) or worker processes (process).",
+            ),
+            click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once."),
+            click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout."),
+            click.option(
+                "--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step."
+            ),
+            click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits."),
+            store_option,
+            debug_option,
+        )
+    ):
+        function = option(function)
+    return function

@@ -6,26 +6,13 @@ from typing import Any
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import running_options
 
 
 @click.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--from", "from_step", metavar="STEP", help="Run STEP and everything downstream of it again.")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param; repeatable.")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "process"]),
-    default="local",
-    show_default=True,
-    help="Where steps run: threads (local) or worker processes (process).",
-)
-@click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step.")
-@click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits.")
-@store_option
-@debug_option
+@running_options
 def resume(
     run_id: str,
     from_step: str | None,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import running_options
 
 if TYPE_CHECKING:
     from framework0.engine.runner import Runner
@@ -18,21 +18,8 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False))
 @click.option("--recipe", "recipe_option", type=click.Path(dir_okay=False), help="The recipe (the seed's spelling).")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param; repeatable.")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "process"]),
-    default="local",
-    show_default=True,
-    help="Where steps run: threads (local) or worker processes (process).",
-)
-@click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once.")
 @click.option("--timeout", help="Stop the whole run after this long (30s, 5m, 1h).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step.")
-@click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits.")
-@store_option
-@debug_option
+@running_options
 def run(
     recipe: str | None,
     recipe_option: str | None,
