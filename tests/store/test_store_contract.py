@@ -392,19 +392,22 @@ def test_list_runs_filters_by_recipe_status_and_time_newest_first(db: Backend):
     assert ids(limit=2) == ["r5", "r4"]
 
 
-def test_find_run_takes_a_unique_prefix(db: Backend):
-    db.sink.write({"runs": [run_row("abc123"), run_row("abd456"), run_row("x_1"), run_row("xy1")]})
-    assert db.store.find_run("abc123")["run_id"] == "abc123"
-    assert db.store.find_run("abc")["run_id"] == "abc123"
-    with pytest.raises(RunNotFound, match="'ab' is ambiguous; give more of it"):
-        db.store.find_run("ab")
-    with pytest.raises(RunNotFound, match="no run 'zzz' in the store"):
-        db.store.find_run("zzz")
-    assert db.store.find_run("x_")["run_id"] == "x_1"  # "_" is not a wildcard
+def test_find_run_takes_a_unique_prefix_of_four_characters_or_more(db: Backend):
+    runs = ("abcd123", "abcd456", "abce789", "x_1yz", "xy1yz")
+    db.sink.write({"runs": [run_row(run_id) for run_id in runs]})
+    assert db.store.find_run("abcd123")["run_id"] == "abcd123"
+    assert db.store.find_run("abce")["run_id"] == "abce789"
+    with pytest.raises(RunNotFound, match="'abcd' is ambiguous; give more of it"):
+        db.store.find_run("abcd")
+    with pytest.raises(RunNotFound, match="no run 'abc' in the store"):
+        db.store.find_run("abc")  # too short to be taken for the start of a run id
+    with pytest.raises(RunNotFound, match="no run 'zzzz' in the store"):
+        db.store.find_run("zzzz")
+    assert db.store.find_run("x_1y")["run_id"] == "x_1yz"  # "_" is not a wildcard
     with pytest.raises(RunNotFound):
-        db.store.find_run("x%")
+        db.store.find_run("x%1y")
     with pytest.raises(RunNotFound):
-        db.store.find_run("ABC")  # ids match exactly, on every database
+        db.store.find_run("ABCE")  # ids match exactly, on every database
 
 
 def test_delete_runs_removes_those_runs_from_every_table_and_nothing_else(db: Backend):

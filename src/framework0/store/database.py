@@ -22,6 +22,8 @@ Row = dict[str, Any]
 #: how long to wait for a PostgreSQL server to answer (a URL's own connect_timeout wins)
 CONNECT_TIMEOUT_S = 10
 
+MIN_PREFIX = 4  # the shortest start of a run id taken for the run
+
 TABLES: dict[str, sa.Table] = {table.name: table for table in schema.metadata.sorted_tables}
 
 
@@ -104,11 +106,13 @@ class Store:
     # -- reading ----------------------------------------------------------------------------------
 
     def find_run(self, run_id: str) -> Row:
-        """The run with this id, or the one run whose id starts with it; RunNotFound otherwise."""
+        """The run with this id, or the one run whose id starts with it (4 characters or more, as in
+        git: a shorter start, like a bare version number, is never taken for a run); RunNotFound
+        otherwise."""
         runs = schema.runs
         with self._connect() as connection:
             row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
-            if row is None and run_id:
+            if row is None and len(run_id) >= MIN_PREFIX:
                 found = connection.execute(sa.select(runs).where(_starts_with(runs.c.run_id, run_id)).limit(2)).all()
                 if len(found) == 2:
                     raise RunNotFound(f"run id {run_id!r} is ambiguous; give more of it (f0 runs list)")
