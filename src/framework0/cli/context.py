@@ -97,7 +97,7 @@ def context() -> None:
     """A recorded run's context: at any version, its history of changes, or a diff.
 
     Every atomic change of the context is a new version (1, 2, ...; version 0 is the empty context
-    a run starts with). RUN is a run id from f0 runs list, or a unique start of one.
+    a run starts with). RUN is a run id from f0 runs list, or a unique start of one (4 characters or more).
 
     \b
     Examples:

@@ -25,7 +25,7 @@ def resume(
     store: str | None,
     debug: bool,
 ) -> None:
-    """Continue run RUN (an id from f0 runs list, or a unique start of one) under the same id.
+    """Continue run RUN (an id from f0 runs list, or a unique start of one, 4 characters or more) under the same id.
 
     Steps that finished are not run again: their outputs and context changes are restored. A step
     that was running when the runner stopped runs again (at-least-once). The recipe must not have
