@@ -19,7 +19,6 @@ from framework0.engine.history import (
     ELSEWHERE,
     ENDED,
     GONE,
-    last_context,
     result_document,
     runner_state,
     stored_result,
@@ -27,6 +26,7 @@ from framework0.engine.history import (
 from framework0.engine.runner import Runner
 from framework0.recipe.loader import load_recipe, load_recipe_text
 from framework0.store import open_store
+from framework0.store.context_history import context_at
 
 MIXED = """\
 test_meta:
@@ -126,7 +126,7 @@ def test_stored_result_equals_the_result_the_run_returned(tmp_path: Path) -> Non
     ],
     ids=["as-recorded", "deltas-only", "snapshot-only"],
 )
-def test_last_context_is_the_newest_snapshot_plus_the_deltas_after_it(tmp_path: Path, drop: str) -> None:
+def test_the_last_context_is_the_newest_snapshot_plus_the_deltas_after_it(tmp_path: Path, drop: str) -> None:
     steps = "".join(
         f"  - name: w{i}\n    uses: set_context\n    args: {{values: {{k{i % 3}: {i}}}}}\n" for i in range(7)
     )
@@ -139,7 +139,7 @@ def test_last_context_is_the_newest_snapshot_plus_the_deltas_after_it(tmp_path: 
             db.execute(drop)
     store = open_store(url)
     try:
-        rebuilt = last_context(store, result.run_id)
+        rebuilt = context_at(store, result.run_id)[1]
     finally:
         store.close()
 

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import click
 
 from framework0.cli.options import debug_option, store_option
 from framework0.cli.runs import RUN_STATUSES, local_time, parse_moment, recipe_name
 
-if TYPE_CHECKING:
-    from framework0.engine.history import OldRun
+
+class OldRun(NamedTuple):
+    """A run as ``f0 clean`` weighs it."""
+
+    run_id: str
+    test_id: str | None
+    recipe_path: str | None
+    status: str
+    started_at: float
+    node: str
+    pid: int
+
 
 #: the tables whose rows are counted, in the order they are reported
 TABLES = ("runs", "sessions", "steps", "attempts", "logs", "context_versions", "context_snapshots", "cache")
@@ -42,14 +52,14 @@ def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: 
       f0 clean --older-than 30d --status failed --yes
       f0 clean --older-than 2026-01-01 --store postgresql://f0@db/runs --yes
     """
-    from framework0.engine.history import ALIVE, ELSEWHERE, runner_state, runs_started_before
+    from framework0.engine.history import ALIVE, ELSEWHERE, runner_state
     from framework0.errors import UsageError
     from framework0.store import open_store
 
     before = parse_moment(older_than, option="--older-than", now=time.time())
     opened = open_store(store)
     try:
-        old = runs_started_before(opened, before, status=status)
+        old = [OldRun(**row) for row in opened.runs_started_before(before, status=status)]
         states = {run.run_id: runner_state(run._asdict()) for run in old}
         doomed = [run for run in old if states[run.run_id] not in (ALIVE, ELSEWHERE)]
         alive = [run for run in old if states[run.run_id] == ALIVE]

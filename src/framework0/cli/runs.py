@@ -112,7 +112,6 @@ def list_command(
       f0 runs list --recipe ETL-001 --status failed --since 7d
       f0 runs list --since 2026-01-31 --json
     """
-    from framework0.engine.history import step_counts
     from framework0.store import open_store
 
     since_at = parse_moment(since, option="--since", now=time.time()) if since is not None else None
@@ -121,7 +120,7 @@ def list_command(
         rows = opened.list_runs(recipe=recipe, status=status, since=since_at, limit=limit + 1 if limit else None)
         more = bool(limit) and len(rows) > limit
         rows = rows[:limit] if limit else rows
-        counts = step_counts(opened, [row["run_id"] for row in rows])
+        counts = opened.step_counts([row["run_id"] for row in rows])
     finally:
         opened.close()
     if as_json:

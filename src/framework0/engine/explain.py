@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
 from framework0.engine.caching import explain_difference
 from framework0.errors import UsageError, did_you_mean
-from framework0.store import schema
 from framework0.store.database import Store
 
 
@@ -41,7 +38,7 @@ def explain_step(store: Store, run_id: str, step: str) -> list[str]:
             lines.append("ran: it does not set cache: true, so it runs whenever its upstream steps succeed")
         return lines
     now = json.loads(row["cache_inputs"])
-    earlier = _earlier(store, run, step)
+    earlier = store.earlier_step(run, step)
     if earlier is None:
         lines.append("ran: cache: true, but no earlier run of this recipe has recorded this step")
         return lines
@@ -64,25 +61,3 @@ def _inputs(row: dict[str, Any]) -> list[str]:
     return [
         f"  key {row['cache_key'][:16]}: code of {inputs.get('scriptlet')}, its args, upstream outputs ({upstream})"
     ]
-
-
-def _earlier(store: Store, run: dict[str, Any], step: str) -> dict[str, Any] | None:
-    """The same step in the newest earlier run of the same recipe that recorded its cache inputs."""
-    runs, steps = schema.runs, schema.steps
-    same_recipe = runs.c.recipe_path == run["recipe_path"] if run["recipe_path"] else runs.c.test_id == run["test_id"]
-    query = (
-        sa.select(steps.c.run_id, steps.c.status, steps.c.cache_inputs)
-        .join(runs, runs.c.run_id == steps.c.run_id)
-        .where(
-            steps.c.name == step,
-            steps.c.cache_inputs.is_not(None),
-            runs.c.run_id != run["run_id"],
-            runs.c.started_at < run["started_at"],
-            same_recipe,
-        )
-        .order_by(runs.c.started_at.desc())
-        .limit(1)
-    )
-    with store.engine.connect() as connection:
-        found = connection.execute(query).first()
-    return None if found is None else dict(found._mapping)

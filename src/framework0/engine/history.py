@@ -8,11 +8,12 @@ and whether a run the store calls "running" still has a runner.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from framework0.engine.result import RunResult, StepResult
 from framework0.events.types import ErrorInfo
+from framework0.store.context_history import context_at
 
 if TYPE_CHECKING:
     from framework0.store.database import Store
@@ -20,18 +21,6 @@ if TYPE_CHECKING:
 #: what ``runner_state`` says of a run: it ended; its runner runs; its runner is gone (it was
 #: killed or its machine stopped); it runs on another machine, which cannot be checked from here
 ENDED, ALIVE, GONE, ELSEWHERE = "ended", "alive", "gone", "elsewhere"
-
-
-class OldRun(NamedTuple):
-    """A run as ``f0 clean`` weighs it."""
-
-    run_id: str
-    test_id: str | None
-    recipe_path: str | None
-    status: str
-    started_at: float
-    node: str
-    pid: int
 
 
 def stored_result(store: Store, run_id: str) -> RunResult:
@@ -58,7 +47,7 @@ def stored_result(store: Store, run_id: str) -> RunResult:
         finished_at = max(moments)
     context = _loads(run["context"])
     if context is None:
-        context = last_context(store, run["run_id"])
+        context = context_at(store, run)[1]
     return RunResult(
         run_id=run["run_id"],
         test_id=run["test_id"],
@@ -102,21 +91,6 @@ def step_result(row: Mapping[str, Any]) -> StepResult:
     )
 
 
-def last_context(store: Store, run_id: str) -> dict[str, Any]:
-    """The context as last recorded: the newest snapshot, then the deltas written after it."""
-    from framework0.store.writer import unpack_snapshot
-
-    found = store.snapshot_before(run_id, 2**62)
-    version, data = (found[0], unpack_snapshot(found[1])) if found is not None else (0, {})
-    for row in store.context_versions(run_id, after=version):
-        for op, key, new in json.loads(row["changes"]):
-            if op == "delete":
-                data.pop(key, None)
-            else:
-                data[key] = new
-    return data
-
-
 def runner_state(run: Mapping[str, Any]) -> str:
     """ENDED, ALIVE, GONE or ELSEWHERE: whether a stored run still has a process running it.
 
@@ -136,55 +110,6 @@ def runner_state(run: Mapping[str, Any]) -> str:
     except psutil.Error:
         alive = False
     return ALIVE if alive else GONE
-
-
-def step_counts(store: Store, run_ids: Iterable[str]) -> dict[str, dict[str, int]]:
-    """Per run, how many of its steps are in each status ({"succeeded": 3, "failed": 1})."""
-    import sqlalchemy as sa
-
-    from framework0.store import schema
-
-    ids = list(run_ids)
-    counts: dict[str, dict[str, int]] = {run_id: {} for run_id in ids}
-    steps = schema.steps
-    for start in range(0, len(ids), 500):
-        query = (
-            sa.select(steps.c.run_id, steps.c.status, sa.func.count())
-            .where(steps.c.run_id.in_(ids[start : start + 500]))
-            .group_by(steps.c.run_id, steps.c.status)
-        )
-        for run_id, status, count in _execute(store, query):
-            counts[run_id][status] = int(count)
-    return counts
-
-
-def runs_started_before(store: Store, before: float, *, status: str | None = None) -> list[OldRun]:
-    """Runs that started before the epoch time ``before`` (optionally only in ``status``), oldest
-    first; only the columns cleaning needs, so a store of many big runs is not read whole."""
-    import sqlalchemy as sa
-
-    from framework0.store import schema
-
-    runs = schema.runs
-    query = sa.select(*(runs.c[name] for name in OldRun._fields)).where(runs.c.started_at < before)
-    if status:
-        query = query.where(runs.c.status == status)
-    query = query.order_by(runs.c.started_at, runs.c.run_id)
-    return [OldRun(*row) for row in _execute(store, query)]
-
-
-def _execute(store: Store, query: Any) -> list[Any]:
-    import sqlalchemy as sa
-
-    from framework0.errors import StoreError
-    from framework0.store.url import shown
-
-    try:
-        with store.engine.connect() as connection:
-            return list(connection.execute(query))
-    except sa.exc.SQLAlchemyError as error:
-        original = getattr(error, "orig", None) or error
-        raise StoreError(f"store {shown(store.url)}: {original}") from error
 
 
 def _loads(text: str | None) -> Any:

@@ -13,15 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework0.context.changes import Change, ChangeSource
+from framework0.context.changes import Change
+from framework0.context.deltas import apply_ops
 from framework0.engine.history import step_result
 from framework0.engine.recording import describe_changes, fingerprint
 from framework0.engine.result import StepResult
 from framework0.errors import ResumeRefused
 from framework0.graph.dag import build_dag
 from framework0.recipe.model import Recipe
+from framework0.store.context_history import history as context_history
 from framework0.store.database import Store
-from framework0.store.schema_values import NO_ITEM, NO_STEP
+from framework0.store.schema_values import NO_ITEM
 
 KEPT = ("succeeded", "cached")
 Unit = tuple[str | None, int | None, int | None]
@@ -116,7 +118,7 @@ def load_resume(
             unfinished.add((row["step"], row["attempt"], item))
         elif row["attempt"] > base.get(row["step"], 0):
             base[row["step"]] = row["attempt"]
-    context, version, history, replay = _context(store, run_id, unfinished)
+    context, version, history, replay = _context(store, run, unfinished)
     values = json.loads(run["params"])
     values.update(params or {})
     return ResumeState(
@@ -158,32 +160,25 @@ def _refuse_if_alive(run: Mapping[str, Any]) -> None:
 
 
 def _context(
-    store: Store, run_id: str, unfinished: set[Unit]
+    store: Store, run: Mapping[str, Any], unfinished: set[Unit]
 ) -> tuple[dict[str, Any], int, list[Change], dict[Unit, list[list[tuple[str, str, Any]]]]]:
-    """The context as last recorded, its history, and the writes of attempts that never finished."""
+    """The context as last recorded, its history, and the writes of attempts that never finished
+    (by attempt, one list of operations per version)."""
+    changes = context_history(store, run)
     data: dict[str, Any] = {}
-    history: list[Change] = []
     replay: dict[Unit, list[list[tuple[str, str, Any]]]] = {}
-    version = 0
-    for row in store.context_versions(run_id):
-        step = None if row["step"] == NO_STEP else row["step"]
-        item = None if row["item"] == NO_ITEM else row["item"]
-        attempt = row["attempt"] or None
-        source = ChangeSource(row["node"], step, attempt, item)
-        batch: list[tuple[str, str, Any]] = []
-        for op, key, new in json.loads(row["changes"]):
-            old = data.get(key)
-            if op == "delete":
-                data.pop(key, None)
-            else:
-                data[key] = new
-            history.append(Change(row["version"], key, op, old, new, row["at"], source, row["seq"]))
-            batch.append((op, key, new))
-        unit = (step, attempt, item)
+    last: tuple[Unit, int] | None = None
+    for change in changes:
+        apply_ops(data, ((change.op, change.key, change.new),), version=change.version)
+        source = change.source
+        unit = (source.step, source.attempt, source.item)
         if unit in unfinished:
-            replay.setdefault(unit, []).append(batch)
-        version = row["version"]
-    return data, version, history, replay
+            batches = replay.setdefault(unit, [])
+            if last != (unit, change.version):
+                batches.append([])
+            batches[-1].append((change.op, change.key, change.new))
+            last = (unit, change.version)
+    return data, changes[-1].version if changes else 0, changes, replay
 
 
 def prepare_resume(

@@ -194,6 +194,56 @@ class Store:
             row = connection.execute(query).first()
         return None if row is None else (row[0], row[1])
 
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per run, how many of its steps have a row in each status ({"succeeded": 3, "failed": 1})."""
+        steps = schema.steps
+        counts: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
+        with self._connect() as connection:
+            for start in range(0, len(run_ids), 500):
+                query = (
+                    sa.select(steps.c.run_id, steps.c.status, sa.func.count())
+                    .where(steps.c.run_id.in_(list(run_ids[start : start + 500])))
+                    .group_by(steps.c.run_id, steps.c.status)
+                )
+                for run_id, status, count in connection.execute(query):
+                    counts[run_id][status] = int(count)
+        return counts
+
+    def runs_started_before(self, before: float, *, status: str | None = None) -> list[Row]:
+        """Runs that started before the epoch time ``before`` (only in ``status`` when given), oldest
+        first, with only the columns that say whose they are (not their contexts)."""
+        runs = schema.runs
+        columns = ("run_id", "test_id", "recipe_path", "status", "started_at", "node", "pid")
+        query = sa.select(*(runs.c[name] for name in columns)).where(runs.c.started_at < before)
+        if status:
+            query = query.where(runs.c.status == status)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query.order_by(runs.c.started_at, runs.c.run_id))]
+
+    def earlier_step(self, run: Row, step: str) -> Row | None:
+        """Step ``step`` in the newest run of the same recipe before ``run`` that recorded its cache
+        inputs (what ``f0 explain`` compares a cache miss with)."""
+        runs, steps = schema.runs, schema.steps
+        same_recipe = (
+            runs.c.recipe_path == run["recipe_path"] if run["recipe_path"] else runs.c.test_id == run["test_id"]
+        )
+        query = (
+            sa.select(steps.c.run_id, steps.c.status, steps.c.cache_inputs)
+            .join(runs, runs.c.run_id == steps.c.run_id)
+            .where(
+                steps.c.name == step,
+                steps.c.cache_inputs.is_not(None),
+                runs.c.run_id != run["run_id"],
+                runs.c.started_at < run["started_at"],
+                same_recipe,
+            )
+            .order_by(runs.c.started_at.desc())
+            .limit(1)
+        )
+        with self._connect() as connection:
+            found = connection.execute(query).first()
+        return None if found is None else dict(found._mapping)
+
     # -- cleaning ---------------------------------------------------------------------------------
 
     def delete_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
