@@ -106,6 +106,14 @@ def test_a_resumed_step_counts_its_attempts_after_the_earlier_sessions(tmp_path:
     assert (first.steps["check"].attempts, second.steps["check"].attempts) == (1, 2)
 
 
+def test_a_step_run_again_on_resume_says_why(tmp_path: Path, store: str) -> None:
+    first = framework0.run(make_recipe(tmp_path, CHAIN), store=store)
+    (tmp_path / "marker").touch()
+    second = framework0.resume(first.run_id, store=store)
+    assert second.steps["check"].reason == "run again: it failed in the earlier session"
+    assert second.steps["load"].reason == "run again: it was skipped in the earlier session"
+
+
 def test_resuming_a_run_that_succeeded_is_refused(tmp_path: Path, store: str) -> None:
     (tmp_path / "marker").touch()
     first = framework0.run(make_recipe(tmp_path, CHAIN), store=store)

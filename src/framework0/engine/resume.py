@@ -106,7 +106,8 @@ def load_resume(
         elif status == "running":
             reasons[name] = "run again: it was running when the runner stopped"
         else:
-            reasons[name] = f"run again: it was {status} in the earlier session"
+            what = "failed" if status == "failed" else f"was {status}"
+            reasons[name] = f"run again: it {what} in the earlier session"
     results = {name: step_result(rows[name]) for name in kept}
     base: dict[str, int] = {}
     unfinished: set[Unit] = set()
