@@ -29,6 +29,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/context_storage.py
+	$(BIN)/python benchmarks/context_server.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .framework0

@@ -140,6 +140,15 @@ LAYER_RULES = [
     ("framework0.events", ("framework0.store",)),
     ("framework0.scriptlets", ("framework0.store",)),
     ("framework0.store", ("framework0.engine", "framework0.cli", "framework0.scriptlets", "framework0.recipe")),
+    # the server and the client are adapters at the edge: nothing below them imports them
+    ("framework0.store", ("framework0.server", "framework0.client")),
+    ("framework0.context", ("framework0.server", "framework0.client")),
+    ("framework0.events", ("framework0.server", "framework0.client")),
+    ("framework0.engine", ("framework0.server",)),
+    ("framework0.scriptlets", ("framework0.server", "framework0.client")),
+    ("framework0.recipe", ("framework0.server", "framework0.client")),
+    # a runner on another machine needs the client, never the server (FastAPI is not installed there)
+    ("framework0.client", ("framework0.server", "framework0.engine", "framework0.cli")),
 ]
 
 

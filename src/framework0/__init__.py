@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from framework0.context import Change, Context
+    from framework0.context.merge import ChangeRequest, Strategies
     from framework0.engine.result import RunResult, StepResult
     from framework0.engine.resume import resume
     from framework0.engine.runner import run
     from framework0.errors import (
+        ContextConflict,
         ContextError,
         EngineError,
         ExecutorError,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         RunInterrupted,
         RunNotFound,
         ScriptletError,
+        ServerError,
         StepCancelled,
         StepFailed,
         StepTimeout,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         TemplateError,
         TemplateSecurityError,
         UsageError,
+        WaitTimeout,
     )
     from framework0.events import EventBus
     from framework0.recipe.loader import load_recipe, load_recipe_text
@@ -49,7 +53,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "BaseScriptlet": "framework0.scriptlets.base",
     "Change": "framework0.context",
+    "ChangeRequest": "framework0.context.merge",
     "Context": "framework0.context",
+    "ContextConflict": "framework0.errors",
     "ContextError": "framework0.errors",
     "EngineError": "framework0.errors",
     "EventBus": "framework0.events",
@@ -69,21 +75,26 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "framework0.engine.result",
     "scriptlet": "framework0.scriptlets.base",
     "ScriptletError": "framework0.errors",
+    "ServerError": "framework0.errors",
     "Step": "framework0.recipe.model",
     "StepCancelled": "framework0.errors",
     "StepFailed": "framework0.errors",
     "StepResult": "framework0.engine.result",
     "StepTimeout": "framework0.errors",
     "StoreError": "framework0.errors",
+    "Strategies": "framework0.context.merge",
     "TemplateError": "framework0.errors",
     "TemplateSecurityError": "framework0.errors",
     "UsageError": "framework0.errors",
+    "WaitTimeout": "framework0.errors",
 }
 
 __all__ = [
     "BaseScriptlet",
     "Change",
+    "ChangeRequest",
     "Context",
+    "ContextConflict",
     "ContextError",
     "EngineError",
     "EventBus",
@@ -98,15 +109,18 @@ __all__ = [
     "RunNotFound",
     "RunResult",
     "ScriptletError",
+    "ServerError",
     "Step",
     "StepCancelled",
     "StepFailed",
     "StepResult",
     "StepTimeout",
     "StoreError",
+    "Strategies",
     "TemplateError",
     "TemplateSecurityError",
     "UsageError",
+    "WaitTimeout",
     "load_recipe",
     "load_recipe_text",
     "resume",

@@ -14,8 +14,11 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
     │   └── StepTimeout             exit 1   ... because it ran past its timeout
     ├── OutputError                 exit 1   a step returned a value that is not JSON
     ├── ContextError                exit 1   a context key or value that is not allowed
+    │   ├── ContextConflict         exit 1   a compare-and-set write that read a stale version
+    │   └── WaitTimeout             exit 1   wait_for or barrier ran out of time
     ├── EngineError                 exit 1   the framework could not run a step (not the step's fault)
     │   └── ExecutorError           exit 1   an executor failed: a worker died, a task was lost
+    ├── ServerError                 exit 1   the context server refused a request or cannot be reached
     ├── StoreError                  exit 1   the run store cannot be opened, read or written
     │   ├── RunNotFound             exit 2   no stored run has that id
     │   └── ResumeRefused           exit 2   the run cannot be resumed (finished, or its recipe changed)
@@ -139,12 +142,36 @@ class ContextError(Framework0Error):
     """A context key or value is not allowed (keys are non-empty strings, values are JSON)."""
 
 
+class ContextConflict(ContextError):
+    """A compare-and-set write read a version that is no longer current: nothing was written.
+
+    ``conflicts`` maps each stale key to ``(expected, current)`` versions; read again and retry.
+    """
+
+    def __init__(self, conflicts: dict[str, tuple[int, int]]) -> None:
+        self.conflicts = dict(conflicts)
+        stale = ", ".join(f"{key!r} is at version {cur}, not {exp}" for key, (exp, cur) in self.conflicts.items())
+        super().__init__(f"stale write, nothing written: {stale}")
+
+
+class WaitTimeout(ContextError):
+    """``wait_for`` or ``barrier`` gave up: the context did not reach the condition in time."""
+
+
 class EngineError(Framework0Error):
     """The framework could not run a step; not the step's own fault."""
 
 
 class ExecutorError(EngineError):
     """An executor failed: a worker process died or a task could not be shipped."""
+
+
+class ServerError(Framework0Error):
+    """The context server cannot be reached, or refused a request (``status`` is its HTTP status)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StoreError(Framework0Error):

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 BIN = Path(sys.executable).parent
-BUILTINS = ["assert", "files", "hello_world", "http", "python", "set_context", "shell", "sleep"]
+BUILTINS = ["assert", "barrier", "files", "hello_world", "http", "python", "set_context", "shell", "sleep", "wait_for"]
 
 HELLO = """\
 test_meta:

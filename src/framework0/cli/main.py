@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "run": "framework0.cli.run:run",
     "runs": "framework0.cli.runs:runs",
     "schema": "framework0.cli.schema:schema",
+    "serve": "framework0.cli.serve:serve",
     "scriptlets": "framework0.cli.scriptlets:scriptlets",
     "validate": "framework0.cli.validate:validate",
 }
@@ -41,6 +42,7 @@ SUMMARIES: dict[str, str] = {
     "run": "Run a recipe.",
     "runs": "List recorded runs, or show one.",
     "schema": "Print the recipe JSON Schema, for editors.",
+    "serve": "Serve shared contexts and runs over HTTP and WebSocket.",
     "scriptlets": "List and describe the scriptlets recipes can use.",
     "validate": "Check recipes; report every error as FILE:LINE:COL.",
 }

@@ -19,10 +19,24 @@ if TYPE_CHECKING:
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False))
 @click.option("--recipe", "recipe_option", type=click.Path(dir_okay=False), help="The recipe (the seed's spelling).")
 @click.option("--timeout", help="Stop the whole run after this long (30s, 5m, 1h).")
+@click.option(
+    "--context-server",
+    metavar="URL",
+    envvar="F0_CONTEXT_SERVER",
+    help="Keep the run's context on this context server (f0 serve), shared live with other runners.",
+)
+@click.option(
+    "--context",
+    "context_name",
+    metavar="NAME",
+    help="The server's context this run uses (default: one named after the run id). Needs --context-server.",
+)
 @running_options
 def run(
     recipe: str | None,
     recipe_option: str | None,
+    context_server: str | None,
+    context_name: str | None,
     params: tuple[str, ...],
     executor: str,
     max_parallel: int | None,
@@ -40,6 +54,7 @@ def run(
       f0 run examples/quickstart.yaml
       f0 run etl.yaml -p region=eu -p batch=50 --json
       f0 run tests.yaml --junit report.xml
+      f0 run worker.yaml --context-server http://127.0.0.1:8765 --context shared
     Exit status: 0 succeeded, 1 a step failed, 2 invalid recipe or params, 130 interrupted.
     """
     from framework0.engine.runner import Runner
@@ -53,6 +68,8 @@ def run(
         raise UsageError("no recipe given: f0 run RECIPE.yaml (see f0 run --help)")
     if recipe and recipe_option:
         raise UsageError("give the recipe once: as an argument or with --recipe")
+    if context_name and not context_server:
+        raise UsageError("--context NAME names a context on a context server: add --context-server URL")
     overrides = parse_assignments(params)
     check_junit(junit)
     try:
@@ -75,6 +92,8 @@ def run(
             timeout=run_timeout,
             store=store or "",
             use_cache=not no_cache,
+            context_server=context_server,
+            context_name=context_name,
         )
 
     execute(make, loaded, as_json=as_json, junit=junit, debug=debug)

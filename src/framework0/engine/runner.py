@@ -123,6 +123,8 @@ class Runner:
         use_cache: bool = True,
         resume: ResumeState | None = None,
         snapshot_every: int | None = None,
+        context_server: str | None = None,
+        context_name: str | None = None,
     ) -> None:
         self.recipe = recipe
         if resume is not None:
@@ -136,7 +138,7 @@ class Runner:
         self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
-        self.state = ContextState(on_change=self._context_changed, shield=shield)
+        self.state = ContextState(on_change=self._context_changed, shield=shield, run_id=self.run_id)
         # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
         shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
         self._runs = {step.name: _StepRun(step) for _, step in shown}
@@ -165,6 +167,9 @@ class Runner:
         self._writer: StoreWriter | None = None
         self._store_error: StoreError | None = None
         self._code_digests: dict[str, str] = {}
+        self.context_server = context_server
+        self.context_name = context_name
+        self._remote: list[Any] = []  # what the context server connection must close
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -178,12 +183,17 @@ class Runner:
         if isinstance(self.store, str) and (self.store or os.environ.get("F0_STORE", "")).lower() == "none":
             self.store = None  # --store none / F0_STORE=none: keep this run in memory only
         opened = isinstance(self.store, str)
-        if self.store is not None:
-            self._start_store(run_started)
+        if self.context_server:
+            self._connect_context_server(resume is not None)
         try:
-            result = self._run(run_started, initial)
+            if self.store is not None:
+                self._start_store(run_started)
+            try:
+                result = self._run(run_started, initial)
+            finally:
+                self._close_store(opened)
         finally:
-            self._close_store(opened)
+            self._disconnect_context_server()
         if self._store_error is not None:
             result.status = "failed"
             result.error = ErrorInfo("StoreError", str(self._store_error))
@@ -249,6 +259,49 @@ class Runner:
                     self._abandon_all("interrupted twice")
                     break
                 self._interrupt()
+
+    # -- the context server -------------------------------------------------------------------------
+
+    def _connect_context_server(self, resuming: bool) -> None:
+        """Keep the run's context on the server (under ``context_name``, default the run id) and
+        send it the run's events, so that viewers see the run live."""
+        from framework0.errors import UsageError
+
+        if resuming:
+            raise UsageError("a resumed run keeps its context where it was: resume it without --context-server")
+        try:
+            from framework0.client.http import ContextClient
+            from framework0.client.publisher import EventPublisher
+            from framework0.client.remote_state import RemoteContextState
+        except ModuleNotFoundError as error:
+            raise UsageError(f"--context-server needs {error.name}: pip install 'framework0[server]'") from error
+        assert self.context_server is not None
+        retry = os.environ.get("F0_CONTEXT_SERVER_RETRY", "30")
+        try:
+            retry_for = float(retry)
+        except ValueError:
+            raise UsageError(
+                f"F0_CONTEXT_SERVER_RETRY={retry!r}: give the seconds to retry an unreachable server"
+            ) from None
+        client = ContextClient(self.context_server, retry_for=retry_for)
+        self._remote.append(client)
+        try:
+            name = self.context_name or self.run_id
+            state = RemoteContextState(client, name, run_id=self.run_id, on_change=self._context_changed, shield=shield)
+        except BaseException:
+            client.close()
+            self._remote.clear()
+            raise
+        self.state = state
+        self._remote.insert(0, state)
+        publisher = EventPublisher(client, self.run_id, shared_context=True)
+        self._remote.insert(0, publisher)
+        self.bus.subscribe(publisher.handle)
+
+    def _disconnect_context_server(self) -> None:
+        for part in self._remote:
+            part.close()
+        self._remote.clear()
 
     # -- the store --------------------------------------------------------------------------------
 
@@ -826,6 +879,8 @@ def run(
     store: RunSink | str | None = "",
     use_cache: bool = True,
     snapshot_every: int | None = None,
+    context_server: str | None = None,
+    context: str | None = None,
 ) -> RunResult:
     """Run a recipe (a path or a loaded Recipe) and return its RunResult.
 
@@ -834,7 +889,9 @@ def run(
     "failed"``). The run is recorded in ``store``: a store URL, ``""`` for ``$F0_STORE`` or
     ``.framework0/framework0.db`` under the working directory, or None to keep it in memory only.
     The context history is stored as deltas with a full snapshot every ``snapshot_every`` versions
-    (default ``$F0_SNAPSHOT_EVERY``, else 100).
+    (default ``$F0_SNAPSHOT_EVERY``, else 100). With ``context_server`` (a URL) the run's context
+    lives on that context server under the name ``context`` (default: the run id), shared live with
+    every runner using the same name, and the server sees the run's events.
 
     >>> result = run("examples/quickstart.yaml")
     >>> result.steps["hello_world"].output
@@ -856,5 +913,7 @@ def run(
         store=store,
         use_cache=use_cache,
         snapshot_every=snapshot_every,
+        context_server=context_server,
+        context_name=context,
     )
     return runner.run()

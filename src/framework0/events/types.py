@@ -104,10 +104,14 @@ class LogLines(NamedTuple):
 
 
 class ContextChanged(NamedTuple):
-    """One atomic change of the context: a new version, and the keys it changed."""
+    """One atomic change of the context: a new version, and the keys it changed.
+
+    ``context`` names the context server's shared context it changed (None: the run's own context).
+    """
 
     run_id: str
     changes: tuple[Change, ...]
+    context: str | None = None
 
 
 Event: TypeAlias = (

@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "framework0.scriptlets"
 
 BUILTINS: dict[str, str] = {
     "assert": "framework0.scriptlets.builtin.assertion:AssertScriptlet",
+    "barrier": "framework0.scriptlets.builtin.barrier:BarrierScriptlet",
     "files": "framework0.scriptlets.builtin.files:FilesScriptlet",
     "hello_world": "framework0.scriptlets.builtin.hello_world:HelloWorldScriptlet",
     "http": "framework0.scriptlets.builtin.http:HttpScriptlet",
@@ -30,6 +31,7 @@ BUILTINS: dict[str, str] = {
     "set_context": "framework0.scriptlets.builtin.set_context:SetContextScriptlet",
     "shell": "framework0.scriptlets.builtin.shell:ShellScriptlet",
     "sleep": "framework0.scriptlets.builtin.sleep:SleepScriptlet",
+    "wait_for": "framework0.scriptlets.builtin.wait_for:WaitForScriptlet",
 }
 
 # The seed's recipes name ``scriptlets.steps.hello_world``; a user's own ``scriptlets`` package wins.

@@ -1,4 +1,4 @@
-"""Each table's columns and key, as plain names: what the SQLite fast path writes without importing
+"""Each run table's columns and key, as plain names: what the SQLite fast path writes without importing
 SQLAlchemy (a test checks these match ``schema``)."""
 
 from __future__ import annotations
@@ -52,5 +52,8 @@ WRITE_MODE: dict[str, str] = {
 #: the order a batch is written in (parents first)
 TABLE_ORDER = ("runs", "sessions", "steps", "attempts", "context_versions", "context_snapshots", "logs", "cache")
 
+#: the context server's tables (written by the server, not by runs)
+SHARED_TABLES = ("shared_contexts", "shared_keys", "shared_changes")
+
 #: the migration this code expects the database to be at
-HEAD = "0001"
+HEAD = "0002"

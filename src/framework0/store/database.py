@@ -47,7 +47,7 @@ class Store:
         try:
             upgrade(self.engine)
         except sa.exc.SQLAlchemyError as error:
-            raise StoreError(_describe(error, url)) from error
+            raise StoreError(describe_error(error, url)) from error
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -55,7 +55,7 @@ class Store:
             with self.engine.begin() as connection:
                 yield connection
         except sa.exc.SQLAlchemyError as error:
-            raise StoreError(_describe(error, self.url)) from error
+            raise StoreError(describe_error(error, self.url)) from error
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class Store:
                     connection.exec_driver_sql("VACUUM")
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM's pages sit in the WAL
             except sa.exc.SQLAlchemyError as error:
-                raise StoreError(_describe(error, self.url)) from error
+                raise StoreError(describe_error(error, self.url)) from error
 
 
 # Not LIKE: its ``%`` and ``_`` are wildcards, and SQLite's LIKE ignores case where PostgreSQL's
@@ -369,7 +369,7 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
         raise StoreError(f"cannot create the run store {shown(url)}: {error}") from error
 
 
-def _describe(error: BaseException, url: str) -> str:
+def describe_error(error: BaseException, url: str) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     from framework0.store.sqlite_sink import describe

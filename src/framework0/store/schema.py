@@ -146,3 +146,37 @@ cache = sa.Table(
     sa.Column("inputs", sa.Text, nullable=False),  # JSON
     sa.Index("ix_cache_run", "run_id"),
 )
+
+# The context server's named contexts (shared by many runs and machines). Each change gets the
+# context's next version; each key keeps the version that last wrote it (as in etcd).
+
+shared_contexts = sa.Table(
+    "shared_contexts",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("oldest", sa.BigInteger, nullable=False),  # history is held from this version on
+    sa.Column("strategies", sa.Text, nullable=False),  # JSON: {pattern: strategy}
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+shared_keys = sa.Table(
+    "shared_keys",
+    metadata,
+    sa.Column("context", sa.String(200), sa.ForeignKey("shared_contexts.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+shared_changes = sa.Table(
+    "shared_changes",
+    metadata,
+    sa.Column("context", sa.String(200), sa.ForeignKey("shared_contexts.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # JSON: who wrote it (node, run, step, attempt, client)
+    sa.Column("write_id", sa.String(200)),  # the writer's idempotency key: a retried write is written once
+    sa.Column("changes", sa.Text, nullable=False),  # JSON: [[key, op (create, set, delete), old, new], ...]
+    sa.UniqueConstraint("context", "write_id", name="uq_shared_changes_write"),
+)

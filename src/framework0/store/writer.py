@@ -241,7 +241,7 @@ class StoreWriter:
                     run_id, event.step, positions[event.step], "running", 0, event.at,
                     None, 0.0, 0, None, None, None, None, None, None, None, None, session,
                 )  # fmt: skip
-            elif kind is ContextChanged:
+            elif kind is ContextChanged and event.context is None:  # a shared context is the server's
                 first = event.changes[0]
                 source = first.source
                 versions.append(

@@ -1,0 +1,79 @@
+"""``f0 serve``: the context server (and, later, the dashboard)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from framework0.cli.options import debug_option, store_option
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on (loopback by default).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option(
+    "--allow-origin",
+    "origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin (https://host:port) allowed to open WebSockets; repeatable. Default: this server's own.",
+)
+@click.option(
+    "--keep-history",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Keep the last N versions of each context's history (default: all).",
+)
+@click.option("--token-file", type=click.Path(dir_okay=False), help="Where the bearer token is kept (F0_TOKEN wins).")
+@store_option
+@debug_option
+def serve(
+    host: str,
+    port: int,
+    origins: tuple[str, ...],
+    keep_history: int | None,
+    token_file: str | None,
+    store: str | None,
+    debug: bool,
+) -> None:
+    """Serve named contexts (and runs) over HTTP and WebSocket to runners and viewers.
+
+    Every route but /healthz needs the bearer token: $F0_TOKEN, or the one generated on the first
+    start into a file only you can read (printed below). Several servers on one PostgreSQL
+    store (--store postgresql://...) act as one.
+
+    \b
+    Example:
+      f0 serve --port 8765
+      f0 run recipe.yaml --context-server http://127.0.0.1:8765 --context shared
+    """
+    from pathlib import Path
+
+    from framework0.errors import UsageError
+
+    try:
+        from framework0.server.security import load_or_create_token
+        from framework0.server.serve import serve as run_server
+        from framework0.server.settings import Settings
+    except ModuleNotFoundError as error:
+        raise UsageError(f"f0 serve needs {error.name}: pip install 'framework0[server]'") from error
+
+    token, where = load_or_create_token(Path(token_file) if token_file else None)
+    settings = Settings(
+        token=token,
+        store_url=store,
+        host=host,
+        port=port,
+        allowed_origins=tuple(origins),
+        keep_history=keep_history,
+    )
+
+    def ready(bound: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"serving on http://{shown}:{bound} (token: {where})", file=sys.stderr, flush=True)
+
+    try:
+        run_server(settings, on_ready=ready)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error

@@ -1,0 +1,176 @@
+"""The context server's ASGI application: FastAPI routes behind the security guard.
+
+``create_app(settings)`` returns what uvicorn serves. At startup it opens the store, starts the
+context writer, and subscribes the WebSocket hub and the run recorder to the server's event bus
+(one event stream: context changes and runners' events all pass through it); on PostgreSQL it
+also LISTENs for changes the other servers commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
+
+from framework0.errors import ContextError, StoreError
+from framework0.events import EventBus
+from framework0.server import routes_contexts, routes_runs
+from framework0.server.contexts import ContextService
+from framework0.server.hub import Hub, serve_websocket
+from framework0.server.routes_contexts import context_error_status, reply
+from framework0.server.security import BadRequestBody, Guard, default_origins
+from framework0.server.settings import ServerState, Settings
+from framework0.server.wire import Health
+from framework0.store.shared import failure_kind
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1"
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    """The server as an ASGI app: every route but ``/healthz`` needs the bearer token."""
+    api = create_api(settings)
+    origins = settings.allowed_origins or default_origins(settings.host, settings.port)
+    return Guard(api, token=settings.token, max_body=settings.max_body, allowed_origins=origins)
+
+
+def create_api(settings: Settings) -> FastAPI:
+    """The FastAPI application itself (without the guard: tests of the OpenAPI document use it)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(_open, settings, asyncio.get_running_loop())
+        app.state.f0 = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(_close, state)
+
+    app = FastAPI(
+        title="Framework0 context server",
+        version=API_VERSION,
+        description=(
+            "Named, versioned contexts shared by runners on many machines (compare-and-set writes, "
+            "merge strategies, history), live over the WebSocket at /api/v1/ws, and the runs of the "
+            "server's store. Every route but /healthz needs `Authorization: Bearer TOKEN`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(routes_contexts.router)
+    app.include_router(routes_runs.router)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["server"])
+    async def healthz(request: Request) -> Response:
+        """200 when the server and its store can serve (no token needed)."""
+        state: ServerState = request.app.state.f0
+        try:
+            await run_in_threadpool(_ping, state)
+        except Exception as error:
+            return reply({"status": "unavailable", "store": str(error).splitlines()[0]}, 503)
+        if not state.contexts.alive:
+            return reply({"status": "unavailable", "store": "the context writer stopped"}, 503)
+        return reply({"status": "ok", "store": state.store.dialect})
+
+    @app.websocket("/api/v1/ws")
+    async def websocket(websocket: WebSocket) -> None:
+        """Live context changes and run events; writes in batches (see framework0.server.hub)."""
+        await serve_websocket(websocket)
+
+    app.add_exception_handler(BadRequestBody, _bad_request)
+    app.add_exception_handler(ContextError, _context_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    return app
+
+
+def _open(settings: Settings, loop: asyncio.AbstractEventLoop) -> ServerState:
+    from framework0.server.routes_runs import RunRecorder
+    from framework0.store import open_store
+
+    store = open_store(settings.store_url)
+    bus = EventBus()
+    contexts = ContextService(store, bus, node=settings.node, keep_history=settings.keep_history)
+    contexts.start()
+    state = ServerState(settings, store, bus, contexts, hub=None, loop=loop)  # type: ignore[arg-type]
+    state.hub = Hub(state)
+    state.closers.append(bus.subscribe(state.hub.handle))
+    recorder = RunRecorder(store, bus)
+    state.closers.append(bus.subscribe(recorder.handle))
+    state.closers.append(recorder.close)
+    if store.dialect == "postgresql":
+        from framework0.server.notify import Listener
+
+        listener = Listener(contexts)
+        listener.start()
+        state.closers.append(listener.close)
+    state.closers.append(contexts.close)
+    return state
+
+
+def _close(state: ServerState) -> None:
+    for close in state.closers:
+        try:
+            close()
+        except Exception:
+            log.exception("closing %r failed", close)
+    state.store.engine.dispose()
+
+
+def _ping(state: ServerState) -> None:
+    import sqlalchemy as sa
+
+    with state.store.engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+
+def _fail(status: int, kind: str, message: str, **extra: Any) -> Response:
+    return reply({"error": {"type": kind, "message": message}, **extra}, status)
+
+
+async def _bad_request(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, BadRequestBody)
+    return _fail(error.status or 400, type(error).__name__, str(error))
+
+
+async def _context_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, ContextError)
+    extra: dict[str, Any] = {}
+    if hasattr(error, "oldest"):
+        extra["oldest"] = error.oldest
+    return _fail(context_error_status(error), type(error).__name__, str(error), **extra)
+
+
+async def _store_error(_request: Request, error: Exception) -> Response:
+    kind = failure_kind(error)
+    status = 507 if kind == "full" else 503
+    return _fail(status, "StoreFull" if kind == "full" else "StoreUnavailable", f"nothing was written: {error}")
+
+
+async def _invalid(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "request"
+    return _fail(422, "InvalidRequest", f"{where}: {first.get('msg')}")
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return _fail(error.status_code, "HTTPError", str(error.detail))
+
+
+async def _unexpected(_request: Request, error: Exception) -> Response:
+    log.exception("unexpected error", exc_info=error)
+    return _fail(500, "InternalError", f"{type(error).__name__}: the server failed; see its log")

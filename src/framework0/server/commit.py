@@ -1,0 +1,36 @@
+"""Waiting, in the event loop, for the context writer thread to answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from framework0.server.contexts import Done, LoopDone
+
+if TYPE_CHECKING:
+    from framework0.server.settings import ServerState
+
+
+async def committed(submit: Callable[[Done], None]) -> Any:
+    """Queue a request with the context writer and wait until it is committed (or refused)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(answer: Any) -> None:
+        if not future.done():
+            future.set_result(answer)
+
+    submit(LoopDone(loop, settle))
+    answer = await future
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
+async def loaded(state: ServerState, name: str) -> bool:
+    """Whether the context exists (loading it into the writer's memory first if needed)."""
+    if state.contexts.cached(name):
+        return True
+    found: bool = await committed(lambda done: state.contexts.submit_load(name, done))
+    return found

@@ -1,0 +1,554 @@
+"""The named contexts a server holds: compare-and-set writes, group commit, reads and history.
+
+One writer thread owns every write. Writes that arrive together are resolved in arrival order
+against the current keys and committed in one transaction (group commit); each is acknowledged
+only after that commit, so an acknowledged write survives a crash. The writer keeps each context's
+committed keys in memory for reads; several servers on one PostgreSQL stay correct because the
+writer locks the context's row and catches up on versions another server wrote before resolving.
+Every committed change is published on the server's event bus as a ``ContextChanged``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework0.context.changes import Change, ChangeSource
+from framework0.context.merge import ChangeRequest, Resolution, Strategies, resolve
+from framework0.errors import ContextConflict, ContextError, StoreError
+from framework0.events import EventBus
+from framework0.events.types import ContextChanged
+from framework0.server.jsontext import to_json
+from framework0.store.database import Store
+from framework0.store.shared import ChangeRow, ContextRow, SharedContexts
+
+Done = Callable[[Any], None]  # called once with the result, or with the exception
+
+MAX_BATCH = 2000  # writes committed in one transaction at most
+
+#: a stored change entry's op ("create": the key was absent) as a context Change's op
+_BUS_OP = {"create": "set", "set": "set", "delete": "delete"}
+
+
+class HistoryGone(ContextError):
+    """The history asked for starts before the oldest version the server still holds."""
+
+    def __init__(self, name: str, since: int, oldest: int) -> None:
+        super().__init__(
+            f"context {name!r}: history before version {oldest} is no longer held (asked from {since}); "
+            f"read the whole context and continue from its version"
+        )
+        self.oldest = oldest
+
+
+class UnknownVersion(ContextError):
+    """A version after the context's current one."""
+
+
+@dataclass(slots=True)
+class _Context:
+    """A context's committed state, as the writer last saw it in the store."""
+
+    name: str
+    version: int
+    oldest: int
+    strategies: Strategies
+    created_at: float
+    keys: dict[str, tuple[Any, int]]
+
+
+@dataclass(slots=True)
+class _Write:
+    name: str
+    request: ChangeRequest
+    source: dict[str, Any]
+    write_id: str | None
+    done: Done
+
+
+@dataclass(slots=True)
+class _Create:
+    name: str
+    strategies: Strategies
+    replace: bool  # True: set the rules of a context that may exist; False: create, refuse if it exists
+    done: Done
+
+
+@dataclass(slots=True)
+class _Load:
+    name: str
+    done: Done
+
+
+@dataclass(slots=True)
+class _Notice:
+    """Another server committed ``version`` of ``name`` (PostgreSQL NOTIFY)."""
+
+    name: str
+    version: int
+
+
+class ContextExists(ContextError):
+    """A context of that name already exists with other rules."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What one group commit changes in one context, before it is committed."""
+
+    context: _Context
+    version: int
+    keys: dict[str, tuple[Any, int] | None] = field(default_factory=dict)  # None: deleted
+    created: bool = False
+    strategies: Strategies | None = None
+
+    def read(self, key: str) -> tuple[Any, int] | None:
+        if key in self.keys:
+            return self.keys[key]
+        return self.context.keys.get(key)
+
+
+class ContextService:
+    """The server's named contexts. ``start()`` before use, ``close()`` at the end."""
+
+    def __init__(self, store: Store, bus: EventBus, *, node: str, keep_history: int | None = None) -> None:
+        self.store = store
+        self.tables = SharedContexts(store)
+        self.bus = bus
+        self.node = node
+        self.keep_history = keep_history
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._contexts: dict[str, _Context] = {}
+        self._lock = threading.Lock()  # guards _contexts for readers; only the writer changes it
+        self._thread: threading.Thread | None = None
+        self.commits = 0  # transactions committed (the group commit's effect shows as writes / commits)
+        self.writes = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="f0-context-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread runs (a server whose writer stopped is not healthy)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- requests (any thread) --------------------------------------------------------------------
+
+    def submit(
+        self, name: str, request: ChangeRequest, source: Mapping[str, Any], write_id: str | None, done: Done
+    ) -> None:
+        """Queue one atomic change; ``done`` gets its version, or ContextConflict / StoreError."""
+        self._queue.put(_Write(name, request, dict(source), write_id, done))
+
+    def submit_create(self, name: str, strategies: Strategies, done: Done, *, replace: bool = False) -> None:
+        """Queue the creation of a context with its merge rules; ``done`` gets its ContextRow."""
+        self._queue.put(_Create(name, strategies, replace, done))
+
+    def submit_load(self, name: str, done: Done) -> None:
+        """Queue loading a context into memory; ``done`` gets True (False: no such context)."""
+        self._queue.put(_Load(name, done))
+
+    def notice(self, name: str, version: int) -> None:
+        """Another server committed ``version`` of ``name``: catch up and publish it."""
+        self._queue.put(_Notice(name, version))
+
+    # -- reads (any thread) -----------------------------------------------------------------------
+
+    def cached(self, name: str) -> bool:
+        return name in self._contexts
+
+    def current(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The context's version and data, or None when it is not loaded (see ``submit_load``)."""
+        with self._lock:
+            context = self._contexts.get(name)
+            if context is None:
+                return None
+            return context.version, {key: value for key, (value, _) in context.keys.items()}
+
+    def key(self, name: str, key: str) -> tuple[Any, int] | None:
+        with self._lock:
+            context = self._contexts.get(name)
+            return None if context is None else context.keys.get(key)
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            context = self._contexts.get(name)
+            if context is None:
+                return None
+            return {
+                "name": name,
+                "version": context.version,
+                "oldest": context.oldest,
+                "keys": len(context.keys),
+                "strategies": context.strategies.to_dict(),
+                "created_at": context.created_at,
+            }
+
+    def at(self, name: str, version: int) -> dict[str, Any]:
+        """The context's data as it was at ``version`` (undoing the changes made since)."""
+        with self._lock:
+            context = self._contexts.get(name)
+            if context is None:
+                current, oldest, data = 0, 0, {}
+            else:
+                current, oldest = context.version, context.oldest
+                data = {key: value for key, (value, _) in context.keys.items()}
+        if version > current:
+            raise UnknownVersion(f"context {name!r} is at version {current}; version {version} does not exist yet")
+        if version < oldest:
+            raise HistoryGone(name, version, oldest)
+        for row in reversed(self.tables.changes(name, after=version, upto=current)):
+            for key, op, old, _new in reversed(row.changes):
+                if op == "create":
+                    data.pop(key, None)
+                else:
+                    data[key] = old
+        return data
+
+    def history(self, name: str, *, since: int = 0, key: str | None = None, limit: int = 10_000) -> list[ChangeRow]:
+        """The changes after version ``since``, oldest first (HistoryGone if they are no longer held)."""
+        with self._lock:
+            context = self._contexts.get(name)
+            oldest = 0 if context is None else context.oldest
+        if since < oldest:
+            raise HistoryGone(name, since, oldest)
+        rows = self.tables.changes(name, after=since, limit=limit)
+        if key is not None:
+            rows = [
+                ChangeRow(r.version, r.at, r.source, r.write_id, [c for c in r.changes if c[0] == key])
+                for r in rows
+                if any(c[0] == key for c in r.changes)
+            ]
+        return rows
+
+    def oldest(self, name: str) -> int:
+        with self._lock:
+            context = self._contexts.get(name)
+            return 0 if context is None else context.oldest
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._process(batch)
+            except Exception as error:  # never lose the thread: answer every waiter
+                for item in batch:
+                    if not isinstance(item, _Notice):
+                        _settle(item.done, error)
+            if stop:
+                return
+
+    def _process(self, batch: list[Any]) -> None:
+        names = sorted({item.name for item in batch})
+        answers: list[tuple[Done, Any]] = []
+        published: list[ContextChanged] = []
+        try:
+            with self.tables.transaction() as connection:
+                rows = self.tables.lock(connection, names)
+                pending: dict[str, _Pending] = {}
+                for name in names:
+                    row = rows.get(name)
+                    if row is not None:
+                        published.extend(self._catch_up(connection, row))
+                        context = self._contexts[name]
+                        pending[name] = _Pending(context, context.version)
+                written: dict[str, dict[str, int]] = {}
+                for name in names:
+                    ids = [i.write_id for i in batch if isinstance(i, _Write) and i.name == name and i.write_id]
+                    if ids and name in pending:
+                        written[name] = self.tables.written(connection, name, ids)
+                changes: list[dict[str, Any]] = []
+                now = time.time()
+                for item in batch:
+                    if isinstance(item, _Notice):
+                        continue
+                    if isinstance(item, _Load):
+                        answers.append((item.done, item.name in pending))
+                        continue
+                    work = pending.get(item.name)
+                    if isinstance(item, _Create):
+                        answers.append((item.done, self._create(connection, item, work, pending, now)))
+                        continue
+                    if work is None:
+                        work = self._new(connection, item.name, {}, now, pending, published)
+                    answers.append(
+                        (item.done, self._resolve(item, work, written.setdefault(item.name, {}), changes, now))
+                    )
+                upserts: list[dict[str, Any]] = []
+                deletes: list[dict[str, Any]] = []
+                versions: dict[str, int] = {}
+                for name, work in pending.items():
+                    if work.version != work.context.version:
+                        versions[name] = work.version
+                    for key, entry in work.keys.items():
+                        if entry is None:
+                            deletes.append({"c": name, "k": key})
+                        else:
+                            upserts.append({"context": name, "key": key, "value": dumps(entry[0]), "version": entry[1]})
+                self.tables.write(connection, changes=changes, upserts=upserts, deletes=deletes, versions=versions)
+                self.tables.announce(connection, versions)
+        except StoreError as error:
+            for item in batch:
+                if not isinstance(item, _Notice):
+                    _settle(item.done, error)
+            self._publish(published)
+            return
+        self.commits += 1
+        self.writes += len(changes)
+        with self._lock:
+            for name, work in pending.items():
+                context = work.context
+                if work.created:
+                    self._contexts[name] = context
+                for key, entry in work.keys.items():
+                    if entry is None:
+                        context.keys.pop(key, None)
+                    else:
+                        context.keys[key] = entry
+                context.version = work.version
+                if work.strategies is not None:
+                    context.strategies = work.strategies
+        published.extend(self._events(changes))
+        self._publish(published)
+        _answer(answers)
+        if self.keep_history is not None:
+            self._trim(versions)
+
+    def _catch_up(self, connection: Any, row: ContextRow) -> list[ContextChanged]:
+        """Bring the cached context up to the stored row (another server may have written since)."""
+        context = self._contexts.get(row.name)
+        if context is not None and context.version == row.version:
+            context.oldest = row.oldest
+            return []
+        if context is None or context.version > row.version or row.version - context.version > 1000:
+            keys = self.tables.keys(connection, row.name)
+            fresh = _Context(row.name, row.version, row.oldest, Strategies(row.strategies), row.created_at, keys)
+            with self._lock:
+                self._contexts[row.name] = fresh
+            return []
+        rows = self.tables.changes(row.name, after=context.version, upto=row.version, connection=connection)
+        with self._lock:
+            for change in rows:
+                for key, op, _old, new in change.changes:
+                    if op == "delete":
+                        context.keys.pop(key, None)
+                    else:
+                        context.keys[key] = (new, change.version)
+            context.version = row.version
+            context.oldest = row.oldest
+            context.strategies = Strategies(row.strategies)
+        return [_event(row.name, change) for change in rows]
+
+    def _new(
+        self,
+        connection: Any,
+        name: str,
+        rules: dict[str, str],
+        now: float,
+        pending: dict[str, _Pending],
+        published: list[ContextChanged],
+    ) -> _Pending:
+        """Create a context absent when the group began (on PostgreSQL another server may have
+        created, even written, it since: then it is that one, caught up)."""
+        row = self.tables.create(connection, name, rules, now)
+        if row.version == 0 and row.strategies == rules:
+            work = pending[name] = _Pending(_empty(row), row.version, created=True)
+            return work
+        published.extend(self._catch_up(connection, row))
+        context = self._contexts[name]
+        work = pending[name] = _Pending(context, context.version)
+        return work
+
+    def _create(
+        self, connection: Any, item: _Create, work: _Pending | None, pending: dict[str, _Pending], now: float
+    ) -> Any:
+        rules = item.strategies.to_dict()
+        if work is None:
+            work = self._new(connection, item.name, rules, now, pending, [])
+            if work.created:
+                return _row(work)
+        current = work.strategies or work.context.strategies
+        if current == item.strategies:
+            return _row(work)
+        if not item.replace:
+            return ContextExists(
+                f"context {item.name!r} already exists with rules {current.to_dict()}; "
+                f"PUT /api/v1/contexts/{item.name}/strategies to change them"
+            )
+        self.tables.set_strategies(connection, item.name, rules)
+        work.strategies = item.strategies
+        return _row(work)
+
+    def _resolve(
+        self, item: _Write, work: _Pending, written: dict[str, int], changes: list[dict[str, Any]], now: float
+    ) -> Any:
+        if item.write_id and item.write_id in written:
+            return written[item.write_id]  # the same write again (a retry): acknowledged once, written once
+        try:
+            resolution: Resolution = resolve(item.request, work.read, work.strategies or work.context.strategies)
+        except ContextError as error:
+            return error
+        if resolution.conflicts:
+            return ContextConflict({c.key: (c.expected, c.current) for c in resolution.conflicts})
+        entries: list[list[Any]] = []
+        version = work.version + 1
+        for operation in resolution.operations:
+            before = work.read(operation.key)
+            if operation.op == "delete":
+                if before is None:
+                    continue
+                work.keys[operation.key] = None
+                entries.append([operation.key, "delete", before[0], None])
+            else:
+                work.keys[operation.key] = (operation.value, version)
+                if before is None:
+                    entries.append([operation.key, "create", None, operation.value])
+                else:
+                    entries.append([operation.key, "set", before[0], operation.value])
+        if not entries:
+            return work.version
+        work.version = version
+        if item.write_id:
+            written[item.write_id] = version
+        changes.append(
+            {
+                "context": item.name,
+                "version": version,
+                "at": now,
+                "source": dumps(item.source),
+                "write_id": item.write_id,
+                "changes": dumps(entries),
+                # for publishing, not stored:
+                "_source": item.source,
+                "_entries": entries,
+            }
+        )
+        return version
+
+    def _events(self, changes: list[dict[str, Any]]) -> list[ContextChanged]:
+        events = []
+        for row in changes:
+            change = ChangeRow(row["version"], row["at"], row.pop("_source"), row["write_id"], row.pop("_entries"))
+            events.append(_event(row["context"], change))
+        return events
+
+    def _publish(self, events: list[ContextChanged]) -> None:
+        for event in events:
+            self.bus.publish(event)
+
+    def _trim(self, versions: dict[str, int]) -> None:
+        keep = self.keep_history
+        assert keep is not None
+        for name, version in versions.items():
+            context = self._contexts.get(name)
+            if context is not None and version - context.oldest > keep + max(100, keep // 10):
+                try:
+                    oldest = self.tables.trim(name, keep)
+                except StoreError:
+                    continue  # the history stays longer; the next commit tries again
+                with self._lock:
+                    context.oldest = oldest
+
+
+def dumps(value: Any) -> str:
+    """JSON text as stored (orjson: the writer thread's hottest call)."""
+    return to_json(value).decode()
+
+
+class LoopDone:
+    """A ``Done`` that answers in an asyncio event loop: the writer wakes each loop once per
+    group commit for all its answers, not once per write."""
+
+    __slots__ = ("callback", "loop")
+
+    def __init__(self, loop: Any, callback: Callable[[Any], None]) -> None:
+        self.loop = loop
+        self.callback = callback
+
+    def __call__(self, answer: Any) -> None:
+        self.loop.call_soon_threadsafe(self.callback, answer)
+
+
+def _answer(answers: list[tuple[Done, Any]]) -> None:
+    by_loop: dict[Any, list[tuple[Callable[[Any], None], Any]]] = {}
+    for done, answer in answers:
+        if type(done) is LoopDone:
+            by_loop.setdefault(done.loop, []).append((done.callback, answer))
+        else:
+            _settle(done, answer)
+    for loop, calls in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_call_all, calls)
+        except RuntimeError:
+            pass  # the loop closed: its server is stopping
+
+
+def _call_all(calls: list[tuple[Callable[[Any], None], Any]]) -> None:
+    for callback, answer in calls:
+        _settle(callback, answer)
+
+
+def _settle(done: Done, answer: Any) -> None:
+    try:
+        done(answer)
+    except Exception:  # a waiter that went away (a closed connection) must not stop the writer
+        pass
+
+
+def _empty(row: ContextRow) -> _Context:
+    return _Context(row.name, row.version, row.oldest, Strategies(row.strategies), row.created_at, {})
+
+
+def _row(work: _Pending) -> ContextRow:
+    context = work.context
+    rules = (work.strategies or context.strategies).to_dict()
+    return ContextRow(context.name, work.version, context.oldest, rules, context.created_at)
+
+
+def source_of(source: Mapping[str, Any]) -> ChangeSource:
+    """The ChangeSource a stored source dict describes."""
+    attempt, item = source.get("attempt"), source.get("item")
+    return ChangeSource(
+        node=str(source.get("node") or ""),
+        step=source.get("step") if isinstance(source.get("step"), str) else None,
+        attempt=attempt if isinstance(attempt, int) else None,
+        item=item if isinstance(item, int) else None,
+    )
+
+
+def _event(name: str, row: ChangeRow) -> ContextChanged:
+    source = source_of(row.source)
+    changes = tuple(
+        Change(version=row.version, key=key, op=_BUS_OP[op], old=old, new=new, at=row.at, source=source)
+        for key, op, old, new in row.changes
+    )
+    run = row.source.get("run")
+    return ContextChanged(run if isinstance(run, str) else "", changes, name)

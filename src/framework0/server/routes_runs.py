@@ -1,0 +1,291 @@
+"""``/api/v1/runs``: the runs in the server's store, their results and events; runners post their
+events here so that viewers see a run live and the server records it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from framework0.engine.history import result_document, stored_result
+from framework0.errors import RunNotFound, StoreError
+from framework0.events import EventBus
+from framework0.events.types import ContextChanged, RunFinished, RunStarted
+from framework0.events.wire import from_wire
+from framework0.server.routes_contexts import _ERRORS, body_schema, parse, reply, state_of
+from framework0.server.wire import ErrorOut, RunEvents
+from framework0.store.database import Store
+from framework0.store.schema_values import NO_ITEM
+from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY, StoreWriter, dumps, initial_batch
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+RunPath = Path(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="A run id (or its start).")
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "No such run."}}
+
+
+@router.get("", responses=_ERRORS)
+async def list_runs(
+    request: Request,
+    recipe: str | None = Query(None, max_length=500, description="A test id or the end of a recipe path."),
+    status: str | None = Query(None, pattern=r"^(running|succeeded|failed|cancelled)$"),
+    limit: int = Query(100, ge=1, le=10_000),
+) -> Response:
+    """Runs, newest first."""
+    store = state_of(request).store
+    rows = await run_in_threadpool(lambda: store.list_runs(recipe=recipe, status=status, limit=limit))
+    keep = ("run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message")
+    return reply({"runs": [{key: row[key] for key in keep} | {"node": row["node"]} for row in rows]})
+
+
+@router.get("/{run_id}", responses={**_ERRORS, **_NOT_FOUND})
+async def show_run(request: Request, run_id: str = RunPath) -> Response:
+    """The run result (the same document as ``f0 runs show RUN --json``)."""
+    store = state_of(request).store
+    try:
+        result = await run_in_threadpool(stored_result, store, run_id)
+    except RunNotFound as error:
+        return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
+    return reply(result_document(result))
+
+
+@router.get("/{run_id}/events", responses={**_ERRORS, **_NOT_FOUND})
+async def run_events(request: Request, run_id: str = RunPath) -> Response:
+    """What happened in the run, oldest first, as recorded: the run's start and end, each step's
+    attempts and end, its context changes and log lines (the JSON form of the bus's events)."""
+    store = state_of(request).store
+    try:
+        events = await run_in_threadpool(recorded_events, store, run_id)
+    except RunNotFound as error:
+        return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
+    return reply({"events": events})
+
+
+@router.post("/{run_id}/events", responses=_ERRORS, openapi_extra=body_schema(RunEvents))
+async def post_events(request: Request, run_id: str = RunPath) -> Response:
+    """A runner's events, in order: published on the server's bus (so viewers see them live) and
+    recorded in the server's store."""
+    body = await parse(request, RunEvents)
+    events = []
+    for index, data in enumerate(body.events):
+        try:
+            event = from_wire(data)
+        except ValueError as error:
+            message = f"events[{index}]: {str(error).splitlines()[0]}"
+            return reply({"error": {"type": "BadEvent", "message": message}}, 422)
+        if getattr(event, "run_id", run_id) != run_id:
+            message = f"events[{index}] is of run {event.run_id!r}, not {run_id!r}"
+            return reply({"error": {"type": "BadEvent", "message": message}}, 422)
+        events.append(event)
+    bus = state_of(request).bus
+    for event in events:
+        bus.publish(event)
+    return reply({"received": len(events)})
+
+
+class RunRecorder:
+    """Records the runs whose events runners post (a subscriber of the server's bus)."""
+
+    def __init__(self, store: Store, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+        self._writers: dict[str, StoreWriter] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, event: Any) -> None:
+        if type(event) is ContextChanged and event.context is not None:
+            return  # a named context's change: the context service stored it
+        if type(event) is RunStarted:
+            self._start(event)
+            return
+        writer = self._writers.get(getattr(event, "run_id", ""))
+        if writer is None:
+            return
+        writer.handle(event)
+        if type(event) is RunFinished:
+            with self._lock:
+                self._writers.pop(event.run_id, None)
+            threading.Thread(target=_close, args=(writer,), daemon=True).start()
+
+    def _start(self, event: RunStarted) -> None:
+        run_row = {
+            "run_id": event.run_id,
+            "test_id": event.test_id,
+            "recipe_path": event.recipe_path,
+            "status": "running",
+            "started_at": event.at,
+            "finished_at": None,
+            "error_type": None,
+            "error_message": None,
+            "params": dumps(dict(event.params)),
+            "fingerprint": "{}",  # recorded from events: resumable only where it ran
+            "context": None,
+            "context_version": 0,
+            "node": "remote",
+            "pid": 0,
+            "sessions": 1,
+        }
+        session_row = {
+            "run_id": event.run_id,
+            "session": 1,
+            "kind": "run",
+            "params": run_row["params"],
+            "from_step": None,
+            "started_at": event.at,
+            "finished_at": None,
+            "status": "running",
+            "node": "remote",
+            "pid": 0,
+        }
+        try:
+            self.store.write(initial_batch(run_row, session_row, []))
+        except StoreError:
+            return  # not recorded; viewers still see it live
+        positions = {name: position for position, name in enumerate(event.steps)}
+        writer = StoreWriter(
+            self.store, run_row, positions, session=1, session_row=session_row, snapshot_every=DEFAULT_SNAPSHOT_EVERY
+        )
+        with self._lock:
+            self._writers[event.run_id] = writer
+
+    def close(self) -> None:
+        with self._lock:
+            writers, self._writers = list(self._writers.values()), {}
+        for writer in writers:
+            _close(writer)
+
+
+def _close(writer: StoreWriter) -> None:
+    try:
+        writer.close()
+    except StoreError:
+        pass
+
+
+def recorded_events(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """A stored run's events in the order they happened, rebuilt from its rows."""
+    run = store.find_run(run_id)
+    rid = run["run_id"]
+    timed: list[tuple[float, int, dict[str, Any]]] = []
+    order = 0
+
+    def add(at: float | None, event: dict[str, Any]) -> None:
+        nonlocal order
+        order += 1
+        timed.append((at or 0.0, order, event))
+
+    steps = store.steps(rid)
+    names = [row["name"] for row in sorted(steps, key=lambda r: r["position"])]
+    params = json.loads(run["params"])
+    add(
+        run["started_at"],
+        {
+            "type": "run_started",
+            "run_id": rid,
+            "test_id": run["test_id"],
+            "recipe_path": run["recipe_path"],
+            "steps": names,
+            "params": params,
+            "at": run["started_at"],
+        },
+    )
+    for attempt in store.attempts(rid):
+        item = None if attempt["item"] == NO_ITEM else attempt["item"]
+        add(
+            attempt["started_at"],
+            {
+                "type": "attempt_started",
+                "run_id": rid,
+                "step": attempt["step"],
+                "attempt": attempt["attempt"],
+                "item": item,
+                "at": attempt["started_at"],
+            },
+        )
+        if attempt["finished_at"] is not None:
+            add(
+                attempt["finished_at"],
+                {
+                    "type": "attempt_finished",
+                    "run_id": rid,
+                    "step": attempt["step"],
+                    "attempt": attempt["attempt"],
+                    "item": item,
+                    "status": attempt["status"],
+                    "at": attempt["finished_at"],
+                    "wall_s": attempt["wall_s"],
+                    "cpu_s": attempt["cpu_s"],
+                    "peak_rss_bytes": attempt["peak_rss_bytes"],
+                    "error": _error(attempt),
+                },
+            )
+    for step in steps:
+        if step["finished_at"] is not None and step["status"] not in ("running", "pending"):
+            add(
+                step["finished_at"],
+                {
+                    "type": "step_finished",
+                    "run_id": rid,
+                    "step": step["name"],
+                    "status": step["status"],
+                    "at": step["finished_at"],
+                    "attempts": step["attempts"],
+                    "output": json.loads(step["output"]) if step["output"] else None,
+                    "started_at": step["started_at"],
+                    "finished_at": step["finished_at"],
+                    "cpu_s": step["cpu_s"],
+                    "peak_rss_bytes": step["peak_rss_bytes"],
+                    "items": step["items"],
+                    "reason": step["reason"],
+                    "error": _error(step),
+                },
+            )
+    for row in store.context_versions(rid):
+        add(
+            row["at"],
+            {
+                "type": "context_changed",
+                "run_id": rid,
+                "version": row["version"],
+                "step": row["step"] or None,
+                "changes": json.loads(row["changes"]),
+                "at": row["at"],
+            },
+        )
+    for line in store.logs(rid):
+        add(
+            line["at"],
+            {
+                "type": "log_lines",
+                "run_id": rid,
+                "step": line["step"],
+                "attempt": line["attempt"],
+                "item": None if line["item"] == NO_ITEM else line["item"],
+                "stream": line["stream"],
+                "text": line["text"],
+                "at": line["at"],
+            },
+        )
+    if run["finished_at"] is not None:
+        add(
+            run["finished_at"],
+            {
+                "type": "run_finished",
+                "run_id": rid,
+                "status": run["status"],
+                "at": run["finished_at"],
+                "duration_s": run["finished_at"] - run["started_at"],
+                "error": _error(run),
+            },
+        )
+    timed.sort(key=lambda entry: (entry[0], entry[1]))
+    return [event for _, _, event in timed]
+
+
+def _error(row: dict[str, Any]) -> dict[str, str] | None:
+    if row.get("error_type") is None:
+        return None
+    return {"type": row["error_type"], "message": row.get("error_message") or ""}

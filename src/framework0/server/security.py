@@ -1,0 +1,478 @@
+"""The server's front door: the bearer token, the Origin allowlist, body and JSON-depth limits.
+
+``Guard`` is a pure ASGI middleware (no ``BaseHTTPMiddleware``: it would buffer streaming bodies
+and does not see WebSockets). Wrap the whole app in it::
+
+    token, source = load_or_create_token()
+    app = Guard(create_app(...), token=token, allowed_origins=default_origins("127.0.0.1", 8765))
+
+HTTP: every path but the exact ``public_paths`` needs ``Authorization: Bearer TOKEN`` (401
+otherwise); bodies over ``max_body`` bytes get a 413, by Content-Length before the app runs, or
+counted as the app reads a body sent without one.
+
+WebSocket: a handshake whose Origin is not allowed is refused (HTTP 403, or close code 4403 on a
+server without the denial-response extension); a wrong ``Authorization`` header is refused the
+same way (401 / 4401). A handshake without the header reaches the app flagged unauthenticated
+(``is_authenticated(scope)`` is false): the endpoint must then demand an ``{"op": "auth",
+"token": ...}`` first message within its deadline and check it with ``ws_token_ok``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from framework0.errors import ServerError
+
+try:
+    import orjson
+except ImportError as error:  # pragma: no cover - the server extra is missing
+    raise ImportError("the context server needs orjson: install it with: pip install 'framework0[server]'") from error
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_HOST = "127.0.0.1"
+TOKEN_ENV = "F0_TOKEN"
+TOKEN_FILE_ENV = "F0_TOKEN_FILE"
+MIN_TOKEN_LENGTH = 16
+DEFAULT_PUBLIC_PATHS = frozenset({"/healthz"})
+DEFAULT_MAX_BODY = 1 << 20
+DEFAULT_MAX_DEPTH = 64
+AUTHENTICATED = "f0.authenticated"
+"""The scope key ``Guard`` sets: true when the request carried the right bearer token."""
+WS_CLOSE_UNAUTHORIZED = 4401
+WS_CLOSE_FORBIDDEN = 4403
+
+_ORIGIN_SETTING = re.compile(r"https?://[^/?#\s@]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class BadRequestBody(ServerError, ValueError):
+    """A request body the server refuses: not JSON (400), too large (413) or nested too deep (422)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message, status=status)
+
+
+class BodyTooLarge(BadRequestBody):
+    """Raised into the app by ``Guard`` when a body goes past the limit while it is read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes", status=413)
+        self.limit = limit
+
+
+# --- the token ---------------------------------------------------------------------------------
+
+
+def token_file_default(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$F0_TOKEN_FILE``, else ``$XDG_CONFIG_HOME/framework0/token``, else ``~/.config/framework0/token``
+    (``%APPDATA%\\framework0\\token`` on Windows)."""
+    explicit = environ.get(TOKEN_FILE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    if os.name == "nt":  # pragma: no cover - Windows
+        base = Path(environ["APPDATA"]) if environ.get("APPDATA") else home / "AppData" / "Roaming"
+    else:
+        xdg = environ.get("XDG_CONFIG_HOME", "")
+        # the XDG spec says to ignore a relative path
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".config"
+    return base / "framework0" / "token"
+
+
+def load_or_create_token(path: Path | None = None, *, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """The server's token and where it came from: ``"F0_TOKEN"`` or the token file's path.
+
+    ``F0_TOKEN`` wins when set. Otherwise the token file is read; on first start it is created with a
+    fresh ``secrets.token_urlsafe(32)``, readable by its owner only (mode 0600, in a 0700 folder).
+    Raises ``ServerError`` when the token is too short or the file can be read by other users.
+    """
+    from_environ = environ.get(TOKEN_ENV, "").strip()
+    if from_environ:
+        problem = _token_problem(from_environ)
+        if problem:
+            raise ServerError(f"{TOKEN_ENV} {problem}")
+        return from_environ, TOKEN_ENV
+    path = path if path is not None else token_file_default(environ)
+    try:
+        return _read_token_file(path), str(path)
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    if _create_token_file(path, token):
+        return token, str(path)
+    return _read_token_file(path), str(path)  # another process created it first: use theirs
+
+
+def read_token(path: Path | None = None, *, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The token a client should send: ``F0_TOKEN``, else the token file's; ``None`` when neither exists."""
+    from_environ = environ.get(TOKEN_ENV, "").strip()
+    if from_environ:
+        return from_environ
+    path = path if path is not None else token_file_default(environ)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ServerError(f"cannot read the token file {path}: {error.strerror}") from None
+    return data.decode("utf-8", "replace").strip() or None
+
+
+def _token_problem(token: str) -> str | None:
+    if len(token) < MIN_TOKEN_LENGTH:
+        return (
+            f"is too short: use at least {MIN_TOKEN_LENGTH} characters, "
+            "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        return "must be printable ASCII without spaces"
+    return None
+
+
+def _read_token_file(path: Path) -> str:
+    """The token in ``path``; ``FileNotFoundError`` when there is none yet."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise ServerError(f"cannot read the token file {path}: {error.strerror}") from None
+    with open(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if os.name != "nt":  # Windows has no mode bits: the profile folder's ACL protects the file
+            if info.st_mode & 0o077:
+                raise ServerError(
+                    f"the token file {path} can be read or changed by other users "
+                    f"(mode {info.st_mode & 0o777:o}): run `chmod 600 {path}`"
+                )
+            if info.st_uid != os.geteuid():
+                raise ServerError(f"the token file {path} belongs to another user: delete it or set {TOKEN_ENV}")
+        data = file.read(4096)
+    token = data.decode("utf-8", "replace").strip()
+    problem = _token_problem(token)
+    if problem:
+        raise ServerError(f"the token in {path} {problem}: delete the file to get a new one, or set {TOKEN_ENV}")
+    return token
+
+
+def _create_token_file(path: Path, token: str) -> bool:
+    """Write ``token`` to ``path`` unless it exists (then ``False``); never leaves a partial file.
+
+    The token goes to a private temporary file first, which is then hard-linked to ``path``: the
+    link fails if ``path`` exists, so two servers starting at once agree on one token.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise ServerError(f"cannot create the token file {path}: {error.strerror}") from None
+    try:
+        with open(fd, "wb") as file:
+            file.write(f"{token}\n".encode())
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: create the file in place
+            return _create_in_place(path, token)
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _create_in_place(path: Path, token: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise ServerError(f"cannot create the token file {path}: {error.strerror}") from None
+    with open(fd, "wb") as file:
+        file.write(f"{token}\n".encode())
+    return True
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def bearer_matches(header_value: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` value is ``Bearer <token>`` (scheme in any case), compared in constant time."""
+    if header_value is None or not token:
+        return False
+    scheme, _, credentials = header_value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def ws_token_ok(message_token: object, token: str) -> bool:
+    """Whether the ``token`` of a WebSocket ``{"op": "auth"}`` message is the server's token (constant time)."""
+    if not isinstance(message_token, str) or not token:
+        return False
+    return hmac.compare_digest(message_token.encode(), token.encode())
+
+
+def origin_allowed(origin: str | None, allowed: Collection[str]) -> bool:
+    """Whether a WebSocket handshake's ``Origin`` may connect.
+
+    No Origin (a non-browser client) is allowed; ``null`` (sandboxed frames, ``file:`` pages) never is;
+    any other must equal one of ``allowed`` (``scheme://host[:port]``, compared case-insensitively).
+    A ``*`` in ``allowed`` matches nothing: ``Guard`` refuses to be configured with it.
+    """
+    if origin is None:
+        return True
+    candidate = origin.strip().lower()
+    if candidate in ("", "null", "*"):
+        return False
+    return candidate in {_normalize_origin(entry) for entry in allowed}
+
+
+def default_origins(host: str, port: int) -> tuple[str, ...]:
+    """The origins of pages served by this server on loopback, plus ``http://HOST:PORT``."""
+    hosts = ["127.0.0.1", "localhost", "::1"]
+    if host not in ("", "0.0.0.0", "::"):  # a wildcard bind address is no page's origin
+        hosts.append(host)
+    origins = [_origin("http", name, port) for name in hosts]
+    return tuple(dict.fromkeys(origins))
+
+
+def _origin(scheme: str, host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default_port = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host.lower()}" if port == default_port else f"{scheme}://{host.lower()}:{port}"
+
+
+def _normalize_origin(origin: str) -> str:
+    origin = origin.strip().lower().rstrip("/")
+    for scheme, port in (("http", ":80"), ("https", ":443")):
+        if origin.startswith(f"{scheme}://") and origin.endswith(port):
+            return origin.removesuffix(port)
+    return origin
+
+
+def _check_origin_setting(origin: str) -> str:
+    normalized = _normalize_origin(origin)
+    if normalized == "*":
+        raise ServerError("allowed origins cannot be '*': list each origin, e.g. 'http://localhost:8765'")
+    if not _ORIGIN_SETTING.fullmatch(normalized):
+        raise ServerError(f"allowed origin {origin!r} is not scheme://host[:port], e.g. 'http://localhost:8765'")
+    return normalized
+
+
+def is_authenticated(scope: Mapping[str, Any]) -> bool:
+    """Whether ``Guard`` saw the right bearer token on this request or WebSocket handshake."""
+    return scope.get(AUTHENTICATED) is True
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value``: 0 for a scalar, 1 for ``[]`` or ``{"a": 1}``.
+
+    Iterative, so any depth can be measured without hitting the recursion limit.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    return deepest
+
+
+def loads_bounded(body: bytes | bytearray | memoryview | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse a JSON body; ``BadRequestBody`` (400) when it is not JSON, (422) when nested deeper than ``max_depth``."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "depth" in error.msg.lower() or "recursion" in error.msg.lower():  # orjson's own limit (1024)
+            raise BadRequestBody(f"JSON body nests deeper than {max_depth} levels", status=422) from None
+        raise BadRequestBody(f"request body is not valid JSON: {error}") from None
+    if json_depth(value) > max_depth:
+        raise BadRequestBody(f"JSON body nests deeper than {max_depth} levels", status=422)
+    return value
+
+
+# --- the middleware ------------------------------------------------------------------------------
+
+
+class Guard:
+    """ASGI middleware that enforces the bearer token, the Origin allowlist and the body limit.
+
+    ``public_paths`` are compared with the exact request path (a path that only decodes to one, such
+    as ``/%68ealthz``, is not public). A body that goes past ``max_body`` while the app reads it gets a
+    413 and the app's ``receive()`` raises ``BodyTooLarge``; whatever the app sends after that is
+    dropped. If the app had already started its response, a 413 is impossible: the ``BodyTooLarge``
+    then propagates out of ``Guard`` and the server aborts the connection.
+
+    ``public_paths`` apply to HTTP only: a WebSocket always needs the token, in its handshake's
+    ``Authorization`` header or (browsers cannot set headers) in its first message.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
+        max_body: int = DEFAULT_MAX_BODY,
+        allowed_origins: Collection[str] = (),
+    ) -> None:
+        problem = _token_problem(token)
+        if problem:
+            raise ServerError(f"the server token {problem}")
+        for path in public_paths:
+            if not path.startswith("/"):
+                raise ServerError(f"public path {path!r} must start with '/'")
+        if max_body < 0:
+            raise ServerError(f"max_body must be 0 or more bytes, not {max_body}")
+        if isinstance(allowed_origins, str):
+            raise ServerError(f"allowed_origins must be a collection of origins, not the string {allowed_origins!r}")
+        self.app = app
+        self.public_paths = frozenset(public_paths)
+        self.max_body = max_body
+        self.allowed_origins = frozenset(_check_origin_setting(origin) for origin in allowed_origins)
+        self._token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:  # lifespan, and anything newer
+            await self.app(scope, receive, send)
+
+    def is_public(self, scope: Scope) -> bool:
+        """Whether the request's path is exactly a public path, as sent (no encoding, no normalising)."""
+        path = scope.get("path")
+        if path not in self.public_paths:
+            return False
+        raw_path = scope.get("raw_path")
+        return raw_path in (None, b"") or raw_path == path.encode()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization = _header_values(scope, b"authorization")
+        authenticated = len(authorization) == 1 and bearer_matches(authorization[0], self._token)
+        if not authenticated and not self.is_public(scope):
+            message = "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'"
+            await _send_json(send, 401, "Unauthorized", message, _CHALLENGE)
+            return
+        lengths = _header_values(scope, b"content-length")
+        if lengths:
+            if not all(_DIGITS.fullmatch(value.strip()) for value in lengths):
+                await _send_json(send, 400, "BadRequestBody", f"invalid Content-Length {lengths[0]!r}", _CLOSE)
+                return
+            if max(int(value) for value in lengths) > self.max_body:
+                await _send_json(send, 413, "BodyTooLarge", str(BodyTooLarge(self.max_body)), _CLOSE)
+                return
+        body = _CountedBody(receive, send, self.max_body)
+        try:
+            await self.app({**scope, AUTHENTICATED: authenticated}, body.receive, body.send)
+        except BodyTooLarge:
+            if not body.refused:
+                raise  # the response had started: let the server abort the connection
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origins = _header_values(scope, b"origin")
+        origin = origins[0] if origins else None
+        if len(origins) > 1 or not origin_allowed(origin, self.allowed_origins):
+            message = f"origin {origin!r} may not open a WebSocket here"
+            await _deny_websocket(scope, receive, send, 403, "Forbidden", message, WS_CLOSE_FORBIDDEN)
+            return
+        authorization = _header_values(scope, b"authorization")
+        if authorization and not (len(authorization) == 1 and bearer_matches(authorization[0], self._token)):
+            message = "wrong bearer token"
+            await _deny_websocket(scope, receive, send, 401, "Unauthorized", message, WS_CLOSE_UNAUTHORIZED)
+            return
+        await self.app({**scope, AUTHENTICATED: bool(authorization)}, receive, send)
+
+
+_CLOSE = [(b"connection", b"close")]
+_CHALLENGE = [(b"www-authenticate", b'Bearer realm="framework0"')]
+
+
+class _CountedBody:
+    """The app's ``receive`` and ``send``, counting request body bytes against ``limit``."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.limit = limit
+        self.received = 0
+        self.response_started = False
+        self.refused = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                if not self.response_started and not self.refused:
+                    self.refused = True
+                    await _send_json(self._send, 413, "BodyTooLarge", str(BodyTooLarge(self.limit)), _CLOSE)
+                raise BodyTooLarge(self.limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            return  # the 413 is the answer: drop whatever the app answers to its failed read
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self._send(message)
+
+
+def _header_values(scope: Scope, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers", ()) if key.lower() == name]
+
+
+def _error_body(error_type: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"type": error_type, "message": message}})
+
+
+def _json_headers(body: bytes, extra: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+
+
+async def _send_json(
+    send: Send, status: int, error_type: str, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    body = _error_body(error_type, message)
+    await send({"type": "http.response.start", "status": status, "headers": _json_headers(body, headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny_websocket(
+    scope: Scope, receive: Receive, send: Send, status: int, error_type: str, message: str, close_code: int
+) -> None:
+    """Refuse a handshake: an HTTP answer where the server has the denial-response extension, else a close."""
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client has gone already
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = _error_body(error_type, message)
+        headers = _json_headers(body, _CHALLENGE if status == 401 else [])
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": close_code})

@@ -1,0 +1,62 @@
+"""Running the server on uvicorn: ``f0 serve`` and the tests start it through ``serve``."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from framework0.server.settings import Settings
+
+
+def uvicorn_server(settings: Settings, *, sock: socket.socket | None = None, log_level: str = "warning") -> object:
+    """A configured ``uvicorn.Server`` for ``settings`` (call ``.run(sockets=[sock])`` or ``.run()``)."""
+    import uvicorn
+
+    from framework0.server.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_message,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_keep_alive=30,
+        server_header=False,
+        limit_concurrency=10_000,
+    )
+    return uvicorn.Server(config)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port; see ``getsockname()``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, *, on_ready: Callable[[int], None] | None = None) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM: uvicorn stops gracefully)."""
+    import threading
+
+    sock = bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    server = uvicorn_server(Settings(**{**settings.__dict__, "port": port}), sock=sock)
+    if on_ready is not None:
+
+        def announce() -> None:
+            while not getattr(server, "started", False) and not getattr(server, "should_exit", False):
+                threading.Event().wait(0.02)
+            if getattr(server, "started", False):
+                on_ready(port)
+
+        threading.Thread(target=announce, daemon=True).start()
+    server.run(sockets=[sock])  # type: ignore[attr-defined]
