@@ -272,7 +272,8 @@ class ContextService:
         published: list[ContextChanged] = []
         try:
             with self.tables.transaction() as connection:
-                rows = self.tables.lock(connection, names)
+                writes = any(isinstance(item, (_Write, _Create)) for item in batch)
+                rows = self.tables.lock(connection, names, write=writes)
                 pending: dict[str, _Pending] = {}
                 for name in names:
                     row = rows.get(name)

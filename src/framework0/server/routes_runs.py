@@ -81,8 +81,12 @@ async def post_events(request: Request, run_id: str = RunPath) -> Response:
             return reply({"error": {"type": "BadEvent", "message": message}}, 422)
         events.append(event)
     bus = state_of(request).bus
-    for event in events:
-        bus.publish(event)
+
+    def publish() -> None:  # subscribers may write to the store: not in the event loop
+        for event in events:
+            bus.publish(event)
+
+    await run_in_threadpool(publish)
     return reply({"received": len(events)})
 
 
@@ -105,10 +109,10 @@ class RunRecorder:
         if writer is None:
             return
         writer.handle(event)
-        if type(event) is RunFinished:
+        if type(event) is RunFinished:  # recorded before the runner is answered
             with self._lock:
                 self._writers.pop(event.run_id, None)
-            threading.Thread(target=_close, args=(writer,), daemon=True).start()
+            _close(writer)
 
     def _start(self, event: RunStarted) -> None:
         run_row = {

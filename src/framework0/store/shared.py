@@ -65,8 +65,12 @@ class SharedContexts:
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(describe_error(error, self.store.url)) from error
 
-    def lock(self, connection: Connection, names: Sequence[str]) -> dict[str, ContextRow]:
-        """Take the write lock on these contexts (those that exist) and read their rows."""
+    def lock(self, connection: Connection, names: Sequence[str], *, write: bool = True) -> dict[str, ContextRow]:
+        """Take the write lock on these contexts (those that exist) and read their rows
+        (``write=False``: only read them, as a group that writes nothing does)."""
+        if not write:
+            query = sa.select(shared_contexts).where(shared_contexts.c.name.in_(names))
+            return {row.name: _context_row(row) for row in connection.execute(query)}
         if self.dialect == "sqlite":
             # the first write of a SQLite transaction takes the database's write lock: do it first,
             # so that what is read next cannot change before commit
@@ -237,7 +241,8 @@ class SharedContexts:
 def failure_kind(error: BaseException) -> str:
     """``full`` (no space left), ``read-only`` or ``unavailable``: how a failed write is answered."""
     text = str(error).lower()
-    if "disk is full" in text or "no space" in text or "too large" in text or "disk full" in text:
+    full = ("disk is full", "no space", "too large", "disk full", "disk i/o")  # SQLite reports EFBIG as I/O
+    if any(sign in text for sign in full):
         return "full"
     if "readonly" in text or "read-only" in text or "read only" in text or "permission" in text:
         return "read-only"
