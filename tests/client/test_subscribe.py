@@ -4,6 +4,7 @@ the server; the errors that end a subscription; pings; close."""
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -56,6 +57,12 @@ def collect(subscription: Subscription, count: int, timeout: float = 30) -> list
 def write(client: ContextClient, name: str, count: int) -> None:
     for _ in range(count):
         client.change(name, increment={"n": 1})
+
+
+def write_big(client: ContextClient, name: str, count: int) -> None:
+    """Changes too big (and random: no compression helps) for socket buffers to absorb 400 of."""
+    for _ in range(count):
+        client.change(name, increment={"n": 1}, set={"pad": os.urandom(8192).hex()})
 
 
 # -- every version, once, in order --------------------------------------------------------------------
@@ -243,7 +250,7 @@ def test_a_subscriber_the_server_drops_as_too_slow_reconnects_and_misses_nothing
 
             with Subscription(server.url, "c", token=server.token, since=0, on_change=stall) as subscription:
                 assert subscription.wait_subscribed(10)
-                writers = [threading.Thread(target=write, args=(client, "c", 50)) for _ in range(8)]
+                writers = [threading.Thread(target=write_big, args=(client, "c", 50)) for _ in range(8)]
                 for writer in writers:
                     writer.start()
                 for writer in writers:

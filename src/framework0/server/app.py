@@ -87,6 +87,23 @@ def create_api(settings: Settings) -> FastAPI:
         """Live context changes and run events; writes in batches (see framework0.server.hub)."""
         await serve_websocket(websocket)
 
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The document, with the models the hand-declared request bodies refer to in components."""
+        if app.openapi_schema is None:
+            document = plain_openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for path in document.get("paths", {}).values():
+                for operation in path.values():
+                    content = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+                    for media in content.values():
+                        for name, model in media.get("schema", {}).pop("$defs", {}).items():
+                            schemas.setdefault(name, model)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(BadRequestBody, _bad_request)
     app.add_exception_handler(ContextError, _context_error)
     app.add_exception_handler(StoreError, _store_error)

@@ -210,7 +210,10 @@ class ContextService:
             raise UnknownVersion(f"context {name!r} is at version {current}; version {version} does not exist yet")
         if version < oldest:
             raise HistoryGone(name, version, oldest)
-        for row in reversed(self.tables.changes(name, after=version, upto=current)):
+        rows = self.tables.changes(name, after=version, upto=current)
+        if version < current and (not rows or rows[0].version != version + 1):  # trimmed meanwhile
+            raise HistoryGone(name, version, rows[0].version - 1 if rows else current)
+        for row in reversed(rows):
             for key, op, old, _new in reversed(row.changes):
                 if op == "create":
                     data.pop(key, None)
@@ -226,6 +229,8 @@ class ContextService:
         if since < oldest:
             raise HistoryGone(name, since, oldest)
         rows = self.tables.changes(name, after=since, limit=limit)
+        if rows and rows[0].version != since + 1:  # trimmed while this was read
+            raise HistoryGone(name, since, rows[0].version - 1)
         if key is not None:
             rows = [
                 ChangeRow(r.version, r.at, r.source, r.write_id, [c for c in r.changes if c[0] == key])

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import functools
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +90,9 @@ class Hub:
         self.connections: set[Connection] = set()
         self.by_context: dict[str, set[Connection]] = {}
         self.by_run: dict[str, set[Connection]] = {}
+        self._lock = threading.Lock()
+        self._pending: list[Event] = []  # published, not yet handed to the event loop
+        self._scheduled = False
 
     def handle(self, event: Event) -> None:
         """The bus handler (any thread): hand the event to the event loop."""
@@ -95,13 +100,39 @@ class Hub:
             return
         if type(event) is ContextChanged and event.context is not None and not self.by_context.get(event.context):
             return  # nobody here follows that context: do not wake the event loop
-        self.loop.call_soon_threadsafe(self._dispatch, event)
+        with self._lock:
+            self._pending.append(event)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.loop.call_soon_threadsafe(self._dispatch_pending)
+
+    def _dispatch_pending(self) -> None:
+        """Hand out what the bus published since the last call: a group commit's changes to one
+        context go to each subscriber as one queue item."""
+        with self._lock:
+            events, self._pending = self._pending, []
+            self._scheduled = False
+        batch: list[ContextChanged] = []
+        for event in events:
+            if type(event) is ContextChanged and event.context is not None:
+                if batch and batch[-1].context != event.context:
+                    self._offer_changes(batch)
+                    batch = []
+                batch.append(event)
+                continue
+            if batch:
+                self._offer_changes(batch)
+                batch = []
+            self._dispatch(event)
+        if batch:
+            self._offer_changes(batch)
+
+    def _offer_changes(self, events: list[ContextChanged]) -> None:
+        for connection in self.by_context.get(events[0].context or "", ()):
+            connection.offer(("changes", events))
 
     def _dispatch(self, event: Event) -> None:
-        if type(event) is ContextChanged and event.context is not None:
-            for connection in self.by_context.get(event.context, ()):
-                connection.offer(("change", event))
-            return
         run_id = getattr(event, "run_id", None)
         targets = self.by_run.get("*", set()) | self.by_run.get(run_id or "", set())
         if targets:
@@ -136,10 +167,11 @@ async def serve_websocket(websocket: WebSocket) -> None:
 async def _receive(state: ServerState, connection: Connection, authenticated: bool) -> None:
     settings = state.settings
     websocket = connection.websocket
+    auth_deadline = time.monotonic() + settings.auth_deadline_s  # once: messages do not extend it
     while connection.dropped is None:
-        timeout = settings.idle_s if authenticated else settings.auth_deadline_s
+        timeout = settings.idle_s if authenticated else auth_deadline - time.monotonic()
         try:
-            message = await asyncio.wait_for(websocket.receive(), timeout)
+            message = await asyncio.wait_for(websocket.receive(), max(0.0, timeout))
         except asyncio.TimeoutError:
             if authenticated:
                 await _close(websocket, CLOSE_IDLE, f"idle for {settings.idle_s:g}s")
@@ -158,19 +190,21 @@ async def _receive(state: ServerState, connection: Connection, authenticated: bo
         try:
             data = loads_bounded(payload, max_depth=settings.max_depth)
         except BadRequestBody as error:
-            connection.offer(("reply", _error("BadMessage", str(error))))
-            continue
-        if not isinstance(data, dict):
-            connection.offer(("reply", _error("BadMessage", "a message is a JSON object with an 'op'")))
-            continue
-        op = data.get("op")
-        if not authenticated:
-            if op == "auth" and ws_token_ok(data.get("token"), settings.token):
+            data = error
+        if not authenticated:  # nothing but a valid auth message is answered before it
+            if isinstance(data, dict) and data.get("op") == "auth" and ws_token_ok(data.get("token"), settings.token):
                 authenticated = True
                 connection.offer(("reply", {"type": "authenticated"}))
                 continue
             await _close(websocket, CLOSE_UNAUTHENTICATED, 'authenticate first: {"op": "auth", "token": ...}')
             return
+        if isinstance(data, BadRequestBody):
+            connection.offer(("reply", _error("BadMessage", str(data))))
+            continue
+        if not isinstance(data, dict):
+            connection.offer(("reply", _error("BadMessage", "a message is a JSON object with an 'op'")))
+            continue
+        op = data.get("op")
         await _handle(state, connection, op, data)
 
 
@@ -217,18 +251,23 @@ async def _subscribe(state: ServerState, connection: Connection, data: dict[str,
         connection.offer(("reply", _error("StoreError", str(error))))
         return
     contexts = state.contexts
+    subscribers = state.hub.by_context.setdefault(name, set())
+    # follow the live changes before reading the version: a change committed in between is then
+    # either in that version or delivered live (and one in both is sent once)
+    subscribers.add(connection)
     current = contexts.current(name)
     version = current[0] if current is not None else 0
     oldest = contexts.oldest(name)
     if since is not None and since < oldest:
+        subscribers.discard(connection)
         gone = HistoryGone(name, since, oldest)
         connection.offer(("reply", {**_error("HistoryGone", str(gone)), "context": name, "oldest": oldest}))
         return
     if since is not None and since > version:
+        subscribers.discard(connection)
         message = f"subscribe: context {name!r} is at version {version}; 'since' {since} does not exist yet"
         connection.offer(("reply", _error("UnknownVersion", message)))
         return
-    state.hub.by_context.setdefault(name, set()).add(connection)
     start = version if since is None else since
     connection.contexts[name] = start
     connection.offer(("reply", {"type": "subscribed", "context": name, "version": version, "since": start}))
@@ -322,18 +361,18 @@ async def _frames(state: ServerState, connection: Connection, items: list[tuple[
         if kind == "drop":
             frames.append(None)
             break
-        if kind == "change":
-            event: ContextChanged = value
-            name = event.context or ""
-            last = connection.contexts.get(name)
-            version = event.changes[0].version
-            if last is None or version <= last:
-                continue
-            if version > last + 1:  # a gap: send what is missing, this change included, from the store
-                add_changes(name, await _backlog(state, connection, name, last, version, frames))
-                continue
-            add_changes(name, [_live(event)])
-            connection.contexts[name] = version
+        if kind == "changes":
+            for event in value:
+                name = event.context or ""
+                last = connection.contexts.get(name)
+                version = event.changes[0].version
+                if last is None or version <= last:
+                    continue
+                if version > last + 1:  # a gap: send what is missing, this change included, from the store
+                    add_changes(name, await _backlog(state, connection, name, last, version, frames))
+                    continue
+                add_changes(name, [_live(event)])
+                connection.contexts[name] = version
         elif kind == "sync":
             name, upto = value
             last = connection.contexts.get(name)

@@ -16,6 +16,7 @@ from framework0.server.jsontext import to_json
 from framework0.server.security import BadRequestBody, loads_bounded
 from framework0.server.settings import ServerState
 from framework0.server.wire import (
+    MAX_VERSION,
     NAME_PATTERN,
     ChangeBody,
     ConflictOut,
@@ -140,7 +141,7 @@ async def set_strategies(request: Request, name: str = NamePath) -> Response:
 async def read_context(
     request: Request,
     name: str = NamePath,
-    at: int | None = Query(None, ge=0, description="An earlier version to read the context at."),
+    at: int | None = Query(None, ge=0, le=MAX_VERSION, description="An earlier version to read the context at."),
 ) -> Response:
     """The whole context (``?at=V``: as it was at version V). A context never written is empty, version 0."""
     state = state_of(request)
@@ -191,7 +192,7 @@ async def delete_key(
     request: Request,
     name: str = NamePath,
     key: str = KeyPath,
-    expected_version: int | None = Query(None, ge=0),
+    expected_version: int | None = Query(None, ge=0, le=MAX_VERSION),
 ) -> Response:
     """Remove one key (removing an absent key changes nothing and answers the current version)."""
     change = ChangeRequest(delete=(key,), expected={key: expected_version} if expected_version is not None else {})
@@ -240,7 +241,7 @@ async def _write(
 async def context_history(
     request: Request,
     name: str = NamePath,
-    since: int = Query(0, ge=0, description="Only changes after this version."),
+    since: int = Query(0, ge=0, le=MAX_VERSION, description="Only changes after this version."),
     key: str | None = Query(None, min_length=1, max_length=500, description="Only this key's changes."),
     limit: int = Query(10_000, ge=1, le=100_000, description="At most this many changes."),
 ) -> Response:
@@ -260,8 +261,10 @@ async def context_history(
 async def context_diff(
     request: Request,
     name: str = NamePath,
-    start: int = Query(alias="from", ge=0, description="The earlier version."),
-    end: int | None = Query(None, alias="to", ge=0, description="The later version (default: the current one)."),
+    start: int = Query(alias="from", ge=0, le=MAX_VERSION, description="The earlier version."),
+    end: int | None = Query(
+        None, alias="to", ge=0, le=MAX_VERSION, description="The later version (default: the current one)."
+    ),
 ) -> Response:
     """What changed between two versions: keys added, removed and changed (with old and new values)."""
     state = state_of(request)

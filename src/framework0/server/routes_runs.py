@@ -76,6 +76,9 @@ async def post_events(request: Request, run_id: str = RunPath) -> Response:
         except ValueError as error:
             message = f"events[{index}]: {str(error).splitlines()[0]}"
             return reply({"error": {"type": "BadEvent", "message": message}}, 422)
+        wrong = _bad_time(event)
+        if wrong is not None:
+            return reply({"error": {"type": "BadEvent", "message": f"events[{index}].{wrong}"}}, 422)
         if getattr(event, "run_id", run_id) != run_id:
             message = f"events[{index}] is of run {event.run_id!r}, not {run_id!r}"
             return reply({"error": {"type": "BadEvent", "message": message}}, 422)
@@ -88,6 +91,19 @@ async def post_events(request: Request, run_id: str = RunPath) -> Response:
 
     await run_in_threadpool(publish)
     return reply({"received": len(events)})
+
+
+#: times an event may carry: from 1970 to the year 3000
+_EARLIEST, _LATEST = 0.0, 32_503_680_000.0
+
+
+def _bad_time(event: Any) -> str | None:
+    """The first time field of ``event`` that is not a plausible time, described; None if all are."""
+    for field in ("at", "started_at", "finished_at"):
+        value = getattr(event, field, None)
+        if value is not None and not (_EARLIEST <= value <= _LATEST):
+            return f"{field}: {value!r} is not a time between 1970 and 3000 (seconds since the epoch)"
+    return None
 
 
 class RunRecorder:

@@ -3,7 +3,7 @@ and describe the API in its OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 STRATEGY_PATTERN = r"^(reject|last-writer-wins|deep-merge|counter|set)$"
 
 Scalar = str | int | float | bool | None
+
+MAX_VERSION = 2**63 - 1  # versions are 64-bit integers in the store
 
 
 class _Body(BaseModel):
@@ -32,7 +34,9 @@ class KeyWrite(_Body):
     """``PUT .../keys/{key}``: the new value, and (optionally) the key version it was read at."""
 
     value: Any = Field(description="Any JSON value.")
-    expected_version: int | None = Field(None, ge=0, description="Compare-and-set: 0 means the key must not exist.")
+    expected_version: int | None = Field(
+        None, ge=0, le=MAX_VERSION, description="Compare-and-set: 0 means the key must not exist."
+    )
     source: Source | None = None
     write_id: str | None = Field(None, min_length=1, max_length=200, description="Idempotency key of this write.")
 
@@ -45,7 +49,9 @@ class ChangeBody(_Body):
     increment: dict[str, int | float] = Field(default_factory=dict, description="Numbers to add (counter keys).")
     add: dict[str, list[Any]] = Field(default_factory=dict, description="Items to add (set keys).")
     remove: dict[str, list[Any]] = Field(default_factory=dict, description="Items to remove (set keys).")
-    expected: dict[str, int] = Field(default_factory=dict, description="Compare-and-set: key -> version read.")
+    expected: dict[str, Annotated[int, Field(ge=0, le=MAX_VERSION)]] = Field(
+        default_factory=dict, description="Compare-and-set: key -> version read."
+    )
     source: Source | None = None
     write_id: str | None = Field(None, min_length=1, max_length=200, description="Idempotency key of this write.")
 
