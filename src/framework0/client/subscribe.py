@@ -18,6 +18,7 @@ record.
 
 from __future__ import annotations
 
+import abc
 import collections
 import functools
 import json
@@ -61,7 +62,7 @@ class _Lost(Exception):
     """Reconnect: the connection broke or the server asked us to come back."""
 
 
-class _Stream:
+class _Stream(abc.ABC):
     """A WebSocket to the server in a background thread: connects, subscribes, pings, reconnects.
 
     Subclasses say what to subscribe to and what a frame delivers; items are handed to ``callback``
@@ -166,11 +167,13 @@ class _Stream:
 
     # -- the background thread --------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _subscribe_message(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The message that (re)subscribes, from where the last delivery left off."""
 
+    @abc.abstractmethod
     def _frame(self, frame: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Handle one frame the server sent."""
 
     def _deliver(self, item: dict[str, Any], after: Callable[[], None] | None = None) -> None:
         """Hand ``item`` over (callback or queue), then run ``after`` under the lock and wake waiters."""
