@@ -34,6 +34,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 from websockets.typing import Origin
 
+from framework0.client.token import load_or_create_token, read_token, token_file_default
 from framework0.errors import ServerError
 from framework0.server.security import (
     AUTHENTICATED,
@@ -49,11 +50,8 @@ from framework0.server.security import (
     default_origins,
     is_authenticated,
     json_depth,
-    load_or_create_token,
     loads_bounded,
     origin_allowed,
-    read_token,
-    token_file_default,
     ws_token_ok,
 )
 

@@ -53,7 +53,7 @@ def serve(
     from framework0.errors import UsageError
 
     try:
-        from framework0.server.security import load_or_create_token
+        from framework0.client.token import load_or_create_token
         from framework0.server.serve import serve as run_server
         from framework0.server.settings import Settings
     except ModuleNotFoundError as error:

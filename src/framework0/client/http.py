@@ -45,8 +45,8 @@ class HistoryGone(ServerError):
 
 
 def default_token() -> str | None:
-    """``$F0_TOKEN``, else the token file's (the server's ``read_token``); ``None`` when neither exists."""
-    from framework0.server.security import read_token
+    """``$F0_TOKEN``, else the token file's; ``None`` when neither exists."""
+    from framework0.client.token import read_token
 
     return read_token()
 
