@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from framework0.context import Change, Context
     from framework0.context.merge import ChangeRequest, Strategies
+    from framework0.engine.executors.dask import DaskExecutor
     from framework0.engine.result import RunResult, StepResult
     from framework0.engine.resume import resume
     from framework0.engine.runner import run
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         TemplateSecurityError,
         UsageError,
         WaitTimeout,
+        WorkerLost,
     )
     from framework0.events import EventBus
     from framework0.recipe.loader import load_recipe, load_recipe_text
@@ -57,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "Context": "framework0.context",
     "ContextConflict": "framework0.errors",
     "ContextError": "framework0.errors",
+    "DaskExecutor": "framework0.engine.executors.dask",
     "EngineError": "framework0.errors",
     "EventBus": "framework0.events",
     "ExecutorError": "framework0.errors",
@@ -87,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "TemplateSecurityError": "framework0.errors",
     "UsageError": "framework0.errors",
     "WaitTimeout": "framework0.errors",
+    "WorkerLost": "framework0.errors",
 }
 
 __all__ = [
@@ -96,6 +100,7 @@ __all__ = [
     "Context",
     "ContextConflict",
     "ContextError",
+    "DaskExecutor",
     "EngineError",
     "EventBus",
     "ExecutorError",
@@ -121,6 +126,7 @@ __all__ = [
     "TemplateSecurityError",
     "UsageError",
     "WaitTimeout",
+    "WorkerLost",
     "load_recipe",
     "load_recipe_text",
     "resume",

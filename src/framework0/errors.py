@@ -166,6 +166,10 @@ class ExecutorError(EngineError):
     """An executor failed: a worker process died or a task could not be shipped."""
 
 
+class WorkerLost(ExecutorError):
+    """The worker running an attempt died or went away; the runner tries the attempt again elsewhere."""
+
+
 class ServerError(Framework0Error):
     """The context server cannot be reached, or refused a request (``status`` is its HTTP status)."""
 

@@ -10,7 +10,7 @@ import pytest
 import framework0
 from framework0 import RunResult
 from framework0.context.changes import Change
-from framework0.engine.runner import Runner
+from framework0.engine.runner import WORKER_LOSSES_ALLOWED, Runner
 from framework0.events import ContextChanged
 
 HERE = Path(__file__).parent
@@ -126,7 +126,7 @@ def test_the_process_executor_runs_steps_in_other_processes():
     assert result.steps["where"].output != os.getpid()
 
 
-def test_a_worker_process_that_dies_fails_its_attempt_and_the_run_goes_on(tmp_path):
+def test_a_worker_process_that_dies_is_replaced_and_its_attempt_tried_again_a_bounded_number_of_times(tmp_path):
     script = tmp_path / "crash_steps.py"
     script.write_text("import os\n\ndef crash() -> None:\n    os._exit(3)\n\ndef fine() -> str:\n    return 'ok'\n")
     recipe = framework0.load_recipe_text(
@@ -142,8 +142,9 @@ def test_a_worker_process_that_dies_fails_its_attempt_and_the_run_goes_on(tmp_pa
     )
     result = framework0.run(recipe, executor="process")
     error = result.steps["crash"].error
-    assert error is not None and error.type == "ExecutorError"
+    assert error is not None and error.type == "WorkerLost"
     assert error.message == "the worker process died (exit code 3) during the attempt"
+    assert result.steps["crash"].attempts == 1 + WORKER_LOSSES_ALLOWED
     assert result.steps["fine"].output == "ok"
 
 

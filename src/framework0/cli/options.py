@@ -43,10 +43,16 @@ def running_options(function: F) -> F:
             ),
             click.option(
                 "--executor",
-                type=click.Choice(["local", "process"]),
+                type=click.Choice(["local", "process", "dask"]),
                 default="local",
                 show_default=True,
-                help="Where steps run: threads (local) or worker processes (process).",
+                help="Where steps run: threads (local), worker processes (process) or a Dask cluster (dask).",
+            ),
+            click.option(
+                "--dask-scheduler",
+                metavar="ADDRESS",
+                help="With --executor dask: the cluster's scheduler (tcp://HOST:8786). "
+                "Default: $F0_DASK_SCHEDULER, else a local cluster sized to this machine.",
             ),
             click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once."),
             click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout."),
@@ -60,3 +66,16 @@ def running_options(function: F) -> F:
     ):
         function = option(function)
     return function
+
+
+def chosen_executor(name: str, dask_scheduler: str | None) -> Any:
+    """The executor ``--executor`` and ``--dask-scheduler`` ask for (a name, or a DaskExecutor)."""
+    if dask_scheduler is None:
+        return name
+    from framework0.errors import UsageError
+
+    if name != "dask":
+        raise UsageError("--dask-scheduler is for the dask executor: add --executor dask")
+    from framework0.engine.executors.dask import DaskExecutor
+
+    return DaskExecutor(dask_scheduler)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from framework0.cli.options import running_options
+from framework0.cli.options import chosen_executor, running_options
 
 
 @click.command()
@@ -18,6 +18,7 @@ def resume(
     from_step: str | None,
     params: tuple[str, ...],
     executor: str,
+    dask_scheduler: str | None,
     max_parallel: int | None,
     as_json: bool,
     junit: str | None,
@@ -54,7 +55,7 @@ def resume(
     def make(bus: Any) -> Runner:
         return Runner(
             loaded,
-            executor=executor,
+            executor=chosen_executor(executor, dask_scheduler),
             max_parallel=max_parallel,
             bus=bus,
             store=sink,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from framework0.cli.options import running_options
+from framework0.cli.options import chosen_executor, running_options
 
 if TYPE_CHECKING:
     from framework0.engine.runner import Runner
@@ -39,6 +39,7 @@ def run(
     context_name: str | None,
     params: tuple[str, ...],
     executor: str,
+    dask_scheduler: str | None,
     max_parallel: int | None,
     timeout: str | None,
     as_json: bool,
@@ -86,7 +87,7 @@ def run(
             loaded,
             params=overrides,
             params_from_text=True,
-            executor=executor,
+            executor=chosen_executor(executor, dask_scheduler),
             max_parallel=max_parallel,
             bus=bus,
             timeout=run_timeout,

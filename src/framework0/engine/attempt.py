@@ -24,6 +24,8 @@ from framework0.scriptlets.registry import import_ref
 
 
 def _node_name() -> str:
+    if os.environ.get("F0_NODE"):  # a name of one's own choosing: containers get random host names
+        return os.environ["F0_NODE"]
     if hasattr(os, "uname"):
         return os.uname().nodename
     import socket  # Windows
@@ -32,7 +34,7 @@ def _node_name() -> str:
 
 
 NODE = _node_name()
-"""The name of this machine, recorded with every attempt and context change."""
+"""The name of this machine (or ``$F0_NODE``), recorded with every attempt and context change."""
 
 
 @dataclass(slots=True)
@@ -190,12 +192,18 @@ class RecordingState(ContextState):
 
 
 def run_detached(
-    task: AttemptTask, monitor: ResourceMonitor, cancelled: CancelToken, capture: OutputCapture | None = None
+    task: AttemptTask,
+    monitor: ResourceMonitor,
+    cancelled: CancelToken,
+    capture: OutputCapture | None = None,
+    scriptlet: type[BaseScriptlet] | None = None,
 ) -> AttemptOutcome:
-    """Run a task away from the runner's context (another process): writes come back as operations."""
+    """Run a task away from the runner's context (another process): writes come back as operations.
+    ``scriptlet`` is the step's class when it came by value rather than by its import path."""
     state = RecordingState(task.context_snapshot or {})
     source = ChangeSource(NODE, task.step, task.attempt, task.item)
-    outcome = execute_attempt(task, Context(state, source, cancelled=cancelled), monitor, capture=capture)
+    context = Context(state, source, cancelled=cancelled)
+    outcome = execute_attempt(task, context, monitor, scriptlet=scriptlet, capture=capture)
     outcome.context_operations = state.operations
     return outcome
 

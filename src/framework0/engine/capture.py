@@ -57,6 +57,15 @@ def max_log_bytes(environ: dict[str, str] | None = None) -> int:
     return limit
 
 
+def show_lines(lines: LogLines) -> None:
+    """Show what a step printed in another process (a worker) where this process's output goes."""
+    stream = sys.stdout if lines.stream == "stdout" else sys.stderr
+    try:
+        stream.write(lines.text + "\n")
+    except (OSError, ValueError):  # closed or a broken pipe: the lines are still recorded
+        pass
+
+
 _Pending = tuple["OutputCapture", str, int, "int | None", Any]
 """An attempt that has written nothing yet: (capture, step, attempt, item, what the thread ran before)."""
 

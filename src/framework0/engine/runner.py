@@ -55,6 +55,9 @@ if TYPE_CHECKING:
     from framework0.store.writer import StoreWriter
 
 DEFAULT_GRACE_S = 2.0
+WORKER_LOSSES_ALLOWED = 3
+"""How many times one unit of work is tried again after the worker running it was lost (as Dask's
+``allowed-failures``); a step that kills every worker it runs on fails after that."""
 TIMEOUT_TYPES = tuple(cls.__name__ for cls in StepTimeout.__mro__ if cls not in (object, BaseException))
 _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a blocking wait on Ctrl-C
 
@@ -76,6 +79,7 @@ class _StepRun:
         "base",
         "cache_key",
         "cache_inputs",
+        "losses",
     )
 
     def __init__(self, step: Step) -> None:
@@ -92,6 +96,7 @@ class _StepRun:
         self.base = 0  # attempts made in earlier sessions of a resumed run
         self.cache_key: str | None = None
         self.cache_inputs: dict[str, Any] | None = None
+        self.losses: dict[int | None, int] = {}  # by item: attempts whose worker was lost
 
 
 @dataclass(slots=True)
@@ -132,8 +137,8 @@ class Runner:
             params, params_from_text = resume.params, False
         self.values = resolve_params(recipe.params, params, from_text=params_from_text)
         self.executor = make_executor(executor) if isinstance(executor, str) else executor
-        parallel = max_parallel or recipe.max_parallel or os.cpu_count() or 1
-        self.max_parallel = max(1, parallel)
+        #: the cap asked for (None: the executor's room); how many attempts run at once once started
+        self.max_parallel: int | None = max(1, max_parallel) if max_parallel else recipe.max_parallel
         self.bus = bus or EventBus()
         self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
@@ -150,7 +155,7 @@ class Runner:
         self._keys = itertools.count(1)
         # attempt starts and outcomes, and notices: log lines, a store failure
         self._outcomes: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._submit_limit = self.max_parallel + max(0, self.executor.queue_depth)
+        self._submit_limit = 0  # set when the executor has started: its room plus its queue
         self._stopping = False
         self._cancelling = False
         self._interrupted = False
@@ -208,6 +213,15 @@ class Runner:
             "run": {"id": self.run_id, "started_at": iso(run_started)},
             "recipe": {"test_id": recipe.test_id},
         }
+        try:  # before the run is announced: an executor that cannot start (no cluster) records nothing
+            slots = self.executor.start(
+                workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
+            )
+        except BaseException:
+            self.executor.shutdown()
+            raise
+        self.max_parallel = slots
+        self._submit_limit = slots + max(0, self.executor.queue_depth)
         self.bus.publish(
             RunStarted(
                 self.run_id,
@@ -217,9 +231,6 @@ class Runner:
                 dict(self.values),
                 self._started_at,
             )
-        )
-        self.executor.start(
-            workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
         )
         try:
             if self.timeout is not None:
@@ -643,12 +654,17 @@ class Runner:
             result.finished_at = outcome.finished_at
         retry_in: float | None = None
         if not ok and attempt.stop_reason != "cancelled" and not self._cancelling:
-            if should_retry(step.retry, attempt.number - run.base, outcome.error_types) and not (
-                self._stopping and step.trigger != "always"
-            ):
+            losses = run.losses.get(attempt.item, 0)
+            tries = attempt.number - run.base - losses  # attempts the step's retry policy counts
+            if self._stopping and step.trigger != "always":
+                pass
+            elif outcome.error_types[:1] == ("WorkerLost",) and losses < WORKER_LOSSES_ALLOWED:
+                run.losses[attempt.item] = losses + 1  # not the step's fault: again, at once, elsewhere
+                retry_in = 0.0
+            elif should_retry(step.retry, tries, outcome.error_types):
                 import random
 
-                retry_in = retry_delay(step.retry, attempt.number - run.base, random.random())
+                retry_in = retry_delay(step.retry, tries, random.random())
         if self._publishing:
             status = "succeeded" if ok else "failed"
             self.bus.publish(

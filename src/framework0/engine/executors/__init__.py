@@ -11,6 +11,7 @@ EXECUTORS: dict[str, str] = {
     "inline": "framework0.engine.executors.inline:InlineExecutor",
     "local": "framework0.engine.executors.local:LocalExecutor",
     "process": "framework0.engine.executors.process:ProcessExecutor",
+    "dask": "framework0.engine.executors.dask:DaskExecutor",
 }
 
 

@@ -7,17 +7,26 @@ the ``LogLines`` the attempt writes (``framework0.engine.capture``). An executor
 runs attempts away from the run's context state gives each a snapshot as it starts and applies
 the attempt's writes to the state itself, before it reports the outcome.
 
-At most ``workers`` attempts run at once. An executor with ``queue_depth > 0`` accepts that many
-tasks beyond its free workers and starts them in order as workers free up, so that its workers go
-from one task to the next without waiting for the scheduler. Two rules keep that invisible:
-a queued task withdrawn before it starts is reported by an outcome with ``started=False`` and no
-start notice; and after an attempt fails, no queued task starts until the runner, having decided
-what the failure means (retry, go on, or stop and withdraw), calls ``resume()`` for it.
+At most ``workers`` attempts run at once (without a number, as many as the executor has room for:
+the CPUs here, or a cluster's worker threads; ``start`` says how many). An executor with
+``queue_depth > 0`` accepts that many tasks beyond its free workers and starts them in order as
+workers free up, so that its workers go from one task to the next without waiting for the
+scheduler. Two rules keep that invisible: a queued task withdrawn before it starts is reported by
+an outcome with ``started=False`` and no start notice; and after an attempt fails, no queued task
+starts until the runner, having decided what the failure means (retry, go on, or stop and
+withdraw), calls ``resume()`` for it. (An executor whose queue lives in another scheduler, Dask's,
+holds what it still has, but what it already handed over may start meanwhile; the runner then gets
+its start notice and treats it as a task that started before its withdrawal arrived.)
+
+An attempt whose worker was lost (its process died, its machine went away) is reported failed with
+a ``WorkerLost`` error; the runner tries it again on another worker, counted as a new attempt,
+whatever the step's retry policy says.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable
 
 from framework0.context import ContextState
@@ -29,6 +38,11 @@ AttemptStart = tuple[int, float]
 """``(key, started_at)``: the attempt ``key`` started at that time (epoch seconds)."""
 
 Notify = Callable[[AttemptStart | AttemptOutcome | LogLines], None]
+
+
+def cpu_slots(workers: int | None) -> int:
+    """``workers``, or one per CPU of this machine: the size of a pool in this machine."""
+    return max(1, workers or os.cpu_count() or 1)
 
 
 class Executor(abc.ABC):
@@ -48,12 +62,13 @@ class Executor(abc.ABC):
     def start(
         self,
         *,
-        workers: int,
+        workers: int | None,
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
-    ) -> None:
-        """Prepare ``workers`` slots; reports go to ``notify``; in-process tasks use ``context``.
+    ) -> int:
+        """Prepare ``workers`` slots (None: as many as the executor has room for) and return how many
+        attempts can run at once; reports go to ``notify``; in-process tasks use ``context``.
 
         ``log_here`` takes the log lines of attempts run in the scheduler's own thread (``run_here``,
         or every attempt of the inline executor) as they are written, in the thread writing them

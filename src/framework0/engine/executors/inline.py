@@ -12,7 +12,7 @@ from collections.abc import Callable
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptTask, run_in_this_thread
 from framework0.engine.capture import OutputCapture
-from framework0.engine.executors.base import Executor, Notify
+from framework0.engine.executors.base import Executor, Notify, cpu_slots
 from framework0.engine.monitor import ResourceMonitor
 from framework0.events.types import LogLines
 
@@ -32,15 +32,16 @@ class InlineExecutor(Executor):
     def start(
         self,
         *,
-        workers: int,
+        workers: int | None,
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
-    ) -> None:
+    ) -> int:
         self._context, self._notify = context, notify
         self._capture = OutputCapture.notifying(log_here or notify)
         self._capture.install()
         self._monitor.start()
+        return cpu_slots(workers)  # how many the runner hands over at once; each runs as it is submitted
 
     def submit(self, task: AttemptTask) -> None:
         assert self._context is not None and self._notify is not None

@@ -24,7 +24,7 @@ from framework0.engine.attempt import (
     run_in_this_thread,
 )
 from framework0.engine.capture import OutputCapture
-from framework0.engine.executors.base import Executor, Notify
+from framework0.engine.executors.base import Executor, Notify, cpu_slots
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import StepCancelled
@@ -67,18 +67,20 @@ class LocalExecutor(Executor):
     def start(
         self,
         *,
-        workers: int,
+        workers: int | None,
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
-    ) -> None:
+    ) -> int:
         self._context, self._notify = context, notify
         self._capture = OutputCapture.notifying(notify)
         self._capture_here = OutputCapture.notifying(log_here) if log_here is not None else self._capture
         self._capture.install()
         self._monitor.start()
-        for _ in range(workers):
+        slots = cpu_slots(workers)
+        for _ in range(slots):
             self._spawn()
+        return slots
 
     def _spawn(self) -> None:
         worker = _Worker()

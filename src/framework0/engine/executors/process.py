@@ -7,7 +7,8 @@ on its own stdout and stderr, so a run's output goes where the runner's goes.
 Stopping: the worker is asked first (the attempt's cancel event is set and ``StepCancelled`` is
 raised in it, so teardown runs); if it does not stop within the grace period its whole process
 group is killed (on Windows the process itself) and a fresh worker takes its slot. A worker that
-dies (a crash, ``os._exit``) fails the attempt it was running with an ``ExecutorError``.
+dies (a crash, ``os._exit``, the OOM killer) fails the attempt it was running with ``WorkerLost``,
+and a fresh worker takes its slot (the runner tries the attempt again).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -27,11 +27,11 @@ from typing import Any
 
 from framework0.context import CancelToken, ChangeSource, ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
-from framework0.engine.capture import OutputCapture, max_log_bytes
-from framework0.engine.executors.base import Executor, Notify
+from framework0.engine.capture import OutputCapture, max_log_bytes, show_lines
+from framework0.engine.executors.base import Executor, Notify, cpu_slots
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
-from framework0.errors import ExecutorError, StepCancelled
+from framework0.errors import ExecutorError, StepCancelled, WorkerLost
 from framework0.events.types import LogLines
 
 _LINES_EVERY = 0.05  # how long a worker gathers log lines before sending them
@@ -184,11 +184,11 @@ class ProcessExecutor(Executor):
     def start(
         self,
         *,
-        workers: int,
+        workers: int | None,
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
-    ) -> None:
+    ) -> int:
         self._notify, self._context = notify, context
         self._closing, self._broken = False, None
         self._slots, self._by_key, self._holds, self._boot_failures = [], {}, 0, 0
@@ -196,8 +196,10 @@ class ProcessExecutor(Executor):
         self._idle.clear()
         self._queued.clear()
         self._max_log = max_log_bytes()
-        for _ in range(workers):
+        slots = cpu_slots(workers)
+        for _ in range(slots):
             self._spawn()
+        return slots
 
     def _spawn(self) -> None:
         parent, child = self._mp.Pipe()
@@ -253,7 +255,7 @@ class ProcessExecutor(Executor):
             if kind == "lines":  # what an attempt wrote, before its outcome
                 for lines, echo in payload:
                     if echo:
-                        _show(lines)
+                        show_lines(lines)
                     self._notify(lines)
                 continue
             if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
@@ -295,7 +297,7 @@ class ProcessExecutor(Executor):
         if key is not None:
             with self._lock:
                 self._holds += 1
-            died = ExecutorError(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
+            died = WorkerLost(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
             info, types = error_info(died)
             self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
         if not slot.ready:
@@ -366,15 +368,6 @@ class ProcessExecutor(Executor):
             if slot.process.is_alive():
                 _kill(slot.process)
             slot.conn.close()
-
-
-def _show(lines: LogLines) -> None:
-    """Show what a step printed in a worker where this process's own output goes."""
-    stream = sys.stdout if lines.stream == "stdout" else sys.stderr
-    try:
-        stream.write(lines.text + "\n")
-    except (OSError, ValueError):  # closed or a broken pipe: the lines are still recorded
-        pass
 
 
 def _kill(process: Any) -> None:

@@ -1,0 +1,450 @@
+"""The dask executor: attempts run on a Dask cluster; Framework0's runner still decides what runs.
+
+Without a scheduler address (``--dask-scheduler`` or ``$F0_DASK_SCHEDULER``) the executor starts a
+``distributed.LocalCluster`` sized to this machine (Dask's own sizing: worker processes by CPU
+count, each behind a nanny that restarts it if it dies), and closes it when the run ends.
+
+Every ready attempt is handed to Dask at once (``client.submit``), so Dask's scheduler feeds its
+workers without waiting for the runner; the runner caps how many run at once only when asked to
+(``--max-parallel``), by handing over no more than that. An attempt carries the context as it
+was when handed over and sends its writes back with its outcome; they are applied here, recorded
+with the worker's node. What the worker reports (start, printed lines, outcome) comes as Dask
+events on the run's own topic and is handled, in order, by one thread here.
+
+Steps reach the workers by their import path when every worker can import it, and otherwise by
+value, pickled with cloudpickle (the step's module included); a step that is neither importable
+there nor picklable fails with both reasons. Stopping an attempt raises ``StepCancelled`` in its
+worker thread (``Client.run``); one that does not stop is abandoned by killing its worker process
+(its nanny starts a new one; the other attempts that were on it are lost and tried again). A
+worker that dies fails its attempts with ``WorkerLost``; the runner tries them again elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import logging
+import os
+import pickle
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from framework0.context import ChangeSource, ContextState
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
+from framework0.engine.capture import max_log_bytes, show_lines
+from framework0.engine.executors import dask_worker
+from framework0.engine.executors.base import Executor, Notify
+from framework0.errors import ExecutorError, UsageError, WorkerLost
+from framework0.events.types import LogLines
+
+SCHEDULER_ENV = "F0_DASK_SCHEDULER"
+MISSING = "the dask executor needs Dask's distributed scheduler: pip install 'framework0[dask]'"
+CONNECT_TIMEOUT_S = 10.0
+
+
+class DaskExecutor(Executor):
+    """Attempts as Dask tasks, on a cluster at ``scheduler`` (``tcp://HOST:8786``) or on a local one."""
+
+    name = "dask"
+    shares_context = False
+    queue_depth = 1_000_000  # Dask's scheduler queues them; it feeds workers faster than we could
+
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        *,
+        n_workers: int | None = None,
+        threads_per_worker: int | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        if importlib.util.find_spec("distributed") is None:
+            raise UsageError(MISSING)
+        self.scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self.connect_timeout = connect_timeout
+        self.client: Any = None
+        self._cluster: Any = None
+        self._lock = threading.Lock()
+        self._notify: Notify | None = None
+        self._context: ContextState | None = None
+        self._topic = ""
+        self._limit: int | None = None
+        self._max_log = 0
+        self._tasks: dict[int, AttemptTask] = {}  # handed to Dask, no outcome yet
+        self._futures: dict[int, Any] = {}
+        self._workers: dict[int, str] = {}  # started: the address of the worker running it
+        self._queued: deque[AttemptTask] = deque()  # waiting here for room under ``--max-parallel``
+        self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
+        self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
+        self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    # -- connecting --------------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        workers: int | None,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> int:
+        self._notify, self._context = notify, context
+        self._topic = f"framework0-{os.urandom(8).hex()}"
+        self._max_log = max_log_bytes()
+        self._limit = workers
+        self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
+        self._queued.clear()
+        self._snapshot = (-1, {})
+        self.client = self._connect()
+        slots = sum(self.client.nthreads().values())
+        if not slots:
+            with contextlib.suppress(Exception):
+                self.client.wait_for_workers(1, timeout=self.connect_timeout)
+            slots = sum(self.client.nthreads().values())
+        if not slots:
+            raise ExecutorError(f"the Dask cluster at {self.scheduler} has no workers")
+        self._threads = [
+            threading.Thread(target=self._read, name="f0-dask-reader", daemon=True),
+            threading.Thread(target=self._serve_requests, name="f0-dask-requests", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.client.subscribe_topic(self._topic, self._on_event)
+        return workers or slots
+
+    def _connect(self) -> Any:
+        try:
+            dask: Any = importlib.import_module("dask")
+            distributed: Any = importlib.import_module("distributed")  # untyped: used through Any
+        except ModuleNotFoundError as error:
+            raise UsageError(f"{MISSING} ({error})") from None
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
+        if self.scheduler:
+            try:
+                return Client(self.scheduler, timeout=self.connect_timeout, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as error:
+                raise ExecutorError(
+                    f"cannot reach the Dask scheduler at {self.scheduler}: {error or type(error).__name__}"
+                ) from None
+        # A lost worker fails its tasks at once (KilledWorker) rather than Dask running them again
+        # behind our back: the runner tries the attempt again itself, counted.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            self._cluster = LocalCluster(
+                n_workers=self.n_workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                preload=[dask_worker.__name__],
+            )
+        self.scheduler = self._cluster.scheduler_address
+        return Client(self._cluster, set_as_default=False)
+
+    # -- handing attempts over ---------------------------------------------------------------------
+
+    def submit(self, task: AttemptTask) -> None:
+        with self._lock:
+            if self._limit is not None and len(self._tasks) >= self._limit:
+                self._queued.append(task)
+                return
+        self._send(task)
+
+    def _send(self, task: AttemptTask) -> None:
+        assert self._notify is not None
+        try:
+            shipped = self._ship(task)
+            task.context_snapshot = self._context_now()
+            with self._lock:
+                self._tasks[task.key] = task
+            future = self.client.submit(
+                dask_worker.run_attempt,
+                self._topic,
+                task,
+                shipped,
+                self._max_log,
+                key=f"{task.step}-{self._topic[-16:]}-{task.key}",
+                pure=False,
+            )
+        except Exception as error:  # cannot be shipped, or Dask refused it
+            with self._lock:
+                self._tasks.pop(task.key, None)
+            if not isinstance(error, ExecutorError):
+                error = ExecutorError(f"Dask refused step {task.step!r}: {type(error).__name__}: {error}")
+            problem = error
+            self._notify((task.key, time.time()))
+            info, types = error_info(problem)
+            self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
+            return
+        with self._lock:
+            if task.key in self._tasks:
+                self._futures[task.key] = future
+                future.add_done_callback(functools.partial(self._on_done, task.key))
+                return
+        future.release()  # withdrawn meanwhile
+
+    def _context_now(self) -> dict[str, Any]:
+        """The context as it is now; one copy per version, shared by the attempts handed over then."""
+        assert self._context is not None
+        version = self._context.version
+        if self._snapshot[0] != version:
+            self._snapshot = (version, self._context.snapshot())
+        return self._snapshot[1]
+
+    def _ship(self, task: AttemptTask) -> bytes | None:
+        """None: the workers import the step by its path; bytes: the step's class, pickled by value."""
+        where = (task.scriptlet_ref, tuple(task.search_path))
+        if where not in self._shipping:
+            answers = self.client.run(dask_worker.can_import, *where, on_error="return")
+            problems = [str(why) for why in answers.values() if why is not None]
+            how: bytes | ExecutorError | None = None
+            if problems:
+                try:
+                    how = _pickled(*where)
+                except Exception as error:
+                    how = ExecutorError(
+                        f"cannot send step {task.step!r} to the Dask workers: they cannot import "
+                        f"{task.scriptlet_ref} ({problems[0]}), and it cannot be pickled "
+                        f"({type(error).__name__}: {error})"
+                    )
+            self._shipping[where] = how
+        how = self._shipping[where]
+        if isinstance(how, ExecutorError):
+            raise how
+        return how
+
+    # -- what the workers report, handled in order by one thread -----------------------------------
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        self._inbox.put(("event", event[1]))  # in the client's event loop: hand over, never block it
+
+    def _on_done(self, key: int, future: Any) -> None:
+        self._inbox.put(("done", key, future))
+
+    def _read(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            try:
+                if item[0] == "event":
+                    self._handle_event(item[1])
+                else:
+                    self._handle_done(item[1], item[2])
+            except Exception as error:  # a bug here must not leave the run waiting forever
+                self._fail_all(ExecutorError(f"the dask executor failed: {type(error).__name__}: {error}"))
+
+    def _handle_event(self, message: dict[str, Any]) -> None:
+        assert self._notify is not None
+        if "l" in message:
+            for lines, echo in pickle.loads(message["l"]):
+                if echo:
+                    show_lines(lines)
+                self._notify(lines)
+        elif "s" in message:
+            key, worker = message["s"], message["w"]
+            with self._lock:
+                known = key in self._tasks
+                again = key in self._workers
+                if known and not again:
+                    self._workers[key] = worker
+            if not known:  # withdrawn or given up on before it started: stop it
+                self._requests.put(("cancel", worker, key))
+            elif again:  # its worker died and Dask started it elsewhere: that is our retry to make
+                self._requests.put(("cancel", worker, key))
+                self._lose(key, WorkerLost("the Dask worker running it died"))
+            else:
+                self._notify((key, message["t"]))
+        elif "o" in message:
+            self._finish(pickle.loads(message["o"]))
+
+    def _finish(self, outcome: AttemptOutcome) -> None:
+        assert self._notify is not None
+        with self._lock:
+            task = self._tasks.pop(outcome.key, None)
+            self._workers.pop(outcome.key, None)
+            future = self._futures.pop(outcome.key, None)
+        if future is not None:
+            future.release()
+        if task is None:
+            return  # withdrawn or abandoned: its outcome changes nothing
+        if outcome.context_operations and self._context is not None:
+            source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
+            self._context.apply(outcome.context_operations, source)
+        outcome.context_operations = None
+        self._notify(outcome)
+        self._send_queued()
+
+    def _handle_done(self, key: int, future: Any) -> None:
+        status = future.status
+        if status == "finished":
+            return  # its outcome comes as an event (sent before the task returned)
+        with self._lock:
+            if key not in self._tasks:
+                return
+        if status == "error":
+            error = future.exception()
+            if type(error).__name__ == "KilledWorker":
+                self._lose(key, WorkerLost(f"the Dask worker running it died ({error})"))
+            else:
+                step = self._tasks[key].step if key in self._tasks else "?"
+                self._lose(key, ExecutorError(f"Dask could not run step {step!r}: {type(error).__name__}: {error}"))
+        else:  # the scheduler forgot it: restarted, or our connection to it broke
+            self._lose(key, WorkerLost(f"Dask dropped the task ({status})"))
+
+    def _lose(self, key: int, error: ExecutorError) -> None:
+        """Report attempt ``key`` failed by ``error``, not by the step (it was started if it had not been)."""
+        assert self._notify is not None
+        with self._lock:
+            task = self._tasks.pop(key, None)
+            started = self._workers.pop(key, None) is not None
+            future = self._futures.pop(key, None)
+        if future is not None:
+            future.release()
+        if task is None:
+            return
+        now = time.time()
+        if not started:
+            self._notify((key, now))
+        info, types = error_info(error)
+        self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
+        self._send_queued()
+
+    def _fail_all(self, error: ExecutorError) -> None:
+        with self._lock:
+            keys = list(self._tasks)
+        for key in keys:
+            self._lose(key, error)
+
+    def _send_queued(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queued or (self._limit is not None and len(self._tasks) >= self._limit):
+                    return
+                task = self._queued.popleft()
+            self._send(task)
+
+    # -- the runner's requests ---------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """What Dask's scheduler holds cannot be held back; what waits here was never held."""
+
+    def withdraw(self, key: int) -> None:
+        assert self._notify is not None
+        with self._lock:
+            queued = next((task for task in self._queued if task.key == key), None)
+            if queued is not None:
+                self._queued.remove(queued)
+                future = None
+            elif key in self._tasks and key not in self._workers:
+                del self._tasks[key]
+                future = self._futures.pop(key, None)
+            else:
+                return  # started (or over): it goes on
+        if future is not None:
+            future.release()  # Dask forgets a task nobody holds; if it starts anyway it is stopped
+        self._notify(AttemptOutcome(key, ok=False, started=False))
+
+    def cancel(self, key: int) -> None:
+        with self._lock:
+            worker = self._workers.get(key)
+        if worker is not None:
+            self._requests.put(("cancel", worker, key))
+
+    def abandon(self, key: int) -> None:
+        with self._lock:
+            self._tasks.pop(key, None)
+            worker = self._workers.pop(key, None)
+            future = self._futures.pop(key, None)
+        if future is not None:
+            future.release()
+        if worker is not None:
+            self._requests.put(("abandon", worker, key))
+
+    def _serve_requests(self) -> None:
+        """Send stop requests to workers from a thread of our own: each is a round trip to Dask's
+        scheduler, which the runner's loop must not wait for. Cancels that pile up go together."""
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            batch = [request]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    more = self._requests.get_nowait()
+                    if more is None:
+                        self._requests.put(None)
+                        break
+                    batch.append(more)
+            cancels: dict[str, list[int]] = {}
+            for kind, worker, key in batch:
+                if kind == "cancel":
+                    cancels.setdefault(worker, []).append(key)
+                else:
+                    with contextlib.suppress(Exception):  # it dies while answering
+                        self.client.run(dask_worker.abandon, workers=[worker], wait=False)
+            for worker, keys in cancels.items():
+                with contextlib.suppress(Exception):  # the worker is gone: nothing runs there
+                    self.client.run(dask_worker.cancel, self._topic, keys, workers=[worker])
+
+    def shutdown(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        with self._lock:
+            futures = list(self._futures.values())
+            running = sorted(set(self._workers.values()))
+            self._tasks.clear()
+            self._futures.clear()
+            self._workers.clear()
+            self._queued.clear()
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.release()
+        if running and self._cluster is None:  # a cluster we leave running keeps nothing of ours
+            with contextlib.suppress(Exception):
+                client.run(dask_worker.cancel_all, self._topic, workers=running, on_error="ignore")
+        with contextlib.suppress(Exception):
+            client.unsubscribe_topic(self._topic)
+        self._inbox.put(None)
+        self._requests.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+        with contextlib.suppress(Exception):
+            client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+            self._cluster = None
+            self.scheduler = None
+        self.client = None
+
+
+def _pickled(ref: str, search_path: tuple[str, ...]) -> bytes:
+    """The scriptlet ``ref`` as cloudpickle bytes, its own module pickled by value with it."""
+    import cloudpickle
+
+    from framework0.scriptlets.registry import import_ref
+
+    scriptlet = import_ref(ref, search_path)
+    module = sys.modules.get(ref.partition(":")[0])
+    by_value = module is not None and not module.__name__.startswith("framework0.")
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        data: bytes = cloudpickle.dumps(scriptlet)
+        return data
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)

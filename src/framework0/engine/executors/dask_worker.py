@@ -1,0 +1,189 @@
+"""What runs inside a Dask worker process for the dask executor: attempts, and the runner's requests.
+
+An attempt tells its runner what happens through Dask's structured events (``log_event`` on the
+run's topic, forwarded by the scheduler to the runner's client, in order per worker): its start
+(``s``), what it prints (``l``, batched every 50 ms) and its outcome (``o``, after its last
+lines). The Dask task itself returns nothing, so a result never has to be fetched. Requests come
+back through ``Client.run``: stop an attempt (``cancel``), stop all of a run's attempts
+(``cancel_all``), kill this worker and what its steps started (``abandon``), and whether a
+scriptlet can be imported here (``can_import``). This module imports Dask only inside functions
+that run on a worker, so the package needs no Dask to be imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import queue
+import threading
+import time
+from typing import Any
+
+from framework0.context import CancelToken
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
+from framework0.engine.capture import OutputCapture, install
+from framework0.engine.interrupt import interrupt, settle
+from framework0.engine.monitor import ResourceMonitor
+from framework0.errors import ExecutorError, StepCancelled
+from framework0.events.types import LogLines
+from framework0.scriptlets.base import BaseScriptlet
+from framework0.scriptlets.registry import import_ref
+
+_LINES_EVERY = 0.05  # how long printed lines are gathered before they are sent
+
+_lock = threading.Lock()
+_running: dict[tuple[str, int], tuple[int, CancelToken]] = {}  # (topic, key) -> (thread, cancel token)
+_shipped: dict[str, type[BaseScriptlet]] = {}  # scriptlets that came by value, by digest
+_state: dict[str, Any] = {}  # this process's resource monitor and line sender, made on first use
+
+
+def dask_setup(worker: Any) -> None:
+    """A Dask preload for the workers of a cluster the runner starts: Ctrl-C in the runner's
+    terminal is the runner's to handle, so the workers leave its process group."""
+    if hasattr(os, "setsid"):
+        with contextlib.suppress(OSError):
+            os.setsid()
+
+
+class _Lines:
+    """Sends the lines attempts print, per topic, batched by a thread of its own (never the
+    attempt's, which a cancel may interrupt mid-send)."""
+
+    def __init__(self, worker: Any) -> None:
+        self._worker = worker
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[str, LogLines, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        threading.Thread(target=self._loop, name="f0-dask-lines", daemon=True).start()
+
+    def deliver(self, topic: str) -> Any:
+        def add(lines: LogLines, echo: bool) -> None:
+            self._queue.put((topic, lines, echo))
+            self._wake.set()
+
+        return add
+
+    def flush(self) -> None:
+        """Send every line gathered so far, before the outcome that follows them."""
+        with self._lock:
+            batches: dict[str, list[tuple[LogLines, bool]]] = {}
+            while True:
+                try:
+                    topic, lines, echo = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                batches.setdefault(topic, []).append((lines, echo))
+            for topic, batch in batches.items():
+                self._worker.log_event(topic, {"l": pickle.dumps(batch)})
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(_LINES_EVERY)
+            self._wake.clear()
+            self.flush()
+
+
+def _worker_state(worker: Any) -> tuple[ResourceMonitor, _Lines]:
+    with _lock:
+        if not _state:
+            monitor = ResourceMonitor()
+            monitor.start()
+            install()  # stdout/stderr proxies: text a task thread prints goes to its attempt's log
+            _state.update(monitor=monitor, lines=_Lines(worker))
+        return _state["monitor"], _state["lines"]
+
+
+def _load(shipped: bytes) -> type[BaseScriptlet]:
+    digest = hashlib.sha256(shipped).hexdigest()
+    scriptlet = _shipped.get(digest)
+    if scriptlet is None:
+        import cloudpickle
+
+        scriptlet = cloudpickle.loads(shipped)
+        _shipped[digest] = scriptlet
+    return scriptlet
+
+
+def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: int) -> None:
+    """The Dask task of one attempt: report its start, run it, report its lines and outcome."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    monitor, lines = _worker_state(worker)
+    thread, cancelled = threading.get_ident(), CancelToken()
+    with _lock:
+        _running[(topic, task.key)] = (thread, cancelled)
+    try:
+        worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address})
+        try:
+            scriptlet = _load(shipped) if shipped is not None else None
+        except Exception as error:  # the class came by value and cannot be rebuilt here
+            raise ExecutorError(
+                f"step {task.step!r} was sent to the Dask worker by value, which cannot load it: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        capture = OutputCapture(lines.deliver(topic), echo=False, limit=max_log)
+        outcome = run_detached(task, monitor, cancelled, capture, scriptlet)
+    except (StepCancelled, ExecutorError) as error:
+        info, types = error_info(error)
+        outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
+    while True:  # a cancel aimed at this attempt must land here, never in Dask's own code
+        try:
+            with _lock:
+                _running.pop((topic, task.key), None)
+                settle(thread)
+            break
+        except StepCancelled:
+            continue
+    lines.flush()
+    worker.log_event(topic, {"o": pickle.dumps(outcome)})
+
+
+def cancel(topic: str, keys: list[int]) -> int:
+    """Ask attempts ``keys`` of the run on ``topic`` to stop (each ends with StepCancelled after its
+    teardown); how many of them were running here."""
+    stopped = 0
+    with _lock:
+        for key in keys:
+            running = _running.get((topic, key))
+            if running is not None:
+                thread, cancelled = running
+                cancelled.set()
+                interrupt(thread)
+                stopped += 1
+    return stopped
+
+
+def cancel_all(topic: str) -> int:
+    """Ask every attempt of the run on ``topic`` still running here to stop; how many there were."""
+    with _lock:
+        keys = [key for owner, key in _running if owner == topic]
+    return cancel(topic, keys)
+
+
+async def abandon() -> None:
+    """Kill this worker process and every process its steps started (the strongest means: a thread
+    stuck in a C call cannot be stopped otherwise); a nanny starts a fresh worker. A coroutine, so
+    that ``Client.run(..., wait=False)`` answers before the process goes."""
+    import asyncio
+
+    import psutil
+
+    await asyncio.sleep(0.05)
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    os._exit(75)
+
+
+def can_import(ref: str, search_path: tuple[str, ...]) -> str | None:
+    """None if the scriptlet ``ref`` can be imported here, else why not."""
+    try:
+        import_ref(ref, search_path)
+    except BaseException as error:  # noqa: B036 - whatever the import did, the answer is "no"
+        return f"{type(error).__name__}: {error}"
+    return None
