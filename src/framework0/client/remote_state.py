@@ -17,7 +17,7 @@ from framework0.client.http import ContextClient
 from framework0.client.subscribe import Subscription
 from framework0.context.changes import Change, ChangeSource, Operation
 from framework0.context.merge import ChangeRequest
-from framework0.context.state import ContextState
+from framework0.context.state import ContextState, SharedAt
 from framework0.errors import ServerError
 
 #: how long a write waits for its own change to come back over the WebSocket before reading it
@@ -46,6 +46,18 @@ class RemoteContextState(ContextState):
 
     def close(self) -> None:
         self._subscription.close()
+
+    def shared_at(self) -> SharedAt:
+        return SharedAt(self.client.url, self.name, self.client.token, self.run_id)
+
+    def catch_up(self, version: int, timeout: float) -> None:
+        if not self.wait_until(lambda state: state.version >= version, timeout):
+            self._catch_up()
+
+    @classmethod
+    def open(cls, at: SharedAt) -> RemoteContextState:
+        """The state ``at`` names, opened from another process (a worker of the run)."""
+        return cls(ContextClient(at.url, at.token), at.name, run_id=at.run_id)
 
     # -- writes: to the server ----------------------------------------------------------------------
 

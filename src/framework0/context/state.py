@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from framework0.context.changes import Change, ChangeSource, Operation
@@ -13,6 +14,19 @@ from framework0.context.merge import ChangeRequest, Strategies, resolve
 from framework0.errors import ContextConflict
 
 _MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SharedAt:
+    """Where a context shared through a context server lives, so that a worker process elsewhere
+    can read and write it directly: the server's URL and token, the context's name, the run."""
+
+    url: str
+    name: str
+    token: str | None
+    run_id: str | None
+
+
 _POLL = 0.1  # how often wait_until looks at ``cancelled``
 
 
@@ -221,6 +235,16 @@ class ContextState:
         finally:
             with self._changed:
                 self._waiters -= 1
+
+    def shared_at(self) -> SharedAt | None:
+        """Where workers in other processes can reach this state directly (None: only through the
+        runner, which applies their writes)."""
+        return None
+
+    def catch_up(self, version: int, timeout: float) -> None:
+        """Return once this state has seen ``version`` (written elsewhere, by a worker), or after
+        ``timeout`` seconds."""
+        self.wait_until(lambda state: state.version >= version, timeout)
 
     def _wake_waiters(self) -> None:
         with self._changed:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState, Operation
+from framework0.context.state import SharedAt
 from framework0.engine.capture import OutputCapture
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import OutputError, StepCancelled
@@ -52,6 +54,8 @@ class AttemptTask:
     validate: bool
     #: the context as the attempt starts, for executors that run it outside this process
     context_snapshot: dict[str, Any] | None = None
+    #: the context server holding the run's context: a worker elsewhere writes to it directly
+    shared_at: SharedAt | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +78,8 @@ class AttemptOutcome:
     #: Ctrl-C reached the step itself (it ran in the scheduler's thread); the caller re-raises it
     interrupted: bool = False
     context_operations: list[Operation] | None = None
+    #: the version of the shared context the attempt's writes reached (written directly to a server)
+    context_version: int | None = None
 
 
 def error_info(error: BaseException) -> tuple[ErrorInfo, tuple[str, ...]]:
@@ -198,14 +204,46 @@ def run_detached(
     capture: OutputCapture | None = None,
     scriptlet: type[BaseScriptlet] | None = None,
 ) -> AttemptOutcome:
-    """Run a task away from the runner's context (another process): writes come back as operations.
+    """Run a task away from the runner's context (another process): writes come back as operations,
+    or go straight to the context server when the run's context lives on one (``shared_at``).
     ``scriptlet`` is the step's class when it came by value rather than by its import path."""
-    state = RecordingState(task.context_snapshot or {})
     source = ChangeSource(NODE, task.step, task.attempt, task.item)
+    if task.shared_at is not None:
+        shared = open_shared(task.shared_at)
+        outcome = execute_attempt(task, Context(shared, source, cancelled=cancelled), monitor, scriptlet, capture)
+        outcome.context_version = shared.version
+        return outcome
+    state = RecordingState(task.context_snapshot or {})
     context = Context(state, source, cancelled=cancelled)
     outcome = execute_attempt(task, context, monitor, scriptlet=scriptlet, capture=capture)
     outcome.context_operations = state.operations
     return outcome
+
+
+_shared: dict[SharedAt, ContextState] = {}
+_shared_lock = threading.Lock()
+
+
+def open_shared(at: SharedAt) -> ContextState:
+    """The run's context on its context server, opened once per worker process and run."""
+    with _shared_lock:
+        state = _shared.get(at)
+        if state is None:
+            from framework0.client.remote_state import RemoteContextState
+
+            state = _shared[at] = RemoteContextState.open(at)
+        return state
+
+
+def close_shared(run_id: str | None = None) -> None:
+    """Close this process's connections to the contexts of run ``run_id`` (None: of every run)."""
+    with _shared_lock:
+        done = [at for at in _shared if run_id is None or at.run_id == run_id]
+        states = [_shared.pop(at) for at in done]
+    for state in states:
+        close = getattr(state, "close", None)
+        if close is not None:
+            close()
 
 
 def run_in_this_thread(

@@ -8,7 +8,9 @@ Every ready attempt is handed to Dask at once (``client.submit``), so Dask's sch
 workers without waiting for the runner; the runner caps how many run at once only when asked to
 (``--max-parallel``), by handing over no more than that. An attempt carries the context as it
 was when handed over and sends its writes back with its outcome; they are applied here, recorded
-with the worker's node. What the worker reports (start, printed lines, outcome) comes as Dask
+with the worker's node. When the run's context lives on a context server, workers read and write
+it there directly (so ``wait_for`` and ``barrier`` work across workers), and the runner waits to
+see an attempt's writes before it goes on. What the worker reports (start, printed lines, outcome) comes as Dask
 events on the run's own topic and is handled, in order, by one thread here.
 
 Steps reach the workers by their import path when every worker can import it, and otherwise by
@@ -37,7 +39,8 @@ from collections.abc import Callable
 from typing import Any
 
 from framework0.context import ChangeSource, ContextState
-from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
+from framework0.context.state import SharedAt
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, close_shared, error_info
 from framework0.engine.capture import max_log_bytes, show_lines
 from framework0.engine.executors import dask_worker
 from framework0.engine.executors.base import Executor, Notify
@@ -47,6 +50,7 @@ from framework0.events.types import LogLines
 SCHEDULER_ENV = "F0_DASK_SCHEDULER"
 MISSING = "the dask executor needs Dask's distributed scheduler: pip install 'framework0[dask]'"
 CONNECT_TIMEOUT_S = 10.0
+CATCH_UP_S = 10.0  # how long the runner waits to see a worker's writes to the context server itself
 
 
 class DaskExecutor(Executor):
@@ -84,6 +88,7 @@ class DaskExecutor(Executor):
         self._queued: deque[AttemptTask] = deque()  # waiting here for room under ``--max-parallel``
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
         self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
+        self._shared: SharedAt | None = None
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -105,6 +110,7 @@ class DaskExecutor(Executor):
         self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
         self._queued.clear()
         self._snapshot = (-1, {})
+        self._shared = context.shared_at()  # on a context server: workers write to it directly
         self.client = self._connect()
         slots = sum(self.client.nthreads().values())
         if not slots:
@@ -145,6 +151,8 @@ class DaskExecutor(Executor):
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # no dashboard, and its HTTP routes on a free port: 8787 may be another cluster's
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
                 preload=[dask_worker.__name__],
             )
@@ -164,7 +172,9 @@ class DaskExecutor(Executor):
         assert self._notify is not None
         try:
             shipped = self._ship(task)
-            task.context_snapshot = self._context_now()
+            task.shared_at = self._shared
+            if self._shared is None:
+                task.context_snapshot = self._context_now()
             with self._lock:
                 self._tasks[task.key] = task
             future = self.client.submit(
@@ -281,6 +291,8 @@ class DaskExecutor(Executor):
         if outcome.context_operations and self._context is not None:
             source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
             self._context.apply(outcome.context_operations, source)
+        elif outcome.context_version is not None and self._context is not None:
+            self._context.catch_up(outcome.context_version, CATCH_UP_S)  # the next step must see its writes
         outcome.context_operations = None
         self._notify(outcome)
         self._send_queued()
@@ -414,6 +426,9 @@ class DaskExecutor(Executor):
         if running and self._cluster is None:  # a cluster we leave running keeps nothing of ours
             with contextlib.suppress(Exception):
                 client.run(dask_worker.cancel_all, self._topic, workers=running, on_error="ignore")
+        if self._shared is not None and self._cluster is None:  # nor its connections to the context server
+            with contextlib.suppress(Exception):
+                client.run(close_shared, self._shared.run_id, on_error="ignore")
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(self._topic)
         self._inbox.put(None)

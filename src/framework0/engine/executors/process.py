@@ -1,6 +1,7 @@
 """The process executor: attempts run in a pool of worker processes started with ``spawn``.
 
-Each worker gets the context as the attempt starts and sends its writes back with the outcome.
+Each worker gets the context as the attempt starts and sends its writes back with the outcome (or,
+when the run's context lives on a context server, reads and writes it there directly).
 What an attempt prints or logs is captured in the worker and sent to the parent as it is written
 (batched, every 50 ms at most, and always before the outcome); the parent shows the printed lines
 on its own stdout and stderr, so a run's output goes where the runner's goes.
@@ -35,6 +36,7 @@ from framework0.errors import ExecutorError, StepCancelled, WorkerLost
 from framework0.events.types import LogLines
 
 _LINES_EVERY = 0.05  # how long a worker gathers log lines before sending them
+_CATCH_UP_S = 10.0  # how long the runner waits to see a worker's writes to the context server
 
 
 class _Sender:
@@ -232,7 +234,9 @@ class ProcessExecutor(Executor):
                 self._by_key[task.key] = slot
                 self._running[task.key] = task
             assert self._context is not None
-            task.context_snapshot = self._context.snapshot()  # the context as the attempt starts
+            task.shared_at = self._context.shared_at()  # on a context server: the worker writes there
+            if task.shared_at is None:
+                task.context_snapshot = self._context.snapshot()  # the context as the attempt starts
             self._notify((task.key, time.time()))  # before the outcome can possibly arrive
             try:
                 slot.conn.send(("task", task))
@@ -281,6 +285,8 @@ class ProcessExecutor(Executor):
                 source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
                 self._context.apply(outcome.context_operations, source)
                 outcome.context_operations = None
+            elif outcome.context_version is not None and self._context is not None:
+                self._context.catch_up(outcome.context_version, _CATCH_UP_S)  # the next step sees its writes
             self._notify(outcome)
             self._dispatch()
         slot.process.join(timeout=5)
