@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import framework0
+from framework0.engine.executors.base import Executor
 
 HERE = Path(__file__).parent
 
@@ -31,7 +34,7 @@ steps:
 """
 
 
-def outcome(executor: str) -> dict[str, object]:
+def outcome(executor: str | Executor) -> dict[str, object]:
     recipe = framework0.load_recipe_text(textwrap.dedent(RECIPE), file="t.yaml", base_dir=HERE)
     result = framework0.run(recipe, executor=executor)
     return {
@@ -41,9 +44,24 @@ def outcome(executor: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("executor", ["local", "process"])
-def test_the_executor_gives_the_same_result_as_running_inline(executor):
-    assert outcome(executor) == outcome("inline")
+def dask_executor(config: pytest.Config) -> Executor:
+    """A dask executor on the dask tests' shared cluster (tests/engine/dask/dask_steps.py)."""
+    if str(HERE / "dask") not in sys.path:
+        sys.path.insert(0, str(HERE / "dask"))
+    if TYPE_CHECKING:  # mypy names that folder's modules tests.engine.dask.*
+        from tests.engine.dask.dask_steps import shared_cluster
+    else:
+        from dask_steps import shared_cluster
+
+    cluster = shared_cluster(config)
+    cluster.make_ready()
+    return framework0.DaskExecutor(cluster.address)
+
+
+@pytest.mark.parametrize("executor", ["local", "process", "dask"])
+def test_the_executor_gives_the_same_result_as_running_inline(executor, request):
+    chosen = dask_executor(request.config) if executor == "dask" else executor
+    assert outcome(chosen) == outcome("inline")
 
 
 def test_the_contract_recipe_succeeds():

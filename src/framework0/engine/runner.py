@@ -14,7 +14,9 @@ import heapq
 import itertools
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -60,6 +62,7 @@ WORKER_LOSSES_ALLOWED = 3
 ``allowed-failures``); a step that kills every worker it runs on fails after that."""
 TIMEOUT_TYPES = tuple(cls.__name__ for cls in StepTimeout.__mro__ if cls not in (object, BaseException))
 _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a blocking wait on Ctrl-C
+_INTERRUPT = object()  # Ctrl-C, as a message in the runner's queue
 
 
 class _StepRun:
@@ -159,6 +162,8 @@ class Runner:
         self._stopping = False
         self._cancelling = False
         self._interrupted = False
+        self._abandoned_all = False
+        self._running_here = False  # a step runs on the scheduler's thread: Ctrl-C is raised in it
         self._run_error: ErrorInfo | None = None
         self._started_at = 0.0
         self._namespace: dict[str, Any] = {}
@@ -191,12 +196,16 @@ class Runner:
         if self.context_server:
             self._connect_context_server(resume is not None)
         try:
-            if self.store is not None:
-                self._start_store(run_started)
+            self._start_executor()  # before the store: an executor that cannot start records nothing
             try:
-                result = self._run(run_started, initial)
+                if self.store is not None:
+                    self._start_store(run_started)
+                try:
+                    result = self._run(run_started, initial)
+                finally:
+                    self._close_store(opened)
             finally:
-                self._close_store(opened)
+                self.executor.shutdown()
         finally:
             self._disconnect_context_server()
         if self._store_error is not None:
@@ -213,15 +222,6 @@ class Runner:
             "run": {"id": self.run_id, "started_at": iso(run_started)},
             "recipe": {"test_id": recipe.test_id},
         }
-        try:  # before the run is announced: an executor that cannot start (no cluster) records nothing
-            slots = self.executor.start(
-                workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
-            )
-        except BaseException:
-            self.executor.shutdown()
-            raise
-        self.max_parallel = slots
-        self._submit_limit = slots + max(0, self.executor.queue_depth)
         self.bus.publish(
             RunStarted(
                 self.run_id,
@@ -232,17 +232,44 @@ class Runner:
                 self._started_at,
             )
         )
-        try:
-            if self.timeout is not None:
-                self._timer(self._started_at + self.timeout, "run_timeout", None)
-            self._to_prepare.extend(initial)
-            self._drain()
-            self._loop()
-        finally:
-            self.executor.shutdown()
+        if self.timeout is not None:
+            self._timer(self._started_at + self.timeout, "run_timeout", None)
+        self._to_prepare.extend(initial)
+        self._drain()
+        self._loop()
         return self._result()
 
+    def _start_executor(self) -> None:
+        try:
+            slots = self.executor.start(
+                workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
+            )
+        except BaseException:
+            self.executor.shutdown()
+            raise
+        self.max_parallel = slots
+        self._submit_limit = slots + max(0, self.executor.queue_depth)
+
     def _loop(self) -> None:
+        # Ctrl-C becomes a message in the queue, so that it can never land between taking a report
+        # off the queue and handling it (a lost start notice would leave a step running unwatched).
+        # Only while a step runs on this thread does it raise KeyboardInterrupt there, as before.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self._run_loop()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, _signum: int, _frame: Any) -> None:
+        if self._running_here:
+            raise KeyboardInterrupt
+        self._outcomes.put(_INTERRUPT)
+
+    def _run_loop(self) -> None:
         outcomes = self._outcomes
         while self._in_flight or self._ready or self._timers:
             try:
@@ -257,6 +284,8 @@ class Runner:
                 while outcome is not None:
                     if type(outcome) is tuple:
                         self._on_start(*outcome)
+                    elif outcome is _INTERRUPT:
+                        self._on_ctrl_c()
                     else:
                         self._on_outcome(outcome)
                     try:
@@ -266,10 +295,16 @@ class Runner:
                 if self._timers:
                     self._fire_timers()
             except KeyboardInterrupt:
-                if self._interrupted:
-                    self._abandon_all("interrupted twice")
-                    break
-                self._interrupt()
+                self._on_ctrl_c()
+            if self._abandoned_all:
+                break
+
+    def _on_ctrl_c(self) -> None:
+        if self._interrupted:
+            self._abandon_all("interrupted twice")
+            self._abandoned_all = True
+        else:
+            self._interrupt()
 
     # -- the context server -------------------------------------------------------------------------
 
@@ -575,7 +610,11 @@ class Runner:
             # Announce the start now: this thread is busy running it until it ends (and its own
             # start notice, queued meanwhile, is then ignored).
             self._on_start(key, time.time())
-            self.executor.run_here(task)
+            self._running_here = True
+            try:
+                self.executor.run_here(task)
+            finally:
+                self._running_here = False
         else:
             self.executor.submit(task)
 

@@ -89,6 +89,7 @@ class DaskExecutor(Executor):
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
         self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
         self._shared: SharedAt | None = None
+        self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -108,6 +109,7 @@ class DaskExecutor(Executor):
         self._max_log = max_log_bytes()
         self._limit = workers
         self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
+        self._withdrawing = set()
         self._queued.clear()
         self._snapshot = (-1, {})
         self._shared = context.shared_at()  # on a context server: workers write to it directly
@@ -249,6 +251,8 @@ class DaskExecutor(Executor):
             try:
                 if item[0] == "event":
                     self._handle_event(item[1])
+                elif item[0] == "withdrawn":
+                    self._withdrawn(item[1], item[2])
                 else:
                     self._handle_done(item[1], item[2])
             except Exception as error:  # a bug here must not leave the run waiting forever
@@ -303,7 +307,7 @@ class DaskExecutor(Executor):
             return  # its outcome comes as an event (sent before the task returned)
         with self._lock:
             if key not in self._tasks:
-                return
+                return  # reported already
         if status == "error":
             error = future.exception()
             if type(error).__name__ == "KilledWorker":
@@ -357,15 +361,29 @@ class DaskExecutor(Executor):
             queued = next((task for task in self._queued if task.key == key), None)
             if queued is not None:
                 self._queued.remove(queued)
-                future = None
-            elif key in self._tasks and key not in self._workers:
-                del self._tasks[key]
-                future = self._futures.pop(key, None)
+            elif key in self._tasks and key not in self._workers and key not in self._withdrawing:
+                self._withdrawing.add(key)
             else:
                 return  # started (or over): it goes on
-        if future is not None:
-            future.release()  # Dask forgets a task nobody holds; if it starts anyway it is stopped
-        self._notify(AttemptOutcome(key, ok=False, started=False))
+        if queued is not None:
+            self._notify(AttemptOutcome(key, ok=False, started=False))
+        else:
+            self._requests.put(("withdraw", None, key))  # the workers make sure it never starts
+
+    def _withdrawn(self, keys: list[int], started: set[int]) -> None:
+        """The workers answered: attempts ``keys`` not in ``started`` will never start."""
+        assert self._notify is not None
+        for key in keys:
+            with self._lock:
+                self._withdrawing.discard(key)
+                if key in started or key in self._workers or key not in self._tasks:
+                    continue  # it started before the withdrawal arrived: its start notice says so
+                del self._tasks[key]
+                future = self._futures.pop(key, None)
+            if future is not None:
+                future.release()  # Dask forgets it; a worker that has it already will not run it
+            self._notify(AttemptOutcome(key, ok=False, started=False))
+        self._send_queued()
 
     def cancel(self, key: int) -> None:
         with self._lock:
@@ -399,15 +417,26 @@ class DaskExecutor(Executor):
                         break
                     batch.append(more)
             cancels: dict[str, list[int]] = {}
+            withdrawals: list[int] = []
             for kind, worker, key in batch:
                 if kind == "cancel":
                     cancels.setdefault(worker, []).append(key)
+                elif kind == "withdraw":
+                    withdrawals.append(key)
                 else:
                     with contextlib.suppress(Exception):  # it dies while answering
                         self.client.run(dask_worker.abandon, workers=[worker], wait=False)
             for worker, keys in cancels.items():
                 with contextlib.suppress(Exception):  # the worker is gone: nothing runs there
                     self.client.run(dask_worker.cancel, self._topic, keys, workers=[worker])
+            if withdrawals:
+                started: set[int] = set()
+                with contextlib.suppress(Exception):  # no workers answer: none of them runs it
+                    answers = self.client.run(dask_worker.withdraw, self._topic, withdrawals, on_error="return")
+                    for answer in answers.values():
+                        if isinstance(answer, list):
+                            started.update(answer)
+                self._inbox.put(("withdrawn", withdrawals, started))  # in order with the workers' events
 
     def shutdown(self) -> None:
         client = self.client
@@ -423,9 +452,11 @@ class DaskExecutor(Executor):
         for future in futures:
             with contextlib.suppress(Exception):
                 future.release()
-        if running and self._cluster is None:  # a cluster we leave running keeps nothing of ours
+        if self._cluster is None:  # a cluster we leave running keeps nothing of ours
             with contextlib.suppress(Exception):
-                client.run(dask_worker.cancel_all, self._topic, workers=running, on_error="ignore")
+                if running:
+                    client.run(dask_worker.cancel_all, self._topic, workers=running, on_error="ignore")
+                client.run(dask_worker.forget, self._topic, on_error="ignore")
         if self._shared is not None and self._cluster is None:  # nor its connections to the context server
             with contextlib.suppress(Exception):
                 client.run(close_shared, self._shared.run_id, on_error="ignore")

@@ -35,6 +35,7 @@ _LINES_EVERY = 0.05  # how long printed lines are gathered before they are sent
 
 _lock = threading.Lock()
 _running: dict[tuple[str, int], tuple[int, CancelToken]] = {}  # (topic, key) -> (thread, cancel token)
+_withdrawn: set[tuple[str, int]] = set()  # (topic, key) the runner withdrew before it started here
 _shipped: dict[str, type[BaseScriptlet]] = {}  # scriptlets that came by value, by digest
 _state: dict[str, Any] = {}  # this process's resource monitor and line sender, made on first use
 
@@ -115,6 +116,9 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
     monitor, lines = _worker_state(worker)
     thread, cancelled = threading.get_ident(), CancelToken()
     with _lock:
+        if (topic, task.key) in _withdrawn:
+            _withdrawn.discard((topic, task.key))
+            return  # the runner withdrew it and was told it never ran
         _running[(topic, task.key)] = (thread, cancelled)
     try:
         worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address})
@@ -155,6 +159,21 @@ def cancel(topic: str, keys: list[int]) -> int:
                 interrupt(thread)
                 stopped += 1
     return stopped
+
+
+def withdraw(topic: str, keys: list[int]) -> list[int]:
+    """Make sure attempts ``keys`` of the run on ``topic`` never start here; return those that
+    already have (they go on, and their start notices say so)."""
+    with _lock:
+        started = [key for key in keys if (topic, key) in _running]
+        _withdrawn.update((topic, key) for key in keys if (topic, key) not in _running)
+    return started
+
+
+def forget(topic: str) -> None:
+    """The run on ``topic`` is over: drop what this worker remembers of it."""
+    with _lock:
+        _withdrawn.difference_update({entry for entry in _withdrawn if entry[0] == topic})
 
 
 def cancel_all(topic: str) -> int:
