@@ -246,3 +246,10 @@ def shared_cluster(config: Any) -> Cluster:
     setattr(config, _KEY, cluster)
     cluster.make_ready()
     return cluster
+
+
+def touch(folder: str, name: str, seconds: float = 0.0) -> str:
+    """Leave a mark that this step ran, after ``seconds``."""
+    time.sleep(seconds)
+    Path(folder, name).write_text("ran", encoding="utf-8")
+    return name

@@ -588,3 +588,19 @@ def test_without_distributed_the_dask_executor_says_which_extra_to_install(tmp_p
     assert process.returncode == 0, process.stderr
     assert process.stdout.startswith("UsageError: the dask executor needs Dask's distributed scheduler")
     assert "pip install 'framework0[dask]'" in process.stdout
+
+
+def test_after_a_failure_stops_the_run_no_step_reported_pending_has_run(cluster: Cluster, tmp_path: Path) -> None:
+    steps = "\n".join(
+        f"  - {{name: s{index}, module: dask_steps, function: touch, args: {{folder: '{tmp_path}', name: s{index}, "
+        "seconds: 0.05}}"
+        for index in range(40)
+    )
+    recipe = recipe_of(f"steps:\n  - {{name: broken, module: dask_steps, function: fail}}\n{steps}\n")
+    result = on_dask(cluster, recipe)
+    assert result.status == "failed"
+    pending = {name for name, step in result.steps.items() if step.status == "pending"}
+    ran = {path.name for path in tmp_path.iterdir()}
+    assert pending, "the failure stopped nothing: the test proves nothing"
+    assert not pending & ran
+    assert ran == {name for name, step in result.steps.items() if step.status == "succeeded"}
