@@ -30,6 +30,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/context_storage.py
 	$(BIN)/python benchmarks/context_server.py
+	$(BIN)/python benchmarks/dask_executor.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .framework0

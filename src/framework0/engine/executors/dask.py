@@ -185,7 +185,9 @@ class DaskExecutor(Executor):
                 task,
                 shipped,
                 self._max_log,
-                key=f"{task.step}-{self._topic[-16:]}-{task.key}",
+                # One task group per run: Dask's scheduler walks every group on each submit, so a
+                # group per step name (a key starting with it) makes a big run quadratic.
+                key=(self._topic, task.step, task.key),
                 pure=False,
             )
         except Exception as error:  # cannot be shipped, or Dask refused it
