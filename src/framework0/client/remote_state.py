@@ -55,9 +55,16 @@ class RemoteContextState(ContextState):
             self._catch_up()
 
     @classmethod
-    def open(cls, at: SharedAt) -> RemoteContextState:
+    def open(
+        cls, at: SharedAt, *, shield: Callable[[], AbstractContextManager[object]] = nullcontext
+    ) -> RemoteContextState:
         """The state ``at`` names, opened from another process (a worker of the run)."""
-        return cls(ContextClient(at.url, at.token), at.name, run_id=at.run_id)
+        client = ContextClient(at.url, at.token)
+        try:
+            return cls(client, at.name, run_id=at.run_id, shield=shield)
+        except BaseException:
+            client.close()
+            raise
 
     # -- writes: to the server ----------------------------------------------------------------------
 

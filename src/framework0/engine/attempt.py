@@ -19,7 +19,7 @@ from framework0.context import CancelToken, ChangeSource, Context, ContextState,
 from framework0.context.state import SharedAt
 from framework0.engine.capture import OutputCapture
 from framework0.engine.monitor import ResourceMonitor
-from framework0.errors import OutputError, StepCancelled
+from framework0.errors import ExecutorError, OutputError, StepCancelled
 from framework0.events.types import ErrorInfo
 from framework0.scriptlets.base import BaseScriptlet
 from framework0.scriptlets.registry import import_ref
@@ -209,7 +209,12 @@ def run_detached(
     ``scriptlet`` is the step's class when it came by value rather than by its import path."""
     source = ChangeSource(NODE, task.step, task.attempt, task.item)
     if task.shared_at is not None:
-        shared = open_shared(task.shared_at)
+        try:
+            shared = open_shared(task.shared_at)
+        except Exception as error:  # the server is unreachable: the attempt fails, the worker lives
+            info, types = error_info(ExecutorError(f"cannot open the run's context on its server: {error}"))
+            now = time.time()
+            return AttemptOutcome(task.key, ok=False, error=info, error_types=types, started_at=now, finished_at=now)
         outcome = execute_attempt(task, Context(shared, source, cancelled=cancelled), monitor, scriptlet, capture)
         outcome.context_version = shared.version
         return outcome
@@ -230,8 +235,9 @@ def open_shared(at: SharedAt) -> ContextState:
         state = _shared.get(at)
         if state is None:
             from framework0.client.remote_state import RemoteContextState
+            from framework0.engine.interrupt import shield
 
-            state = _shared[at] = RemoteContextState.open(at)
+            state = _shared[at] = RemoteContextState.open(at, shield=shield)
         return state
 
 
@@ -241,9 +247,10 @@ def close_shared(run_id: str | None = None) -> None:
         done = [at for at in _shared if run_id is None or at.run_id == run_id]
         states = [_shared.pop(at) for at in done]
     for state in states:
-        close = getattr(state, "close", None)
-        if close is not None:
-            close()
+        for part in (state, getattr(state, "client", None)):  # its WebSocket, then its HTTP pool
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
 
 def run_in_this_thread(

@@ -615,6 +615,12 @@ class Runner:
                 self.executor.run_here(task)
             finally:
                 self._running_here = False
+        elif self.executor.runs_in_caller:
+            self._running_here = True
+            try:
+                self.executor.submit(task)
+            finally:
+                self._running_here = False
         else:
             self.executor.submit(task)
 

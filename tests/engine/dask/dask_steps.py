@@ -111,6 +111,11 @@ def interval(seconds: float) -> list[float]:
     return [started, time.time()]
 
 
+def interval_too(seconds: float) -> list[float]:
+    """``interval`` under another name: a second scriptlet."""
+    return interval(seconds)
+
+
 def shout(text: str) -> str:
     print(f"{text} on stdout", flush=True)
     print(f"{text} on stderr", file=sys.stderr, flush=True)

@@ -201,8 +201,12 @@ def test_steps_run_in_the_worker_processes(cluster: Cluster) -> None:
 
 
 def test_max_parallel_1_never_runs_two_steps_at_once(cluster: Cluster) -> None:
+    # Two scriptlets and a dependency: the first hand-over of each scriptlet asks the workers
+    # whether they can import it, which must not let a second step slip past the limit meanwhile.
     steps = "\n".join(
-        f"  - {{name: s{n}, module: dask_steps, function: interval, args: {{seconds: 0.15}}}}" for n in range(4)
+        f"  - {{name: s{n}, module: dask_steps, function: {'interval' if n % 2 else 'interval_too'}, "
+        f"args: {{seconds: 0.15}}{', depends_on: [s0]' if n == 3 else ''}}}"
+        for n in range(4)
     )
     result = on_dask(cluster, recipe_of(f"steps:\n{steps}\n"), max_parallel=1)
 
@@ -604,3 +608,18 @@ def test_after_a_failure_stops_the_run_no_step_reported_pending_has_run(cluster:
     assert pending, "the failure stopped nothing: the test proves nothing"
     assert not pending & ran
     assert ran == {name for name, step in result.steps.items() if step.status == "succeeded"}
+
+
+def test_with_max_parallel_no_queued_step_starts_after_a_failure_stops_the_run(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    steps = "\n".join(
+        f"  - {{name: s{index}, module: dask_steps, function: touch, args: {{folder: '{tmp_path}', name: s{index}}}}}"
+        for index in range(5)
+    )
+    recipe = recipe_of(f"steps:\n  - {{name: broken, module: dask_steps, function: fail}}\n{steps}\n")
+    result = on_dask(cluster, recipe, max_parallel=1)
+
+    assert result.status == "failed"
+    assert list(tmp_path.iterdir()) == []
+    assert {step.status for name, step in result.steps.items() if name != "broken"} == {"pending"}

@@ -57,6 +57,8 @@ class Executor(abc.ABC):
     #: whether ``run_here`` may be used: the runner calls it when exactly one attempt can run and
     #: nothing else is running or waiting, so handing it to another thread would only add latency
     can_run_here: bool = False
+    #: whether ``submit`` runs the task in the calling (the scheduler's) thread before it returns
+    runs_in_caller: bool = False
 
     @abc.abstractmethod
     def start(

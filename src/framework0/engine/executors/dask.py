@@ -90,6 +90,7 @@ class DaskExecutor(Executor):
         self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
         self._shared: SharedAt | None = None
         self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
+        self._holds = 0  # failures reported and not yet handled by the runner
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -109,7 +110,8 @@ class DaskExecutor(Executor):
         self._max_log = max_log_bytes()
         self._limit = workers
         self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
-        self._withdrawing = set()
+        self._withdrawing, self._holds = set(), 0
+        self._inbox, self._requests = queue.SimpleQueue(), queue.SimpleQueue()  # nothing of an earlier run
         self._queued.clear()
         self._snapshot = (-1, {})
         self._shared = context.shared_at()  # on a context server: workers write to it directly
@@ -165,20 +167,24 @@ class DaskExecutor(Executor):
 
     def submit(self, task: AttemptTask) -> None:
         with self._lock:
-            if self._limit is not None and len(self._tasks) >= self._limit:
+            if self._queued or not self._has_room():
                 self._queued.append(task)
                 return
+            self._tasks[task.key] = task  # its slot, taken under the same lock as the check
         self._send(task)
 
+    def _has_room(self) -> bool:
+        """Under the lock: nothing held by an unhandled failure, and room under ``--max-parallel``."""
+        return not self._holds and (self._limit is None or len(self._tasks) < self._limit)
+
     def _send(self, task: AttemptTask) -> None:
+        """Hand ``task`` (already counted in ``_tasks``) to Dask."""
         assert self._notify is not None
         try:
             shipped = self._ship(task)
             task.shared_at = self._shared
             if self._shared is None:
                 task.context_snapshot = self._context_now()
-            with self._lock:
-                self._tasks[task.key] = task
             future = self.client.submit(
                 dask_worker.run_attempt,
                 self._topic,
@@ -192,12 +198,13 @@ class DaskExecutor(Executor):
             )
         except Exception as error:  # cannot be shipped, or Dask refused it
             with self._lock:
-                self._tasks.pop(task.key, None)
+                if self._tasks.pop(task.key, None) is None:
+                    return  # withdrawn meanwhile: reported already
+                self._holds += 1  # a failure like any other: the runner resumes the queue
             if not isinstance(error, ExecutorError):
                 error = ExecutorError(f"Dask refused step {task.step!r}: {type(error).__name__}: {error}")
-            problem = error
             self._notify((task.key, time.time()))
-            info, types = error_info(problem)
+            info, types = error_info(error)
             self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
             return
         with self._lock:
@@ -205,7 +212,7 @@ class DaskExecutor(Executor):
                 self._futures[task.key] = future
                 future.add_done_callback(functools.partial(self._on_done, task.key))
                 return
-        future.release()  # withdrawn meanwhile
+        future.release()  # withdrawn meanwhile: the workers were told not to start it
 
     def _context_now(self) -> dict[str, Any]:
         """The context as it is now; one copy per version, shared by the attempts handed over then."""
@@ -280,7 +287,7 @@ class DaskExecutor(Executor):
                 self._requests.put(("cancel", worker, key))
                 self._lose(key, WorkerLost("the Dask worker running it died"))
             else:
-                self._notify((key, message["t"]))
+                self._notify((key, time.time()))  # this machine's clock: timeouts count from here
         elif "o" in message:
             self._finish(pickle.loads(message["o"]))
 
@@ -294,6 +301,9 @@ class DaskExecutor(Executor):
             future.release()
         if task is None:
             return  # withdrawn or abandoned: its outcome changes nothing
+        if not outcome.ok:
+            with self._lock:
+                self._holds += 1
         if outcome.context_operations and self._context is not None:
             source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
             self._context.apply(outcome.context_operations, source)
@@ -331,6 +341,8 @@ class DaskExecutor(Executor):
             future.release()
         if task is None:
             return
+        with self._lock:
+            self._holds += 1
         now = time.time()
         if not started:
             self._notify((key, now))
@@ -347,15 +359,20 @@ class DaskExecutor(Executor):
     def _send_queued(self) -> None:
         while True:
             with self._lock:
-                if not self._queued or (self._limit is not None and len(self._tasks) >= self._limit):
+                if not self._queued or not self._has_room():
                     return
                 task = self._queued.popleft()
+                self._tasks[task.key] = task
             self._send(task)
 
     # -- the runner's requests ---------------------------------------------------------------------
 
     def resume(self) -> None:
-        """What Dask's scheduler holds cannot be held back; what waits here was never held."""
+        """What waits here goes on once every failure reported has been handled (what Dask's
+        scheduler has already cannot be held back)."""
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
+        self._send_queued()
 
     def withdraw(self, key: int) -> None:
         assert self._notify is not None
@@ -444,29 +461,31 @@ class DaskExecutor(Executor):
         client = self.client
         if client is None:
             return
+        self._requests.put(None)  # its last requests go first: nothing is sent to workers after
+        for thread in self._threads[1:]:
+            thread.join(timeout=10)
         with self._lock:
             futures = list(self._futures.values())
-            running = sorted(set(self._workers.values()))
             self._tasks.clear()
             self._futures.clear()
             self._workers.clear()
             self._queued.clear()
+        if self._cluster is None:  # a cluster we leave running keeps nothing of ours
+            with contextlib.suppress(Exception):
+                client.run(dask_worker.cancel_all, self._topic, on_error="ignore")
+                client.run(dask_worker.forget, self._topic, on_error="ignore")
+            if self._shared is not None:  # nor its connections to the context server
+                with contextlib.suppress(Exception):
+                    client.run(close_shared, self._shared.run_id, on_error="ignore")
+            with contextlib.suppress(Exception):  # nor the run's events (outputs, printed lines)
+                client.run_on_scheduler(_truncate_topic, self._topic)
         for future in futures:
             with contextlib.suppress(Exception):
                 future.release()
-        if self._cluster is None:  # a cluster we leave running keeps nothing of ours
-            with contextlib.suppress(Exception):
-                if running:
-                    client.run(dask_worker.cancel_all, self._topic, workers=running, on_error="ignore")
-                client.run(dask_worker.forget, self._topic, on_error="ignore")
-        if self._shared is not None and self._cluster is None:  # nor its connections to the context server
-            with contextlib.suppress(Exception):
-                client.run(close_shared, self._shared.run_id, on_error="ignore")
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(self._topic)
         self._inbox.put(None)
-        self._requests.put(None)
-        for thread in self._threads:
+        for thread in self._threads[:1]:
             thread.join(timeout=5)
         self._threads = []
         with contextlib.suppress(Exception):
@@ -477,6 +496,13 @@ class DaskExecutor(Executor):
             self._cluster = None
             self.scheduler = None
         self.client = None
+
+
+def _truncate_topic(topic: str, dask_scheduler: Any = None) -> None:
+    """On the scheduler: forget the events of a finished run (Dask keeps every topic's events)."""
+    broker = getattr(dask_scheduler, "_broker", None)  # Dask has no public call for this
+    if broker is not None:
+        broker.truncate(topic)
 
 
 def _pickled(ref: str, search_path: tuple[str, ...]) -> bytes:

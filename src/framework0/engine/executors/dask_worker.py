@@ -17,6 +17,7 @@ import hashlib
 import os
 import pickle
 import queue
+import signal
 import threading
 import time
 from typing import Any
@@ -36,6 +37,7 @@ _LINES_EVERY = 0.05  # how long printed lines are gathered before they are sent
 _lock = threading.Lock()
 _running: dict[tuple[str, int], tuple[int, CancelToken]] = {}  # (topic, key) -> (thread, cancel token)
 _withdrawn: set[tuple[str, int]] = set()  # (topic, key) the runner withdrew before it started here
+_started: set[tuple[str, int]] = set()  # (topic, key) that started here, running or over
 _shipped: dict[str, type[BaseScriptlet]] = {}  # scriptlets that came by value, by digest
 _state: dict[str, Any] = {}  # this process's resource monitor and line sender, made on first use
 
@@ -120,28 +122,31 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
             _withdrawn.discard((topic, task.key))
             return  # the runner withdrew it and was told it never ran
         _running[(topic, task.key)] = (thread, cancelled)
+        _started.add((topic, task.key))
     try:
-        worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address})
         try:
-            scriptlet = _load(shipped) if shipped is not None else None
-        except Exception as error:  # the class came by value and cannot be rebuilt here
-            raise ExecutorError(
-                f"step {task.step!r} was sent to the Dask worker by value, which cannot load it: "
-                f"{type(error).__name__}: {error}"
-            ) from None
-        capture = OutputCapture(lines.deliver(topic), echo=False, limit=max_log)
-        outcome = run_detached(task, monitor, cancelled, capture, scriptlet)
-    except (StepCancelled, ExecutorError) as error:
-        info, types = error_info(error)
-        outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
-    while True:  # a cancel aimed at this attempt must land here, never in Dask's own code
-        try:
-            with _lock:
-                _running.pop((topic, task.key), None)
-                settle(thread)
-            break
-        except StepCancelled:
-            continue
+            worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address})
+            try:
+                scriptlet = _load(shipped) if shipped is not None else None
+            except Exception as error:  # the class came by value and cannot be rebuilt here
+                raise ExecutorError(
+                    f"step {task.step!r} was sent to the Dask worker by value, which cannot load it: "
+                    f"{type(error).__name__}: {error}"
+                ) from None
+            capture = OutputCapture(lines.deliver(topic), echo=False, limit=max_log)
+            outcome = run_detached(task, monitor, cancelled, capture, scriptlet)
+        except (StepCancelled, Exception) as error:  # whatever went wrong, the runner hears of it
+            info, types = error_info(error)
+            outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
+    finally:
+        while True:  # a cancel aimed at this attempt must land here, never in Dask's own code
+            try:
+                with _lock:
+                    _running.pop((topic, task.key), None)
+                    settle(thread)
+                break
+            except StepCancelled:
+                continue
     lines.flush()
     worker.log_event(topic, {"o": pickle.dumps(outcome)})
 
@@ -165,8 +170,8 @@ def withdraw(topic: str, keys: list[int]) -> list[int]:
     """Make sure attempts ``keys`` of the run on ``topic`` never start here; return those that
     already have (they go on, and their start notices say so)."""
     with _lock:
-        started = [key for key in keys if (topic, key) in _running]
-        _withdrawn.update((topic, key) for key in keys if (topic, key) not in _running)
+        started = [key for key in keys if (topic, key) in _started]
+        _withdrawn.update((topic, key) for key in keys if (topic, key) not in _started)
     return started
 
 
@@ -174,6 +179,7 @@ def forget(topic: str) -> None:
     """The run on ``topic`` is over: drop what this worker remembers of it."""
     with _lock:
         _withdrawn.difference_update({entry for entry in _withdrawn if entry[0] == topic})
+        _started.difference_update({entry for entry in _started if entry[0] == topic})
 
 
 def cancel_all(topic: str) -> int:
@@ -196,6 +202,8 @@ async def abandon() -> None:
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 child.kill()
+    if hasattr(os, "killpg") and os.getpgrp() == os.getpid():  # a group of its own: what left it too
+        os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(75)
 
 

@@ -21,6 +21,7 @@ class InlineExecutor(Executor):
     """Runs each submitted attempt to its end before ``submit`` returns."""
 
     name = "inline"
+    runs_in_caller = True
     shares_context = True
 
     def __init__(self) -> None:
