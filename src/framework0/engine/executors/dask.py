@@ -31,6 +31,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import time
@@ -90,6 +91,7 @@ class DaskExecutor(Executor):
         self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
         self._shared: SharedAt | None = None
         self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
+        self._pids: dict[str, int | None] = {}  # worker address -> its process id
         self._holds = 0  # failures reported and not yet handled by the runner
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
@@ -276,6 +278,7 @@ class DaskExecutor(Executor):
                 self._notify(lines)
         elif "s" in message:
             key, worker = message["s"], message["w"]
+            self._pids[worker] = message.get("p")
             with self._lock:
                 known = key in self._tasks
                 again = key in self._workers
@@ -443,8 +446,7 @@ class DaskExecutor(Executor):
                 elif kind == "withdraw":
                     withdrawals.append(key)
                 else:
-                    with contextlib.suppress(Exception):  # it dies while answering
-                        self.client.run(dask_worker.abandon, workers=[worker], wait=False)
+                    self._abandon(worker)
             for worker, keys in cancels.items():
                 with contextlib.suppress(Exception):  # the worker is gone: nothing runs there
                     self.client.run(dask_worker.cancel, self._topic, keys, workers=[worker])
@@ -456,6 +458,18 @@ class DaskExecutor(Executor):
                         if isinstance(answer, list):
                             started.update(answer)
                 self._inbox.put(("withdrawn", withdrawals, started))  # in order with the workers' events
+
+    def _abandon(self, worker: str) -> None:
+        """Kill ``worker`` and what its steps started. A worker of our own cluster runs here, in a
+        process group of its own: killed from outside, since a step holding the interpreter lock
+        in C code keeps the worker from obeying a request. Elsewhere the worker kills itself."""
+        pid = self._pids.get(worker)
+        if self._cluster is not None and pid and hasattr(os, "killpg"):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+                return
+        with contextlib.suppress(Exception):  # it dies while answering
+            self.client.run(dask_worker.abandon, workers=[worker], wait=False)
 
     def shutdown(self) -> None:
         client = self.client

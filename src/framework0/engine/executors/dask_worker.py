@@ -125,7 +125,7 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
         _started.add((topic, task.key))
     try:
         try:
-            worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address})
+            worker.log_event(topic, {"s": task.key, "t": time.time(), "w": worker.address, "p": os.getpid()})
             try:
                 scriptlet = _load(shipped) if shipped is not None else None
             except Exception as error:  # the class came by value and cannot be rebuilt here
