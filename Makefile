@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean vendor
 
 $(BIN)/f0: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/context_storage.py
 	$(BIN)/python benchmarks/context_server.py
 	$(BIN)/python benchmarks/dask_executor.py
+
+# The front-end libraries, pinned in frontend/package-lock.json, copied with their licences into the
+# package (committed: nothing is downloaded at run time). Run after changing frontend/package.json.
+STATIC := src/framework0/viz/web/static/vendor
+vendor:
+	cd frontend && npm ci --no-audit --no-fund
+	cp frontend/node_modules/svg-pan-zoom/dist/svg-pan-zoom.min.js $(STATIC)/
+	cp frontend/node_modules/svg-pan-zoom/LICENSE $(STATIC)/svg-pan-zoom.LICENSE
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .framework0

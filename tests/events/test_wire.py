@@ -61,6 +61,7 @@ EVENTS: dict[str, st.SearchStrategy[Any]] = {
         steps=st.lists(texts, max_size=3).map(tuple),
         params=json_objects,
         at=numbers,
+        graph=st.none() | json_objects,
     ),
     "run_finished": st.builds(RunFinished, run_id=texts, status=texts, at=numbers, duration_s=numbers, error=errors),
     "step_started": st.builds(StepStarted, run_id=texts, step=texts, at=numbers),

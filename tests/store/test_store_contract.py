@@ -87,6 +87,7 @@ def run_row(run_id: str, **values: Any) -> dict[str, Any]:
         "node": NODE,
         "pid": 4242,
         "sessions": 1,
+        "graph": None,
     }
     row.update(values)
     return row
@@ -533,7 +534,7 @@ while not go.exists():
 store = open_sink(url) if how == "sink" else open_store(url)
 store.write({"runs": [{"run_id": name, "status": "running", "started_at": 1.0, "params": "{}",
     "fingerprint": "{}", "node": "n", "pid": 1, "test_id": None, "recipe_path": None, "finished_at": None,
-    "error_type": None, "error_message": None, "context": None, "context_version": 0, "sessions": 1}]})
+    "error_type": None, "error_message": None, "context": None, "context_version": 0, "sessions": 1, "graph": None}]})
 store.close()
 """
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from framework0.engine.attempt import NODE
+from framework0.graph.document import graph_document
 from framework0.store.writer import StoreWriter, dumps, initial_batch, step_row
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def start_writer(
         "node": NODE,
         "pid": os.getpid(),
         "sessions": session,
+        "graph": json.dumps(graph_document(recipe), separators=(",", ":")),
     }
     session_row = {
         "run_id": run_id,

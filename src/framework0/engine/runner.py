@@ -48,6 +48,7 @@ from framework0.events import (
     StepStarted,
 )
 from framework0.graph.dag import build_dag
+from framework0.graph.document import graph_document
 from framework0.recipe.model import Recipe, Step
 from framework0.recipe.params import resolve_params
 
@@ -230,6 +231,7 @@ class Runner:
                 tuple(self._runs),
                 dict(self.values),
                 self._started_at,
+                graph_document(recipe),
             )
         )
         if self.timeout is not None:

@@ -27,6 +27,7 @@ class RunStarted(NamedTuple):
     steps: tuple[str, ...]
     params: dict[str, Any]
     at: float
+    graph: dict[str, Any] | None = None  # {"steps": [{"name", "scriptlet", "upstream"}]}: what to draw
 
 
 class RunFinished(NamedTuple):

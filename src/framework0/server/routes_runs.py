@@ -147,6 +147,7 @@ class RunRecorder:
             "node": "remote",
             "pid": 0,
             "sessions": 1,
+            "graph": dumps(event.graph) if event.graph else None,
         }
         session_row = {
             "run_id": event.run_id,

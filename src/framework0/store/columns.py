@@ -6,7 +6,7 @@ from __future__ import annotations
 COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": (
         "run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message",
-        "params", "fingerprint", "context", "context_version", "node", "pid", "sessions",
+        "params", "fingerprint", "context", "context_version", "node", "pid", "sessions", "graph",
     ),
     "sessions": (
         "run_id", "session", "kind", "params", "from_step", "started_at", "finished_at", "status", "node", "pid",
@@ -56,4 +56,4 @@ TABLE_ORDER = ("runs", "sessions", "steps", "attempts", "context_versions", "con
 SHARED_TABLES = ("shared_contexts", "shared_keys", "shared_changes")
 
 #: the migration this code expects the database to be at
-HEAD = "0002"
+HEAD = "0003"

@@ -172,6 +172,27 @@ class Store:
         with self._connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def log_counts(self, run_id: str) -> dict[str, int]:
+        """How many log lines each step of the run has (the run's own lines under ``NO_STEP``)."""
+        table = schema.logs
+        query = sa.select(table.c.step, sa.func.count()).where(table.c.run_id == run_id).group_by(table.c.step)
+        with self._connect() as connection:
+            return {step: count for step, count in connection.execute(query)}
+
+    def last_logs(self, run_id: str, step: str, limit: int) -> list[Row]:
+        """A step's newest ``limit`` log lines, oldest first."""
+        table = schema.logs
+        query = (
+            sa.select(table)
+            .where(table.c.run_id == run_id, table.c.step == step)
+            .order_by(table.c.id.desc())
+            .limit(limit)
+        )
+        with self._connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        rows.reverse()
+        return rows
+
     def context_versions(self, run_id: str, *, after: int = 0, upto: int | None = None) -> list[Row]:
         """The deltas with versions in (after, upto], oldest first."""
         table = schema.context_versions

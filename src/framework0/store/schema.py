@@ -34,6 +34,7 @@ runs = sa.Table(
     sa.Column("node", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("sessions", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("graph", sa.Text),  # JSON: {"steps": [{"name", "scriptlet", "upstream": [...]}, ...]}
     sa.Index("ix_runs_started_at", "started_at"),
     sa.Index("ix_runs_test_id", "test_id"),
 )

@@ -1,0 +1,23 @@
+"""A run's dependency graph as a JSON document: kept with the run and sent in ``RunStarted``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework0.recipe.model import Recipe
+
+
+def graph_document(recipe: Recipe) -> dict[str, Any]:
+    """``{"steps": [{"name", "scriptlet", "upstream"}]}`` in recipe order: what the dashboard and reports
+    draw, even for steps that never ran or a recipe that has changed since."""
+    return {
+        "steps": [
+            {
+                "name": step.name,
+                "scriptlet": step.scriptlet.name + (" (foreach)" if step.foreach is not None else ""),
+                "upstream": list(step.upstream),
+            }
+            for step in recipe.steps
+        ]
+    }
