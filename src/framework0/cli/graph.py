@@ -1,26 +1,56 @@
-"""``f0 graph``: print a recipe's DAG."""
+"""``f0 graph``: draw a recipe's DAG as Mermaid, DOT, SVG or a self-contained HTML page."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from framework0.cli.options import debug_option
 
+FORMATS = ("mermaid", "dot", "svg", "html")
+
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), metavar="FILE", help="Write to FILE instead of standard output."
+)
 @debug_option
-def graph(recipe: str, fmt: str, debug: bool) -> None:
-    """Print the dependency graph of RECIPE.
+def graph(recipe: str, fmt: str, output: str | None, debug: bool) -> None:
+    """Draw the dependency graph of RECIPE, left to right.
 
     \b
     Examples:
-      f0 graph etl.yaml                      # Mermaid, for Markdown
-      f0 graph etl.yaml --format dot | dot -Tsvg > etl.svg
+      f0 graph etl.yaml                              # Mermaid, for Markdown
+      f0 graph etl.yaml --format dot | dot -Tpng > etl.png
+      f0 graph etl.yaml --format svg -o etl.svg
+      f0 graph etl.yaml --format html -o etl.html    # pan, zoom and find a step; works offline
     """
     from framework0.recipe.loader import load_recipe
-    from framework0.viz.graph_text import to_dot, to_mermaid
 
     loaded = load_recipe(recipe)
-    click.echo(to_mermaid(loaded) if fmt == "mermaid" else to_dot(loaded), nl=False)
+    if fmt == "mermaid":
+        from framework0.viz.graph_text import to_mermaid
+
+        text = to_mermaid(loaded)
+    elif fmt == "dot":
+        from framework0.viz.graph_text import to_dot
+
+        text = to_dot(loaded)
+    elif fmt == "svg":
+        from framework0.viz.graph_svg import graph_svg, recipe_graph
+
+        title = loaded.test_id or Path(recipe).name
+        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + graph_svg(recipe_graph(loaded), title=title) + "\n"
+    else:
+        from framework0.viz.graph_html import graph_html
+
+        text = graph_html(loaded)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from framework0.cli.output import write_output
+
+        write_output(output, text)
