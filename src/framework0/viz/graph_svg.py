@@ -120,7 +120,7 @@ def render_svg(
     aria = f"{label}: {count} step{'s' if count != 1 else ''}, dependencies point right"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="f0-graph" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{_attr(aria)}">'
+        f'width="{width}" height="{height}" role="group" aria-label="{_attr(aria)}">'
     ]
     if standalone:
         if title:  # in a page it would be every blank spot's tooltip
