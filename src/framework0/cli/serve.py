@@ -1,4 +1,4 @@
-"""``f0 serve``: the context server (and, later, the dashboard)."""
+"""``f0 serve``: the context server and the dashboard."""
 
 from __future__ import annotations
 
@@ -37,11 +37,12 @@ def serve(
     store: str | None,
     debug: bool,
 ) -> None:
-    """Serve named contexts (and runs) over HTTP and WebSocket to runners and viewers.
+    """Serve named contexts and runs over HTTP and WebSocket to runners and viewers, and the dashboard.
 
     Every route but /healthz needs the bearer token: $F0_TOKEN, or the one generated on the first
-    start into a file only you can read (printed below). Several servers on one PostgreSQL
-    store (--store postgresql://...) act as one.
+    start into a file only you can read (its path is printed). The dashboard at / asks for the
+    token once and keeps a session cookie (sessions end when the server stops). Several servers on
+    one PostgreSQL store (--store postgresql://...) act as one.
 
     \b
     Example:
@@ -72,8 +73,21 @@ def serve(
     def ready(bound: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         print(f"serving on http://{shown}:{bound} (token: {where})", file=sys.stderr, flush=True)
+        print(f"dashboard: {dashboard_url(host, bound)} (log in with {token_hint(where)})", file=sys.stderr, flush=True)
 
     try:
         run_server(settings, on_ready=ready)
     except OSError as error:
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the dashboard (a wildcard address is no place to browse to)."""
+    browse = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    shown = f"[{browse}]" if ":" in browse else browse
+    return f"http://{shown}:{port}/"
+
+
+def token_hint(where: str) -> str:
+    """Where the token is, never the token itself: ``$F0_TOKEN`` or the token file."""
+    return "the token in $F0_TOKEN" if where == "F0_TOKEN" else f"the token in {where}"

@@ -37,14 +37,22 @@ API_VERSION = "1"
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    """The server as an ASGI app: every route but ``/healthz`` needs the bearer token."""
+    """The server as an ASGI app: the API and the dashboard behind the guard. Every route but
+    ``/healthz``, the login form and the static files needs the bearer token or a session cookie
+    (sessions are kept in memory: a restart logs every browser out)."""
+    from framework0.server import dashboard
+    from framework0.server.sessions import SessionStore
+
     api = create_api(settings)
+    sessions = SessionStore()
+    dashboard.install(api, sessions)
     origins = settings.allowed_origins or default_origins(settings.host, settings.port)
-    return Guard(api, token=settings.token, max_body=settings.max_body, allowed_origins=origins)
+    return Guard(api, token=settings.token, max_body=settings.max_body, allowed_origins=origins, sessions=sessions)
 
 
 def create_api(settings: Settings) -> FastAPI:
-    """The FastAPI application itself (without the guard: tests of the OpenAPI document use it)."""
+    """The FastAPI application of the JSON API (without the guard and the dashboard's HTML routes:
+    tests of the OpenAPI document and of every route's security use it)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -52,6 +52,22 @@ async def show_run(request: Request, run_id: str = RunPath) -> Response:
     return reply(result_document(result))
 
 
+@router.get("/{run_id}/view", responses={**_ERRORS, **_NOT_FOUND})
+async def run_view_document(request: Request, run_id: str = RunPath) -> Response:
+    """The run as the dashboard shows it: run, steps, attempts, logs, context with its history, and
+    the graph (``framework0.viz.run_view``; the run page refetches it while the run goes on)."""
+    from framework0.viz.run_view import run_view
+
+    store = state_of(request).store
+    try:
+        view = await run_in_threadpool(run_view, store, run_id)
+    except RunNotFound as error:
+        return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
+    response = reply(view)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 @router.get("/{run_id}/events", responses={**_ERRORS, **_NOT_FOUND})
 async def run_events(request: Request, run_id: str = RunPath) -> Response:
     """What happened in the run, oldest first, as recorded: the run's start and end, each step's

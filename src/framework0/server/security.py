@@ -1,4 +1,5 @@
-"""The server's front door: the bearer token, the Origin allowlist, body and JSON-depth limits.
+"""The server's front door: the bearer token, dashboard sessions and CSRF, the Origin allowlist,
+body and JSON-depth limits, and the security headers of the dashboard.
 
 ``Guard`` is a pure ASGI middleware (no ``BaseHTTPMiddleware``: it would buffer streaming bodies
 and does not see WebSockets). Wrap the whole app in it::
@@ -15,6 +16,14 @@ server without the denial-response extension); a wrong ``Authorization`` header 
 same way (401 / 4401). A handshake without the header reaches the app flagged unauthenticated
 (``is_authenticated(scope)`` is false): the endpoint must then demand an ``{"op": "auth",
 "token": ...}`` first message within its deadline and check it with ``ws_token_ok``.
+
+With ``sessions`` (the dashboard), a valid ``f0_session`` cookie authenticates HTTP requests and
+WebSocket handshakes that carry no ``Authorization`` header, like the token does. A POST, PUT,
+PATCH or DELETE that only the cookie authenticates must also send the session's CSRF token, in the
+``X-CSRF-Token`` header or the ``csrf`` field of a urlencoded form (403 otherwise). ``/login`` and
+the files under ``/static/`` are public; a page (``GET /``, ``GET /runs/...``) asked for without a
+session is redirected (303) to ``/login?next=PATH`` instead of getting the 401. Every response then
+carries the dashboard's Content-Security-Policy and the other security headers (``SECURITY_HEADERS``).
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from framework0.client.token import (
     token_problem,
 )
 from framework0.errors import ServerError
+from framework0.server.sessions import SESSION_COOKIE, Session, SessionStore, cookie_values, csrf_matches
 
 try:
     import orjson
@@ -45,12 +56,30 @@ DEFAULT_PUBLIC_PATHS = frozenset({"/healthz"})
 DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_MAX_DEPTH = 64
 AUTHENTICATED = "f0.authenticated"
-"""The scope key ``Guard`` sets: true when the request carried the right bearer token."""
+"""The scope key ``Guard`` sets: true when the request carried the right bearer token or a valid session cookie."""
+SESSION = "f0.session"
+"""The scope key ``Guard`` sets to the ``Session`` whose cookie authenticated the request (None otherwise)."""
+LOGIN_PATH = "/login"
+STATIC_PREFIX = "/static/"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = b"x-csrf-token"
+CSRF_FIELD = "csrf"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
 WS_CLOSE_UNAUTHORIZED = 4401
 WS_CLOSE_FORBIDDEN = 4403
 
 _ORIGIN_SETTING = re.compile(r"https?://[^/?#\s@]+")
 _DIGITS = re.compile(r"[0-9]+")
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 class BadRequestBody(ServerError, ValueError):
@@ -85,7 +114,8 @@ def bearer_matches(header_value: str | None, token: str) -> bool:
 
 
 def ws_token_ok(message_token: object, token: str) -> bool:
-    """Whether the ``token`` of a WebSocket ``{"op": "auth"}`` message is the server's token (constant time)."""
+    """Whether the ``token`` of a WebSocket ``{"op": "auth"}`` message (or of the login form) is the
+    server's token (constant time)."""
     if not isinstance(message_token, str) or not token:
         return False
     return hmac.compare_digest(message_token.encode(), token.encode())
@@ -140,8 +170,40 @@ def _check_origin_setting(origin: str) -> str:
 
 
 def is_authenticated(scope: Mapping[str, Any]) -> bool:
-    """Whether ``Guard`` saw the right bearer token on this request or WebSocket handshake."""
+    """Whether ``Guard`` saw the right bearer token or a valid session cookie on this request or WebSocket handshake."""
     return scope.get(AUTHENTICATED) is True
+
+
+def session_of(scope: Mapping[str, Any]) -> Session | None:
+    """The session whose cookie authenticated this request (None: the token did, or nothing did)."""
+    session = scope.get(SESSION)
+    return session if isinstance(session, Session) else None
+
+
+def is_static(scope: Mapping[str, Any]) -> bool:
+    """Whether a request is a GET or HEAD of a file under ``/static/``, named plainly: sent without
+    percent-encoding, and no segment empty, ``.``, ``..`` or with characters other than letters,
+    digits, ``.``, ``_`` and ``-``."""
+    path = scope.get("path")
+    if scope.get("method", "GET") not in ("GET", "HEAD") or not isinstance(path, str):
+        return False
+    if not path.startswith(STATIC_PREFIX) or not _sent_as_is(scope):
+        return False
+    return all(_STATIC_NAME.fullmatch(part) for part in path[len(STATIC_PREFIX) :].split("/"))
+
+
+def is_page(scope: Mapping[str, Any]) -> bool:
+    """Whether a request is for a dashboard page (``GET /``, ``GET /runs/...``) or the logout form:
+    without a session it is sent to the login form, not given a 401."""
+    method, path = scope.get("method"), str(scope.get("path", ""))
+    if method in ("GET", "HEAD"):
+        return path == "/" or path.startswith("/runs/")
+    return method == "POST" and path == "/logout"
+
+
+def _sent_as_is(scope: Mapping[str, Any]) -> bool:
+    raw_path = scope.get("raw_path")
+    return raw_path is None or raw_path == b"" or bool(raw_path == str(scope.get("path")).encode())
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -193,7 +255,11 @@ class Guard:
     then propagates out of ``Guard`` and the server aborts the connection.
 
     ``public_paths`` apply to HTTP only: a WebSocket always needs the token, in its handshake's
-    ``Authorization`` header or (browsers cannot set headers) in its first message.
+    ``Authorization`` header or (browsers cannot set headers) in its first message, or a session
+    cookie when ``sessions`` is given.
+
+    ``sessions`` turns the dashboard on (see the module's docstring): session cookies, CSRF
+    checks, ``/login`` and ``/static/`` public, redirects to the login form, security headers.
     """
 
     def __init__(
@@ -204,6 +270,7 @@ class Guard:
         public_paths: frozenset[str] = DEFAULT_PUBLIC_PATHS,
         max_body: int = DEFAULT_MAX_BODY,
         allowed_origins: Collection[str] = (),
+        sessions: SessionStore | None = None,
     ) -> None:
         problem = token_problem(token)
         if problem:
@@ -219,6 +286,7 @@ class Guard:
         self.public_paths = frozenset(public_paths)
         self.max_body = max_body
         self.allowed_origins = frozenset(_check_origin_setting(origin) for origin in allowed_origins)
+        self.sessions = sessions
         self._token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -230,17 +298,37 @@ class Guard:
             await self.app(scope, receive, send)
 
     def is_public(self, scope: Scope) -> bool:
-        """Whether the request's path is exactly a public path, as sent (no encoding, no normalising)."""
+        """Whether the request's path is exactly a public path, as sent (no encoding, no normalising);
+        with the dashboard, also ``/login`` and a plainly named file under ``/static/``."""
         path = scope.get("path")
+        if self.sessions is not None and (path == LOGIN_PATH and _sent_as_is(scope) or is_static(scope)):
+            return True
         if path not in self.public_paths:
             return False
-        raw_path = scope.get("raw_path")
-        return raw_path in (None, b"") or raw_path == path.encode()
+        return _sent_as_is(scope)
+
+    def _session(self, scope: Scope) -> Session | None:
+        """The session of the request's ``f0_session`` cookie, if it is valid (the first valid one)."""
+        assert self.sessions is not None
+        for value in cookie_values(_header_values(scope, b"cookie"), SESSION_COOKIE):
+            session = self.sessions.find(value)
+            if session is not None:
+                return session
+        return None
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = _header_values(scope, b"authorization")
         authenticated = len(authorization) == 1 and bearer_matches(authorization[0], self._token)
-        if not authenticated and not self.is_public(scope):
+        session = None
+        if self.sessions is not None:
+            send = _with_security_headers(send, static=is_static(scope))
+            if not authorization:  # a wrong token is refused even with a valid cookie
+                session = self._session(scope)
+        public = self.is_public(scope)
+        if not authenticated and session is None and not public:
+            if self.sessions is not None and is_page(scope):
+                await _redirect_to_login(scope, send)
+                return
             message = "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'"
             await _send_json(send, 401, "Unauthorized", message, _CHALLENGE)
             return
@@ -253,8 +341,23 @@ class Guard:
                 await _send_json(send, 413, "BodyTooLarge", str(BodyTooLarge(self.max_body)), _CLOSE)
                 return
         body = _CountedBody(receive, send, self.max_body)
+        app_receive: Receive | None = body.receive
+        if session is not None and not authenticated and not public and scope.get("method") in UNSAFE_METHODS:
+            try:
+                app_receive = await _check_csrf(scope, session, body)
+            except BodyTooLarge:
+                return  # answered with the 413
+            if app_receive is None:
+                message = (
+                    "missing or wrong CSRF token: a request the session cookie authenticates must send "
+                    "the session's token in the X-CSRF-Token header or the csrf form field"
+                )
+                await _send_json(send, 403, "Forbidden", message)
+                return
+        assert app_receive is not None
+        inner = {**scope, AUTHENTICATED: authenticated or session is not None, SESSION: session}
         try:
-            await self.app({**scope, AUTHENTICATED: authenticated}, body.receive, body.send)
+            await self.app(inner, app_receive, body.send)
         except BodyTooLarge:
             if not body.refused:
                 raise  # the response had started: let the server abort the connection
@@ -271,11 +374,79 @@ class Guard:
             message = "wrong bearer token"
             await _deny_websocket(scope, receive, send, 401, "Unauthorized", message, WS_CLOSE_UNAUTHORIZED)
             return
-        await self.app({**scope, AUTHENTICATED: bool(authorization)}, receive, send)
+        # no valid cookie: the endpoint asks for an auth message, as it does of any client without a header
+        session = self._session(scope) if self.sessions is not None and not authorization else None
+        inner = {**scope, AUTHENTICATED: bool(authorization) or session is not None, SESSION: session}
+        await self.app(inner, receive, send)
 
 
 _CLOSE = [(b"connection", b"close")]
 _CHALLENGE = [(b"www-authenticate", b'Bearer realm="framework0"')]
+
+
+async def _check_csrf(scope: Scope, session: Session, body: _CountedBody) -> Receive | None:
+    """The ``receive`` the app gets when the request carries the session's CSRF token; None when it
+    does not. A urlencoded form is read here to find its ``csrf`` field, then replayed to the app."""
+    header = _header_values(scope, CSRF_HEADER)
+    if header:
+        return body.receive if len(header) == 1 and csrf_matches(session, header[0].strip()) else None
+    content_types = _header_values(scope, b"content-type")
+    if len(content_types) != 1 or content_types[0].partition(";")[0].strip().lower() != _FORM:
+        return None
+    chunks = []
+    while True:
+        message = await body.receive()
+        if message["type"] != "http.request":
+            return None  # the client went away
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    data = b"".join(chunks)
+    values = parse_qs(data.decode("latin-1"), keep_blank_values=True).get(CSRF_FIELD, [])
+    if len(values) != 1 or not csrf_matches(session, values[0]):
+        return None
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await body.receive()
+        replayed = True
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    return replay
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _with_security_headers(send: Send, *, static: bool) -> Send:
+    """``send`` adding the dashboard's security headers to the response (replacing the app's own);
+    pages and API answers are never cached, static files are revalidated."""
+    extra = [*SECURITY_HEADERS, (b"cache-control", b"no-cache" if static else b"no-store")]
+    names = {name for name, _ in extra}
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(name, value) for name, value in message.get("headers", ()) if name.lower() not in names]
+            message = {**message, "headers": [*kept, *extra]}
+        await send(message)
+
+    return send_with_headers
+
+
+async def _redirect_to_login(scope: Scope, send: Send) -> None:
+    """303 to the login form, which sends the browser back to the page it asked for (GET only)."""
+    location = LOGIN_PATH
+    if scope.get("method") in ("GET", "HEAD"):
+        target = str(scope.get("path", "/"))
+        query = scope.get("query_string", b"")
+        if query:
+            target += "?" + query.decode("latin-1")
+        location += "?" + urlencode({"next": target})
+    headers = [(b"location", location.encode("latin-1", "replace")), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class _CountedBody:

@@ -1,0 +1,44 @@
+"""``f0 report RUN -o report.html``: one self-contained HTML file of a recorded run."""
+
+from __future__ import annotations
+
+import click
+
+from framework0.cli.options import debug_option, store_option
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The HTML file to write (it opens from disk, offline).",
+)
+@store_option
+@debug_option
+def report(run_id: str, output: str, store: str | None, debug: bool) -> None:
+    """Write one self-contained HTML file of run RUN: its graph coloured by step status, the
+    timeline of attempts, the step table with outputs and resource figures, logs and the context
+    with its history. Nothing is fetched when it opens: send it to anyone.
+
+    \b
+    Examples:
+      f0 report 3fa2c1 -o report.html
+      f0 report 3fa2c1 -o /tmp/run.html --store postgresql://ci-db/framework0
+    """
+    from framework0.cli.output import write_output
+    from framework0.store import open_store
+    from framework0.viz.pages import render_report
+    from framework0.viz.run_view import run_view
+
+    history = open_store(store or "")
+    try:
+        view = run_view(history, run_id)
+    finally:
+        history.close()
+    written = write_output(output, render_report(view))
+    size = written.stat().st_size
+    click.echo(f"wrote {written} ({size / 1024:,.0f} KiB): run {view['run']['run_id']}, {len(view['steps'])} steps")
