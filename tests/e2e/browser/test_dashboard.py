@@ -191,7 +191,12 @@ def test_a_step_shows_its_logs_and_output(signed_in: Any, dashboard: Dashboard) 
 
 def test_a_context_value_with_a_script_tag_shows_as_text(signed_in: Any, dashboard: Dashboard) -> None:
     dialogs: list[str] = []
-    signed_in.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    signed_in.on("dialog", dismiss)
     dashboard.open_run(signed_in, dashboard.run_id)
     assert SCRIPT in signed_in.locator("#f0-context-values").inner_text()
     assert signed_in.locator("main script").count() == 0
