@@ -31,6 +31,9 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/context_storage.py
 	$(BIN)/python benchmarks/context_server.py
 	$(BIN)/python benchmarks/dask_executor.py
+	$(BIN)/python benchmarks/graph_layout.py
+	$(BIN)/python benchmarks/page_render.py
+	$(BIN)/python benchmarks/dashboard_render.py
 
 # The front-end libraries, pinned in frontend/package-lock.json, copied with their licences into the
 # package (committed: nothing is downloaded at run time). Run after changing frontend/package.json.
