@@ -243,6 +243,43 @@ def test_a_live_run_step_turns_from_running_to_succeeded_without_a_reload(
     assert runner.returncode == 0, stderr
 
 
+def test_a_run_that_only_writes_the_store_shows_up_and_updates_without_a_reload(
+    signed_in: Any, dashboard: Dashboard
+) -> None:
+    folder = dashboard.folder / "store-only"
+    folder.mkdir()
+    (folder / "live.yaml").write_text(LIVE.replace("LIVE-001", "STORE-ONLY"), encoding="utf-8")
+    signed_in.evaluate("window.f0SamePage = true")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "framework0", "run", "live.yaml", "--store", dashboard.store],
+        cwd=folder,
+        env={key: value for key, value in os.environ.items() if not key.startswith("F0_")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        row = signed_in.locator("#f0-runs-body tr", has_text="STORE-ONLY")
+        expect(row).to_have_attribute("data-status", "running", timeout=15_000)
+        assert signed_in.evaluate("window.f0SamePage") is True
+        run_id = str(row.get_attribute("data-run-id"))
+        dashboard.open_run(signed_in, run_id)
+        hold = signed_in.locator('.f0-node[data-step="hold"]')
+        expect(hold).to_have_attribute("data-status", "running", timeout=15_000)
+        signed_in.evaluate("window.f0SamePage = true")
+
+        (folder / "go").touch()
+
+        expect(signed_in.locator('.f0-node[data-step="finish"]')).to_have_attribute(
+            "data-status", "succeeded", timeout=20_000
+        )
+        assert signed_in.evaluate("window.f0SamePage") is True
+    finally:
+        (folder / "go").touch()
+        _, stderr = runner.communicate(timeout=60)
+    assert runner.returncode == 0, stderr
+
+
 def test_logging_out_ends_the_session(signed_in: Any, dashboard: Dashboard) -> None:
     signed_in.locator("form[action='/logout'] button").click()
     signed_in.wait_for_url("**/login**")

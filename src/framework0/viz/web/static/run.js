@@ -9,8 +9,9 @@
  *
  * Live (body[data-live="1"]): a WebSocket subscription to the run; each event is applied to the
  * model in place (a step's status, an attempt, log lines, context changes), and the whole view
- * is refetched at most every 2 s while the run is running, and once after it finished. Without
- * an open socket, the view is polled every 2 s while the run is running.
+ * is refetched at most every 2 s while the run is running, and once after it finished. The view
+ * is also polled every 2 s while the run is running and nothing else fetched it: a runner that
+ * writes only the store (f0 run without --context-server) sends the server no events.
  *
  * Run values reach the page through textContent and attribute values only, never as markup.
  */
@@ -1574,11 +1575,15 @@
   }
 
   function updatePolling() {
-    const want = running() && !live.open && !live.gone;
-    if (want && !live.poll) live.poll = setInterval(refetch, REFETCH_MS);
+    const want = running() && !live.gone;
+    if (want && !live.poll) live.poll = setInterval(pollTick, REFETCH_MS);
     if (!want && live.poll) { clearInterval(live.poll); live.poll = 0; }
     if (running() && !live.ticker) live.ticker = setInterval(tick, 1000);
     if (!running() && live.ticker) { clearInterval(live.ticker); live.ticker = 0; tick(); }
+  }
+
+  function pollTick() {
+    if (Date.now() - live.lastFetch >= REFETCH_MS - 100) refetch(); // events fetched it lately
   }
 
   function scheduleRefetch(delay) {

@@ -1,5 +1,6 @@
 /* Framework0 runs list: the runs embedded in the page, filters that refetch /api/v1/runs, and a live
- * refresh when a run starts or finishes (WebSocket subscription to every run; polling without it).
+ * refresh when a run starts or finishes (WebSocket subscription to every run, and polling every 5 s
+ * for runners that write only the store and send the server no events).
  * Run values reach the page through textContent and attribute values only, never as markup.
  */
 (function () {
@@ -129,7 +130,7 @@
       const response = await fetch("/api/v1/runs?" + params.toString(), {
         credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
       });
-      if (response.status === 401 || response.status === 403) { state.gone = true; showLiveState(); return; }
+      if (response.status === 401 || response.status === 403) { state.gone = true; updatePolling(); showLiveState(); return; }
       if (!response.ok) return;
       const data = await response.json();
       if (request !== state.request) return; // a newer filter won
@@ -165,7 +166,7 @@
   }
 
   function updatePolling() {
-    const want = !state.open && !state.gone;
+    const want = !state.gone; // runs that write only the store send no events: poll them too
     if (want && !state.poll) state.poll = setInterval(refetch, POLL_MS);
     if (!want && state.poll) { clearInterval(state.poll); state.poll = 0; }
   }
