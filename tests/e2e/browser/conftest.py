@@ -26,9 +26,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the session."""
+    """A headless chromium per test module: Playwright's sync API runs an event loop in this thread
+    while it is open, which would break later tests that call ``asyncio.run``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
