@@ -403,6 +403,21 @@ def test_a_websocket_with_the_session_cookie_is_authenticated(server: Server, lo
         assert orjson.loads(websocket.recv(timeout=30)) == {"type": "subscribed", "run": "*"}
 
 
+def test_signing_out_closes_the_sessions_websockets(server: Server, logged_in: httpx.Client) -> None:
+    cookie = {"Cookie": f"f0_session={logged_in.cookies['f0_session']}"}
+    with websocket_connect(server.ws_url, additional_headers=cookie, open_timeout=30) as websocket:
+        websocket.send(orjson.dumps({"op": "subscribe", "run": "*"}).decode())
+        assert orjson.loads(websocket.recv(timeout=30))["type"] == "subscribed"
+
+        assert logged_in.post("/logout", data={"csrf": csrf_of(logged_in)}).status_code == 303
+
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                websocket.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert "signed out" in closed.value.rcvd.reason
+
+
 def test_a_websocket_with_a_bogus_session_cookie_is_not_authenticated(server: Server) -> None:
     cookie = {"Cookie": "f0_session=bogus"}
     with websocket_connect(server.ws_url, additional_headers=cookie, open_timeout=30) as websocket:
@@ -538,3 +553,30 @@ def test_a_login_form_expires() -> None:
 )
 def test_local_path(candidate: str | None, expected: str) -> None:
     assert local_path(candidate) == expected
+
+
+def test_the_view_answers_204_while_the_run_is_unchanged(logged_in: httpx.Client, run_id: str) -> None:
+    view = logged_in.get(f"/api/v1/runs/{run_id}/view").json()
+
+    unchanged = logged_in.get(f"/api/v1/runs/{run_id}/view", params={"unless": view["revision"]})
+    changed = logged_in.get(f"/api/v1/runs/{run_id}/view", params={"unless": "an-older-revision"})
+
+    assert (unchanged.status_code, unchanged.content) == (204, b"")
+    assert changed.status_code == 200 and changed.json()["revision"] == view["revision"]
+
+
+def test_a_steps_newest_log_lines_are_served_on_request(
+    logged_in: httpx.Client, store_url: str, tmp_path: Path
+) -> None:
+    recipe = tmp_path / "chatty.yaml"
+    recipe.write_text(
+        "steps:\n  - {name: chatty, uses: shell, foreach: '{{ [1, 2, 3] }}', args: {cmd: 'echo {{ item }}'}}\n"
+    )
+    chatty = framework0.run(recipe, store=store_url).run_id
+    logs = logged_in.get(f"/api/v1/runs/{chatty}/view").json()["logs"]["chatty"]
+    assert len(logs["lines"]) >= 3
+
+    answer = logged_in.get(f"/api/v1/runs/{chatty}/logs", params={"step": "chatty", "limit": 1})
+
+    assert answer.status_code == 200
+    assert answer.json() == {"step": "chatty", "lines": logs["lines"][-1:], "dropped": len(logs["lines"]) - 1}

@@ -218,3 +218,58 @@ def test_a_huge_output_is_cut_with_a_note(tmp_path: Path) -> None:
         store.close()
     output = view["steps"][0]["output"]
     assert isinstance(output, str) and output.endswith("the rest is not shown)") and len(output) < 70_000
+
+
+def test_chatty_steps_share_the_log_budget_and_quiet_ones_keep_every_line(tmp_path: Path) -> None:
+    run_id, url = _run(
+        tmp_path,
+        "steps:\n"
+        "  - {name: quiet, uses: shell, args: {cmd: 'echo hush'}}\n"
+        "  - {name: loud, uses: shell, foreach: '{{ range(8) | list }}', args: {cmd: 'echo {{ item }}'}}\n"
+        "  - {name: louder, uses: shell, foreach: '{{ range(12) | list }}', args: {cmd: 'echo {{ item }}'}}\n",
+    )
+    store = open_store(url)
+    try:
+        full = run_view(store, run_id)["logs"]
+        shared = run_view(store, run_id, log_lines_in_all=len(full["quiet"]["lines"]) + 8)["logs"]
+    finally:
+        store.close()
+    assert shared["quiet"] == full["quiet"]
+    assert len(shared["loud"]["lines"]) == len(shared["louder"]["lines"]) == 4
+    assert shared["louder"]["lines"] == full["louder"]["lines"][-4:]
+    assert shared["louder"]["dropped"] == len(full["louder"]["lines"]) - 4
+
+
+def test_the_revision_changes_when_the_run_records_something(recorded: tuple[Store, str, dict[str, Any]]) -> None:
+    store, run_id, view = recorded
+    assert store.revision(run_id) == view["revision"]
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO logs (run_id, step, item, attempt, stream, at, text)"
+            " VALUES (?, 'greet', -1, 1, 'stdout', 1.0, 'late')",
+            (run_id,),
+        )
+    assert store.revision(run_id) != view["revision"]
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        {"steps": [{"name": "a", "upstream": ["b"]}, {"name": "b", "upstream": ["a"]}]},
+        {"steps": [{"scriptlet": "x"}, {"name": "a", "upstream": "b"}, {"name": "b", "upstream": [1, None]}]},
+        {"steps": "nonsense"},
+        ["not", "an", "object"],
+    ],
+    ids=["cycle", "bad-entries", "bad-steps", "not-an-object"],
+)
+def test_a_graph_sent_by_a_broken_runner_still_draws_the_steps(tmp_path: Path, graph: Any) -> None:
+    run_id, url = _run(tmp_path, "steps:\n  - name: a\n    uses: hello_world\n  - name: b\n    uses: hello_world\n")
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection, connection:
+        connection.execute("UPDATE runs SET graph = ?", (json.dumps(graph),))
+    store = open_store(url)
+    try:
+        view = run_view(store, run_id)
+    finally:
+        store.close()
+    assert [step["name"] for step in view["steps"]] == ["a", "b"]
+    assert 'data-step="a"' in view["graph_svg"] and 'data-step="b"' in view["graph_svg"]

@@ -35,12 +35,13 @@ from framework0.events.wire import to_wire
 from framework0.server.commit import loaded
 from framework0.server.contexts import HistoryGone, LoopDone
 from framework0.server.jsontext import to_json
-from framework0.server.security import BadRequestBody, loads_bounded, ws_token_ok
+from framework0.server.security import SESSIONS, BadRequestBody, loads_bounded, session_of, ws_token_ok
 from framework0.server.wire import NAME_PATTERN, Source
 from framework0.store.shared import ChangeRow
 
 if TYPE_CHECKING:
     from framework0.events.types import Event
+    from framework0.server.sessions import Session, SessionStore
     from framework0.server.settings import ServerState
 
 # WebSocket close codes (4000-4999 are the application's)
@@ -52,6 +53,7 @@ CLOSE_TOO_BIG = 1009
 _SOURCE_FIELDS = ("node", "run", "step", "attempt", "item")
 _OP = {"create": "set", "set": "set", "delete": "delete"}
 NAME = re.compile(NAME_PATTERN)
+SESSION_CHECK_S = 1.0  # how soon a socket notices its session ended
 _DRAIN = 1000  # queued items sent per wake-up (as few frames as possible)
 
 
@@ -155,13 +157,24 @@ async def serve_websocket(websocket: WebSocket) -> None:
     connection = Connection(websocket, settings.queue_limit)
     hub.connections.add(connection)
     sender = asyncio.ensure_future(_send(state, connection))
+    session, sessions = session_of(websocket.scope), websocket.scope.get(SESSIONS)
+    watcher = asyncio.ensure_future(_watch_session(websocket, sessions, session)) if session and sessions else None
     try:
         await _receive(state, connection, bool(websocket.scope.get("f0.authenticated")))
     finally:
         hub.forget(connection)
-        sender.cancel()
-        with contextlib.suppress(BaseException):
-            await sender
+        for task in (sender, watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+async def _watch_session(websocket: WebSocket, sessions: SessionStore, session: Session) -> None:
+    """Close a socket that a dashboard session opened once the session ends (sign-out, expiry)."""
+    while sessions.alive(session):
+        await asyncio.sleep(SESSION_CHECK_S)
+    await _close(websocket, CLOSE_UNAUTHENTICATED, "signed out: the session ended")
 
 
 async def _receive(state: ServerState, connection: Connection, authenticated: bool) -> None:

@@ -52,18 +52,55 @@ async def show_run(request: Request, run_id: str = RunPath) -> Response:
     return reply(result_document(result))
 
 
-@router.get("/{run_id}/view", responses={**_ERRORS, **_NOT_FOUND})
-async def run_view_document(request: Request, run_id: str = RunPath) -> Response:
+@router.get("/{run_id}/view", responses={**_ERRORS, **_NOT_FOUND, 204: {"description": "Unchanged since `unless`."}})
+async def run_view_document(
+    request: Request,
+    run_id: str = RunPath,
+    unless: str | None = Query(
+        None, max_length=64, description="A view's `revision`: answer 204 when the run has not changed since."
+    ),
+) -> Response:
     """The run as the dashboard shows it: run, steps, attempts, logs, context with its history, and
-    the graph (``framework0.viz.run_view``; the run page refetches it while the run goes on)."""
+    the graph (``framework0.viz.run_view``); the run page polls it with ``unless`` while the run goes on."""
     from framework0.viz.run_view import run_view
 
     store = state_of(request).store
+
+    def build() -> dict[str, Any] | None:
+        if unless is not None and store.revision(store.find_run(run_id)["run_id"]) == unless:
+            return None
+        return run_view(store, run_id)
+
     try:
-        view = await run_in_threadpool(run_view, store, run_id)
+        view = await run_in_threadpool(build)
     except RunNotFound as error:
         return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
-    response = reply(view)
+    response = Response(status_code=204) if view is None else reply(view)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.get("/{run_id}/logs", responses={**_ERRORS, **_NOT_FOUND})
+async def run_logs(
+    request: Request,
+    run_id: str = RunPath,
+    step: str = Query("", max_length=200, description="The step (empty: the run's own lines)."),
+    limit: int = Query(1_000, ge=1, le=5_000),
+) -> Response:
+    """A step's newest ``limit`` log lines, oldest first, and how many older ones were left out."""
+    from framework0.viz.run_view import log_lines
+
+    store = state_of(request).store
+
+    def read() -> dict[str, Any]:
+        rid = store.find_run(run_id)["run_id"]
+        return {"step": step, **log_lines(store, rid, step, limit)}
+
+    try:
+        document = await run_in_threadpool(read)
+    except RunNotFound as error:
+        return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
+    response = reply(document)
     response.headers["cache-control"] = "no-store"
     return response
 

@@ -59,6 +59,8 @@ AUTHENTICATED = "f0.authenticated"
 """The scope key ``Guard`` sets: true when the request carried the right bearer token or a valid session cookie."""
 SESSION = "f0.session"
 """The scope key ``Guard`` sets to the ``Session`` whose cookie authenticated the request (None otherwise)."""
+SESSIONS = "f0.sessions"
+"""The scope key ``Guard`` sets to its ``SessionStore`` on a WebSocket a session opened (to watch it end)."""
 LOGIN_PATH = "/login"
 STATIC_PREFIX = "/static/"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -377,6 +379,8 @@ class Guard:
         # no valid cookie: the endpoint asks for an auth message, as it does of any client without a header
         session = self._session(scope) if self.sessions is not None and not authorization else None
         inner = {**scope, AUTHENTICATED: bool(authorization) or session is not None, SESSION: session}
+        if session is not None:
+            inner[SESSIONS] = self.sessions
         await self.app(inner, receive, send)
 
 

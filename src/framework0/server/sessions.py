@@ -47,6 +47,7 @@ class Session:
     csrf: str
     created_at: float
     seen_at: float
+    ended: bool = False  # logged out, or found expired
 
 
 class SessionStore:
@@ -90,7 +91,7 @@ class SessionStore:
             if len(self._sessions) >= self.max_sessions:
                 self._drop_expired(now)
             while len(self._sessions) >= self.max_sessions:
-                self._sessions.popitem(last=False)
+                self._sessions.popitem(last=False)[1].ended = True
             self._sessions[_digest(session_id)] = session
         return session_id, session
 
@@ -107,6 +108,7 @@ class SessionStore:
                 return None
             if self._expired(session, now):
                 del self._sessions[key]
+                session.ended = True
                 return None
             session.seen_at = now
             self._sessions.move_to_end(key)
@@ -117,7 +119,16 @@ class SessionStore:
         if not session_id:
             return False
         with self._lock:
-            return self._sessions.pop(_digest(session_id), None) is not None
+            session = self._sessions.pop(_digest(session_id), None)
+        if session is None:
+            return False
+        session.ended = True
+        return True
+
+    def alive(self, session: Session) -> bool:
+        """Whether a session found earlier still holds: not logged out, not expired (an open
+        WebSocket asks this, so that signing out closes it)."""
+        return not session.ended and not self._expired(session, self._clock())
 
     def login_form(self) -> tuple[str, str]:
         """A new login form's ``f0_login`` cookie value and the ``csrf`` field that must come back with it."""
@@ -142,7 +153,7 @@ class SessionStore:
 
     def _drop_expired(self, now: float) -> None:
         for key in [key for key, session in self._sessions.items() if self._expired(session, now)]:
-            del self._sessions[key]
+            self._sessions.pop(key).ended = True
 
 
 def csrf_matches(session: Session, candidate: str | None) -> bool:

@@ -3,6 +3,7 @@ schema, created and upgraded by Alembic. Writing runs, reading their history, cl
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ Row = dict[str, Any]
 #: how long to wait for a PostgreSQL server to answer (a URL's own connect_timeout wins)
 CONNECT_TIMEOUT_S = 10
 
+#: columns list_runs leaves out: a run's final context and graph can be large
+_BULKY_RUN_COLUMNS = frozenset({"context", "graph", "fingerprint"})
 MIN_PREFIX = 4  # the shortest start of a run id taken for the run
 
 TABLES: dict[str, sa.Table] = {table.name: table for table in schema.metadata.sorted_tables}
@@ -129,9 +132,11 @@ class Store:
         since: float | None = None,
         limit: int | None = None,
     ) -> list[Row]:
-        """Runs, newest first; ``recipe`` matches the test id or the recipe path's end."""
+        """Runs, newest first; ``recipe`` matches the test id or the recipe path's end. Without their
+        bulky columns (the final context, the graph, the fingerprint): ``find_run`` has those."""
         runs = schema.runs
-        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
+        listed = [column for column in runs.c if column.name not in _BULKY_RUN_COLUMNS]
+        query = sa.select(*listed).order_by(runs.c.started_at.desc(), runs.c.run_id)
         if recipe:
             query = query.where(sa.or_(runs.c.test_id == recipe, _ends_with(runs.c.recipe_path, recipe)))
         if status:
@@ -192,6 +197,29 @@ class Store:
             rows = [dict(row._mapping) for row in connection.execute(query)]
         rows.reverse()
         return rows
+
+    def revision(self, run_id: str) -> str:
+        """A token that changes whenever anything of the run is recorded: its row, a step, an attempt,
+        a log line or a context version (what a viewer polls to know whether to read it again)."""
+        runs, steps, attempts, logs = schema.runs, schema.steps, schema.attempts, schema.logs
+        versions = schema.context_versions
+        with self._connect() as connection:
+            run = connection.execute(
+                sa.select(runs.c.status, runs.c.finished_at, runs.c.sessions).where(runs.c.run_id == run_id)
+            ).first()
+            parts: list[Any] = [tuple(run) if run is not None else None]
+            for table in (steps, attempts):
+                moment = sa.func.max(sa.func.coalesce(table.c.finished_at, table.c.started_at))
+                parts.append(
+                    tuple(connection.execute(sa.select(sa.func.count(), moment).where(table.c.run_id == run_id)).one())
+                )
+            parts.append(connection.execute(sa.select(sa.func.max(logs.c.id)).where(logs.c.run_id == run_id)).scalar())
+            parts.append(
+                connection.execute(
+                    sa.select(sa.func.max(versions.c.version)).where(versions.c.run_id == run_id)
+                ).scalar()
+            )
+        return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
     def context_versions(self, run_id: str, *, after: int = 0, upto: int | None = None) -> list[Row]:
         """The deltas with versions in (after, upto], oldest first."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from framework0.engine.history import GONE, runner_state
+from framework0.graph.dag import build_dag, find_cycle
 from framework0.store.context_history import context_at, history
 from framework0.store.schema_values import NO_ITEM
 from framework0.viz.graph_svg import GraphNode, graph_svg
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 LOG_LINES_PER_STEP = 500
+LOG_LINES_IN_ALL = 20_000  # a page of 500 chatty steps stays a few MB: the newest lines of each share it
+LOG_LINES_ON_REQUEST = 5_000  # what a viewer may ask for one step at a time
 HISTORY_LIMIT = 5_000
 VALUE_LIMIT = 64 * 1024  # characters of JSON: a bigger value is shown as the start of its text
 
@@ -33,11 +36,16 @@ def run_view(
     run_id: str,
     *,
     log_lines: int = LOG_LINES_PER_STEP,
+    log_lines_in_all: int = LOG_LINES_IN_ALL,
     history_limit: int = HISTORY_LIMIT,
 ) -> dict[str, Any]:
-    """The view model of run ``run_id`` (or the one run whose id starts with it); RunNotFound otherwise."""
+    """The view model of run ``run_id`` (or the one run whose id starts with it); RunNotFound otherwise.
+
+    ``revision`` is read first: whatever is recorded while the view is built makes the next
+    ``store.revision`` differ, so a viewer polling with it never misses a change."""
     run = store.find_run(run_id)
     rid = run["run_id"]
+    revision = store.revision(rid)
     rows = {row["name"]: row for row in store.steps(rid)}
     graph = _graph(run, rows)
     steps = [_step(position, node, rows.get(node.name)) for position, node in enumerate(graph)]
@@ -49,6 +57,7 @@ def run_view(
     return {
         "schema": SCHEMA,
         "generated_at": time.time(),
+        "revision": revision,
         "run": {
             "run_id": rid,
             "test_id": run["test_id"],
@@ -64,24 +73,52 @@ def run_view(
         },
         "steps": steps,
         "attempts": [_attempt(row) for row in store.attempts(rid)],
-        "logs": _logs(store, rid, log_lines),
+        "logs": _logs(store, rid, log_lines, log_lines_in_all),
         "context": _context(store, run, version, values, history_limit),
         "graph_svg": graph_svg(graph, statuses={step["name"]: step["status"] for step in steps}, standalone=False),
     }
 
 
 def _graph(run: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> list[GraphNode]:
-    """The run's steps as graph nodes: from the graph kept with the run, else (runs recorded before
-    graphs were kept) from the fingerprint's step names, without edges."""
-    if run.get("graph"):
-        document = json.loads(run["graph"])
-        return [
-            GraphNode(entry["name"], entry.get("scriptlet") or "", tuple(entry.get("upstream") or ()))
-            for entry in document.get("steps", [])
-        ]
-    names = list(json.loads(run["fingerprint"]).get("steps", {}))
-    names += [name for name in sorted(rows, key=lambda name: rows[name]["position"]) if name not in names]
-    return [GraphNode(name, "", ()) for name in names]
+    """The run's steps as graph nodes: from the graph kept with the run (checked: a runner on
+    another machine sent it), else, for runs recorded before graphs were kept, from the
+    fingerprint's step names, without edges. Steps with rows but not in the graph come last."""
+    nodes: dict[str, GraphNode] = {}
+    document = _loads(run.get("graph"))
+    entries = document.get("steps") if isinstance(document, dict) else None
+    if isinstance(entries, list):
+        for entry in entries:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name or name in nodes:
+                continue
+            caption = entry.get("scriptlet")
+            upstream = entry.get("upstream")
+            ups = (
+                tuple(dict.fromkeys(up for up in upstream if isinstance(up, str))) if isinstance(upstream, list) else ()
+            )
+            nodes[name] = GraphNode(name, caption if isinstance(caption, str) else "", ups)
+    else:
+        fingerprint = _loads(run.get("fingerprint"))
+        for name in fingerprint.get("steps", {}) if isinstance(fingerprint, dict) else ():
+            nodes.setdefault(name, GraphNode(name, "", ()))
+    for name in sorted(rows, key=lambda name: rows[name]["position"]):
+        nodes.setdefault(name, GraphNode(name, "", ()))
+    known = set(nodes)
+    dag = build_dag(
+        (node.name, (up for up in node.upstream if up in known and up != node.name)) for node in nodes.values()
+    )
+    if find_cycle(dag) is not None:  # not from a recipe we loaded: draw the steps, not the edges
+        return [GraphNode(node.name, node.caption, ()) for node in nodes.values()]
+    return [GraphNode(node.name, node.caption, dag.upstream[node.name]) for node in nodes.values()]
+
+
+def _loads(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _step(position: int, node: GraphNode, row: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -132,24 +169,46 @@ def _error(row: Mapping[str, Any], *, traceback: bool) -> dict[str, Any] | None:
     return error
 
 
-def _logs(store: Store, run_id: str, limit: int) -> dict[str, dict[str, Any]]:
-    logs: dict[str, dict[str, Any]] = {}
-    for step, count in store.log_counts(run_id).items():
-        rows = store.last_logs(run_id, step, limit)
-        logs[step] = {
-            "lines": [
-                {
-                    "item": None if row["item"] == NO_ITEM else row["item"],
-                    "attempt": row["attempt"],
-                    "stream": row["stream"],
-                    "text": row["text"],
-                    "at": row["at"],
-                }
-                for row in rows
-            ],
-            "dropped": max(0, count - len(rows)),
-        }
-    return logs
+def _logs(store: Store, run_id: str, per_step: int, in_all: int) -> dict[str, dict[str, Any]]:
+    """The newest lines of each step: up to ``per_step`` each and ``in_all`` together (the chattiest
+    steps give way first; quiet ones keep every line)."""
+    counts = store.log_counts(run_id)
+    cap = _share(list(counts.values()), per_step, in_all)
+    return {step: log_lines(store, run_id, step, cap, count=count) for step, count in counts.items()}
+
+
+def log_lines(store: Store, run_id: str, step: str, limit: int, *, count: int | None = None) -> dict[str, Any]:
+    """A step's newest ``limit`` log lines (oldest first) and how many older ones were left out."""
+    rows = store.last_logs(run_id, step, limit) if limit > 0 else []
+    total = store.log_counts(run_id).get(step, 0) if count is None else count
+    return {
+        "lines": [
+            {
+                "id": row["id"],
+                "item": None if row["item"] == NO_ITEM else row["item"],
+                "attempt": row["attempt"],
+                "stream": row["stream"],
+                "text": row["text"],
+                "at": row["at"],
+            }
+            for row in rows
+        ],
+        "dropped": max(0, total - len(rows)),
+    }
+
+
+def _share(counts: list[int], per_step: int, in_all: int) -> int:
+    """The largest cap (≤ ``per_step``) with ``sum(min(count, cap)) ≤ in_all``: water-filling."""
+    if sum(min(count, per_step) for count in counts) <= in_all:
+        return per_step
+    low, high = 0, per_step
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sum(min(count, middle) for count in counts) <= in_all:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _context(store: Store, run: Mapping[str, Any], version: int, values: dict[str, Any], limit: int) -> dict[str, Any]:
@@ -160,6 +219,7 @@ def _context(store: Store, run: Mapping[str, Any], version: int, values: dict[st
     kept = changes[dropped:]
     base_version = kept[0].version - 1 if dropped and kept else 0
     base = context_at(store, run, base_version)[1] if base_version else {}
+    base = {key: _value(value, encoded=False) for key, value in base.items()}
     return {
         "version": version,
         "values": {key: _value(value, encoded=False) for key, value in values.items()},
