@@ -155,6 +155,15 @@ def test_the_login_form_is_served_without_a_session(server: Server) -> None:
     assert {"HttpOnly", "SameSite=Strict", "Path=/login"} <= {part.strip() for part in cookie.split(";")}
 
 
+def test_the_login_form_looks_once_more_for_a_cookie_a_link_from_another_site_left_behind(server: Server) -> None:
+    with browser(server) as client:
+        first = client.get("/login", params={"next": "/runs/abcd"})
+        checked = client.get("/login", params={"checked": "1", "next": "/runs/abcd"})
+    refresh = '<meta http-equiv="refresh" content="0; url=/login?checked=1&amp;next=%2Fruns%2Fabcd">'
+    assert refresh in first.text
+    assert 'http-equiv="refresh"' not in checked.text
+
+
 def test_the_right_token_sets_a_strict_httponly_session_cookie_and_redirects_to_next(server: Server) -> None:
     with browser(server) as client:
         response = post_login(client, server.token, "/runs/abcd?tab=logs")

@@ -18,7 +18,7 @@ import asyncio
 import html
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -140,12 +140,22 @@ def _not_found(message: str) -> Response:
 
 
 @router.get("/login")
-async def login_form(request: Request, next_path: str | None = Query(None, alias="next")) -> Response:
-    """The token form (a browser that has a session goes straight to ``next``)."""
+async def login_form(
+    request: Request,
+    next_path: str | None = Query(None, alias="next"),
+    checked: str | None = Query(None),
+) -> Response:
+    """The token form (a browser that has a session goes straight to ``next``).
+
+    A link from another site (a CI log, a chat) to a run page arrives without the SameSite=Strict
+    session cookie, so it lands here even for a signed-in browser. Unless already ``checked``, the
+    form moves on at once to ``/login?checked=1&next=...``: a navigation from this page is same-site,
+    so the browser sends its cookie and one with a session goes on to ``next``."""
     target = local_path(next_path)
     if session_of(request.scope) is not None:
         return RedirectResponse(target, status_code=303)
-    return _login_page(request, target)
+    recheck = None if checked else "/login?" + urlencode({"checked": "1", "next": target})
+    return _login_page(request, target, recheck=recheck)
 
 
 @router.post("/login")
@@ -187,11 +197,14 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _login_page(request: Request, target: str, error: str | None = None, status: int = 200) -> Response:
+def _login_page(
+    request: Request, target: str, error: str | None = None, status: int = 200, *, recheck: str | None = None
+) -> Response:
     from framework0.viz.pages import render_login
 
     cookie, csrf = _sessions(request).login_form()
-    response = HTMLResponse(render_login(csrf=csrf, next_path=target, error=error), status_code=status)
+    page = render_login(csrf=csrf, next_path=target, error=error, recheck=recheck)
+    response = HTMLResponse(page, status_code=status)
     response.headers.append("set-cookie", login_cookie(cookie, secure=request.url.scheme == "https"))
     return response
 

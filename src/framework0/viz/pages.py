@@ -114,9 +114,18 @@ def _run_title(run: dict[str, Any]) -> str:
     return str(run.get("test_id") or run.get("recipe_path") or "run")
 
 
-def render_login(*, csrf: str, next_path: str, error: str | None = None) -> str:
-    """The token sign-in form; it posts ``token``, ``csrf`` and ``next`` to ``/login``."""
-    return _render("login.html", csrf=csrf, next_path=next_path, error=error, assets=_dashboard_assets(), report=False)
+def render_login(*, csrf: str, next_path: str, error: str | None = None, recheck: str | None = None) -> str:
+    """The token sign-in form; it posts ``token``, ``csrf`` and ``next`` to ``/login``. ``recheck``: a
+    local URL the page moves to at once (a same-site navigation, which carries the session cookie)."""
+    return _render(
+        "login.html",
+        csrf=csrf,
+        next_path=next_path,
+        error=error,
+        recheck=recheck,
+        assets=_dashboard_assets(),
+        report=False,
+    )
 
 
 def render_runs_page(*, runs: list[dict[str, Any]], csrf: str) -> str:

@@ -81,6 +81,7 @@ class Dashboard:
 
     def log_in(self, page: Any) -> None:
         page.goto(self.server.url + "/")
+        page.wait_for_url("**/login?checked=1**")  # the form looks once more for a session cookie
         page.fill("#token", self.server.token)
         page.click("button[type=submit]")
         page.wait_for_url(self.server.url + "/")
@@ -132,7 +133,7 @@ def test_a_page_without_a_session_asks_for_the_token_and_keeps_it_out_of_the_url
     page: Any, dashboard: Dashboard
 ) -> None:
     page.goto(f"{dashboard.server.url}/runs/{dashboard.run_id}")
-    assert page.url.startswith(dashboard.server.url + "/login")
+    page.wait_for_url("**/login?checked=1**")
     dashboard.log_in(page)
     assert dashboard.server.token not in page.url
     cookie = next(c for c in page.context.cookies() if c["name"] == "f0_session")
@@ -140,8 +141,23 @@ def test_a_page_without_a_session_asks_for_the_token_and_keeps_it_out_of_the_url
     assert page.evaluate("document.cookie").find("f0_session") == -1  # scripts cannot read it
 
 
+def test_a_link_from_another_site_reaches_the_run_page_of_a_signed_in_browser(
+    signed_in: Any, dashboard: Dashboard, tmp_path: Path
+) -> None:
+    target = f"{dashboard.server.url}/runs/{dashboard.run_id}"
+    chat = tmp_path / "chat.html"
+    chat.write_text(f'<!doctype html><a id="run" href="{target}">the nightly run</a>', encoding="utf-8")
+    signed_in.goto(chat.as_uri())
+
+    signed_in.click("#run")  # cross-site: the SameSite=Strict cookie does not come with it
+
+    signed_in.wait_for_url(target)
+    rendered(signed_in)
+    assert signed_in.locator('.f0-node[data-step="boom"]').count() == 1
+
+
 def test_a_wrong_token_is_refused_with_a_one_line_message(page: Any, dashboard: Dashboard) -> None:
-    page.goto(dashboard.server.url + "/login")
+    page.goto(dashboard.server.url + "/login?checked=1")
     page.fill("#token", "not-the-token")
     page.click("button[type=submit]")
     assert "wrong token" in page.locator("main").inner_text()
