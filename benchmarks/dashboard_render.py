@@ -105,7 +105,7 @@ def main() -> None:
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 page = context.new_page()
-                page.goto(url + "/login")
+                page.goto(url + "/login?checked=1")
                 page.fill("#token", token)
                 page.click("button[type=submit]")
                 page.locator("body[data-rendered]").wait_for(state="attached")
