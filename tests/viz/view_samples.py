@@ -414,3 +414,134 @@ def generated_view(count: int, *, seed: int = 6) -> dict[str, Any]:
         "graph_svg": _graph(steps),
     }
     return view
+
+
+def prototype_view() -> dict[str, Any]:
+    """A failed run whose step names and context keys are ``Object.prototype`` members: the failed
+    step ``constructor`` has no log lines, ``__proto__`` has some, and the context key ``__proto__``
+    is set and then changed (the page must treat them all as plain names)."""
+    steps = [
+        _step(
+            "__proto__",
+            0,
+            "succeeded",
+            "python",
+            [],
+            attempts=1,
+            started_at=T0 + 0.1,
+            finished_at=T0 + 1.1,
+            output={"__proto__": {"polluted": True}, "constructor": "plain"},
+        ),
+        _step(
+            "toString", 1, "succeeded", "shell", ["__proto__"], attempts=1, started_at=T0 + 1.2, finished_at=T0 + 2.0
+        ),
+        _step(
+            "constructor",
+            2,
+            "failed",
+            "python",
+            ["toString"],
+            attempts=2,
+            started_at=T0 + 2.1,
+            finished_at=T0 + 4.0,
+            error={"type": "RuntimeError", "message": "constructor failed", "traceback": "Traceback ..."},
+        ),
+        _step("hasOwnProperty", 3, "skipped", "shell", ["constructor"], reason="upstream step constructor failed"),
+    ]
+    attempts = [
+        _attempt("__proto__", 1, "succeeded", 0.1, 1.0),
+        _attempt("toString", 1, "succeeded", 1.2, 0.8),
+        _attempt("constructor", 1, "failed", 2.1, 0.7, error=("RuntimeError", "constructor failed"), retry_in_s=0.3),
+        _attempt("constructor", 2, "failed", 3.1, 0.9, error=("RuntimeError", "constructor failed")),
+    ]
+    logs = {
+        "": {"lines": [_line(0.0, "run started", stream="framework")], "dropped": 0},
+        "__proto__": {"lines": [_line(0.2, "proto says hello"), _line(0.9, "proto done", stream="log")], "dropped": 0},
+        "toString": {"lines": [_line(1.5, "toString ran")], "dropped": 0},
+    }
+    history = [
+        _change(1, "__proto__", "set", None, {"polluted": 1}, "__proto__", 1.0),
+        _change(2, "constructor", "set", None, "c", "toString", 1.9),
+        _change(3, "__proto__", "set", {"polluted": 1}, {"polluted": 2, "toString": "x"}, "constructor", 2.5),
+    ]
+    view = {
+        "schema": 1,
+        "generated_at": T0 + 5.0,
+        "revision": "proto-1",
+        "run": {
+            "run_id": "r-prototype",
+            "test_id": "PROTO-001",
+            "recipe_path": "recipes/proto.yaml",
+            "status": "failed",
+            "started_at": T0,
+            "finished_at": T0 + 4.1,
+            "duration_s": 4.1,
+            "error": {"type": "StepFailed", "message": "step 'constructor' failed"},
+            "params": {"__proto__": {"polluted": True}},
+            "node": "build-07",
+            "sessions": 1,
+        },
+        "steps": steps,
+        "attempts": attempts,
+        "logs": logs,
+        "context": {
+            "version": 3,
+            "values": {"__proto__": {"polluted": 2, "toString": "x"}, "constructor": "c"},
+            "base_version": 0,
+            "base": {},
+            "history": history,
+            "history_dropped": 0,
+        },
+        "graph_svg": _graph(steps),
+    }
+    return view
+
+
+def running_view(*, revision: str, total: int, shown: int = 500, chatty: str = "running") -> dict[str, Any]:
+    """A running run of three steps as the server's ``/view`` would answer it: ``prepare`` succeeded,
+    ``chatty`` has printed ``total`` lines (``line 1`` …, store ids 1 …) of which the view keeps the
+    newest ``shown``, and ``finish`` waits for it."""
+    done = chatty != "running"
+    steps = [
+        _step("prepare", 0, "succeeded", "python", [], attempts=1, started_at=T0 + 0.1, finished_at=T0 + 0.5),
+        _step(
+            "chatty",
+            1,
+            chatty,
+            "shell",
+            ["prepare"],
+            attempts=1,
+            started_at=T0 + 0.6,
+            finished_at=T0 + 30.0 if done else None,
+        ),
+        _step("finish", 2, "running" if done else "pending", "python", ["chatty"]),
+    ]
+    attempts = [
+        _attempt("prepare", 1, "succeeded", 0.1, 0.4),
+        _attempt("chatty", 1, chatty, 0.6, 29.4 if done else None),
+    ]
+    kept = range(max(1, total - shown + 1), total + 1)
+    lines = [{"id": k, **_line(0.6 + k * 0.001, f"line {k}")} for k in kept]
+    return {
+        "schema": 1,
+        "generated_at": T0 + 31.0,
+        "revision": revision,
+        "run": {
+            "run_id": "r-live",
+            "test_id": "LIVE-PAGE",
+            "recipe_path": "recipes/live.yaml",
+            "status": "running",
+            "started_at": T0,
+            "finished_at": None,
+            "duration_s": None,
+            "error": None,
+            "params": {},
+            "node": "build-07",
+            "sessions": 1,
+        },
+        "steps": steps,
+        "attempts": attempts,
+        "logs": {"chatty": {"lines": lines, "dropped": total - len(lines)}},
+        "context": {"version": 0, "values": {}, "base_version": 0, "base": {}, "history": [], "history_dropped": 0},
+        "graph_svg": _graph(steps),
+    }

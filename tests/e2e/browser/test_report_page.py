@@ -1,6 +1,7 @@
 """The run report (``viz.pages.render_report``) in a real browser, opened from disk: offline, the graph
 coloured and worded by status, a timeline bar per attempt, a step's output and logs on a click, the
-context's diff between two versions, run values as text, and a narrow screen."""
+context's diff between two versions, run values as text, a narrow screen, and step names and context
+keys that are ``Object.prototype`` members."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pytest
 from framework0.viz.pages import render_report
 
 if TYPE_CHECKING:  # mypy names the folder's modules tests.viz.*; the samples are put on sys.path below
-    from tests.viz.view_samples import SCRIPT, small_view
+    from tests.viz.view_samples import SCRIPT, prototype_view, small_view
 else:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "viz"))
-    from view_samples import SCRIPT, small_view
+    from view_samples import SCRIPT, prototype_view, small_view
 
 NARROW = {"width": 390, "height": 844}
 
@@ -202,3 +203,80 @@ def test_the_step_table_filters_by_text_and_status_and_sorts(report: Report) -> 
     page.locator('.f0-sort[data-sort="duration"]').click()
     assert [row.get_attribute("data-step") for row in visible.all()][:3] == ["fetch_metrics", "process", "report"]
     assert page.locator('th:has(.f0-sort[data-sort="duration"])').get_attribute("aria-sort") == "descending"
+
+
+@pytest.fixture
+def prototype_file(tmp_path: Path) -> Path:
+    path = tmp_path / "prototype.html"
+    path.write_text(render_report(prototype_view()), encoding="utf-8")
+    return path
+
+
+def test_step_names_and_context_keys_that_are_object_prototype_members_are_plain_names(
+    page: Any, prototype_file: Path
+) -> None:
+    report = Report(page, prototype_file)
+    names = ["__proto__", "toString", "constructor", "hasOwnProperty"]
+    # every section is drawn; the failed step, "constructor" (no log lines), is chosen at once
+    for step in prototype_view()["steps"]:
+        node = page.locator(f'.f0-node[data-step="{step["name"]}"]')
+        assert node.get_attribute("data-status") == step["status"]
+        assert node.locator(".f0-node-status").text_content() == step["status"]
+    assert [row.get_attribute("data-step") for row in page.locator("#f0-steps-body tr").all()] == names
+    assert page.locator(".f0-bar").count() == 4
+    assert report.detail_title() == "Step constructor"
+    detail = page.locator("#f0-detail")
+    assert "RuntimeError: constructor failed" in detail.locator(".f0-callout-error").inner_text()
+    assert detail.locator(".f0-log-empty").inner_text() == "No log lines."
+    assert detail.locator(".f0-attempts-table tbody tr:not(.f0-attempt-note)").count() == 2
+    assert page.locator("#f0-context-meta").inner_text().startswith("version 3 · 2 keys · 3 changes")
+    keys = page.locator("#f0-context-values .f0-col-key").all_inner_texts()
+    assert keys == ["__proto__", "constructor"]
+    assert '"polluted": 2' in page.locator("#f0-context-values").inner_text()
+
+    report.select_in_table("__proto__")
+    assert report.detail_title() == "Step __proto__"
+    assert detail.locator(".f0-log .f0-log-line").count() == 2
+    assert '"polluted": true' in detail.locator("pre.f0-code").first.inner_text()
+    page.locator('.f0-node[data-step="toString"]').click()
+    assert report.detail_title() == "Step toString"
+    assert "toString ran" in detail.locator(".f0-log").inner_text()
+    page.locator('.f0-tl-row[data-step="hasOwnProperty"] .f0-tl-label').click()
+    assert report.detail_title() == "Step hasOwnProperty"
+    assert "upstream step constructor failed" in detail.inner_text()
+    assert detail.locator(".f0-log-empty").inner_text() == "No log lines."
+    report.select_in_table("constructor")
+    assert report.detail_title() == "Step constructor"
+    page.keyboard.press("Escape")
+    assert report.detail_title() == "Run log"
+    assert "run started" in detail.locator(".f0-log").inner_text()
+
+    # the diff replays "__proto__" as a key, not as the prototype of the replayed object
+    diff = page.locator("#f0-context-diff")
+    assert diff.locator(".f0-diff-summary").inner_text() == "v0 → v3: 2 added · 0 removed · 0 changed"
+    assert diff.locator('.f0-diff-item[data-kind="added"] .f0-diff-key').all_inner_texts() == [
+        "__proto__",
+        "constructor",
+    ]
+    page.select_option("#f0-diff-a", "1")
+    assert diff.locator(".f0-diff-summary").inner_text() == "v1 → v3: 2 added · 0 removed · 1 changed"
+    changed = diff.locator('.f0-diff-item[data-kind="changed"]')
+    assert changed.locator(".f0-diff-key").inner_text() == "__proto__.polluted"
+    assert changed.locator(".f0-diff-values").inner_text() == "1 → 2"
+    added = diff.locator('.f0-diff-item[data-kind="added"] .f0-diff-key').all_inner_texts()
+    assert added == ["__proto__.toString", "constructor"]
+    page.select_option("#f0-diff-a", "0")
+    page.select_option("#f0-diff-b", "1")
+    assert diff.locator('.f0-diff-item[data-kind="added"] .f0-diff-key').all_inner_texts() == ["__proto__"]
+    assert page.locator("#f0-context-history tbody tr").count() == 3
+    assert page.evaluate("({}).polluted === undefined && typeof ({}).constructor === 'function'")
+
+
+def test_a_step_named_like_an_object_prototype_member_opens_from_the_url(page: Any, prototype_file: Path) -> None:
+    page.goto(prototype_file.as_uri() + "#step=hasOwnProperty")
+    page.wait_for_function("document.body.dataset.rendered")
+    assert page.locator("#f0-detail h2").text_content() == "Step hasOwnProperty"
+    page.evaluate("location.hash = '#step=toString'")
+    page.wait_for_function("document.querySelector('#f0-detail h2').textContent === 'Step toString'")
+    page.evaluate("location.hash = '#step=valueOf'")  # not a step: the panel closes
+    page.wait_for_function("document.querySelector('#f0-detail h2').textContent === 'Run log'")

@@ -11,21 +11,30 @@
  * model in place (a step's status, an attempt, log lines, context changes), and the whole view
  * is refetched at most every 2 s while the run is running, and once after it finished. The view
  * is also polled every 2 s while the run is running and nothing else fetched it: a runner that
- * writes only the store (f0 run without --context-server) sends the server no events.
+ * writes only the store (f0 run without --context-server) sends the server no events. Every
+ * fetch sends the view's `revision` as `unless`: the server answers 204 when nothing changed.
+ * The view holds only a step's newest log lines; the dashboard fetches up to 5,000 on request.
+ *
+ * Step names and context keys are run data: they may be "constructor" or "__proto__". They are
+ * looked up in Maps or prototype-free objects, never in plain object literals.
  *
  * Run values reach the page through textContent and attribute values only, never as markup.
  */
 (function () {
   "use strict";
 
-  const ICONS = {
+  const ICONS = dict({
     pending: "○", running: "▶", succeeded: "✓", failed: "✗", skipped: "⤼",
     cached: "♻", cancelled: "⊘", restored: "↺",
-  };
+  });
   const STATUS_ORDER = ["failed", "running", "cancelled", "killed", "succeeded", "cached", "restored", "skipped", "pending"];
   const STREAMS = ["stdout", "stderr", "log", "framework"];
   const REFETCH_MS = 2000;
-  const LIVE_LOG_LIMIT = 2000;
+  const LIVE_LOG_LIMIT = 5000;     // newest lines kept per step as live lines arrive (model and panel)
+  const LOG_FETCH_LIMIT = 5000;    // what "Show up to 5,000 lines" asks the server for
+  const EXPANDED_KEEP = 4;         // steps whose fetched lines are kept (a finished run: no refetch)
+  const PING_MS = 60000;           // the server closes a socket idle for 300 s
+  const STABLE_MS = 10000;         // a socket open this long resets the reconnect backoff
   const HISTORY_ROWS = 300;
   const PREVIEW_CHARS = 80;
   const VALUE_CHARS = 20000;
@@ -38,6 +47,9 @@
     view: null,
     steps: new Map(),      // name -> step
     attempts: new Map(),   // step name -> attempts (ordered by start)
+    logs: new Map(),       // step name ("" for the run's own lines) -> {lines, dropped}, from view.logs
+    expanded: new Map(),   // step name -> {lines, dropped}: the lines fetched with "Show up to 5,000 lines"
+    logFetch: new Map(),   // step name -> "loading" | an error message
     selected: null,
     filter: "",
     statusFilter: "",
@@ -54,6 +66,19 @@
 
   // ------------------------------------------------------------------ small helpers
 
+  function hasOwn(object, key) {
+    return object !== null && object !== undefined && Object.prototype.hasOwnProperty.call(object, key);
+  }
+
+  function dict(source) {
+    // a prototype-free copy of a JSON object: any key, "__proto__" or "constructor" too, is plain data
+    const copy = Object.create(null);
+    if (source && typeof source === "object" && !Array.isArray(source)) {
+      for (const key of Object.keys(source)) copy[key] = source[key];
+    }
+    return copy;
+  }
+
   function byId(id) { return document.getElementById(id); }
 
   function el(tag, className, text) {
@@ -63,7 +88,7 @@
     return node;
   }
 
-  function icon(status) { return ICONS[status] || "•"; }
+  function icon(status) { return (typeof status === "string" && ICONS[status]) || "•"; }
 
   function badge(status, extra) {
     const node = el("span", "f0-status" + (extra ? " " + extra : ""));
@@ -203,12 +228,42 @@
 
   // ------------------------------------------------------------------ model
 
+  function normalize(view) {
+    // what the code below relies on, whatever the server left out; objects keyed by run data lose their prototype
+    if (!Array.isArray(view.steps)) view.steps = [];
+    if (!Array.isArray(view.attempts)) view.attempts = [];
+    const context = view.context && typeof view.context === "object" ? view.context : {};
+    if (!Array.isArray(context.history)) context.history = [];
+    context.values = dict(context.values);
+    context.base = dict(context.base);
+    context.version = context.version || 0;
+    context.history_dropped = context.history_dropped || 0;
+    view.context = context;
+    return view;
+  }
+
   function index(view) {
     state.steps = new Map();
     for (const step of view.steps) state.steps.set(step.name, step);
     state.attempts = new Map();
     for (const attempt of view.attempts) addAttempt(attempt);
+    state.logs = new Map();
+    const logs = view.logs && typeof view.logs === "object" ? view.logs : {};
+    for (const key of Object.keys(logs)) {
+      const entry = logs[key];
+      if (!entry || !Array.isArray(entry.lines)) continue;
+      state.logs.set(key, { lines: entry.lines, dropped: Number(entry.dropped) || 0 });
+    }
   }
+
+  const NO_LOGS = Object.freeze({ lines: Object.freeze([]), dropped: 0 });
+
+  function shownLogs(key) {
+    // what the log panel of a step ("" for the run's own lines) shows
+    return state.expanded.get(key) || state.logs.get(key) || NO_LOGS;
+  }
+
+  function panelKey() { return state.selected === null ? "" : state.selected; }
 
   function addAttempt(attempt) {
     let list = state.attempts.get(attempt.step);
@@ -898,7 +953,7 @@
       syncStepRow(row, step);
     }
     for (const [name, row] of table.rows) if (!seen.has(name)) { row.tr.remove(); table.rows.delete(name); added = true; }
-    const sorter = SORTERS[state.sort.key] || SORTERS.position;
+    const sorter = hasOwn(SORTERS, state.sort.key) ? SORTERS[state.sort.key] : SORTERS.position;
     const sorted = steps.slice().sort((a, b) => {
       const x = sorter(a);
       const y = sorter(b);
@@ -1024,33 +1079,48 @@
 
   // ------------------------------------------------------------------ detail panel
 
-  const detail = { log: null, logEmpty: null, logKey: "", signature: "", tracebackOpen: false };
+  const detail = {
+    log: null, logEmpty: null, logKey: null, counts: new Map(), dropped: null,
+    stepSig: "", logSig: "", queue: [], tracebackOpen: false, focusLog: null,
+  };
 
-  function detailSignature(step) {
-    const logs = state.view.logs[step ? step.name : ""];
-    return JSON.stringify([
-      step, step ? state.attempts.get(step.name) || [] : null, logs ? logs.lines.length + "/" + logs.dropped : "",
-      logs && logs.lines.length ? logs.lines[logs.lines.length - 1].at : "", Array.from(state.streams),
-    ]);
+  function stepSignature(step) {
+    return JSON.stringify([step, step ? state.attempts.get(step.name) || [] : null]);
+  }
+
+  function logSignature(key) {
+    // changes whenever the log panel would draw differently
+    const logs = shownLogs(key);
+    const last = logs.lines.length ? logs.lines[logs.lines.length - 1] : null;
+    return [
+      key, logs.lines.length, logs.dropped, last ? last.at + "|" + last.text : "", state.expanded.has(key),
+      state.logFetch.get(key) || "", Array.from(state.streams).join(","), live.gone,
+    ].join("\u0000");
   }
 
   function renderDetail(force) {
     const host = byId("f0-detail");
     const name = state.selected;
-    const step = name ? state.steps.get(name) : null;
+    const step = name === null ? null : state.steps.get(name) || null;
+    const key = panelKey();
     // a live update redraws the panel only when what it shows changed (a reader's place is kept)
-    const signature = detailSignature(step);
-    if (force !== true && signature === detail.signature) return;
-    detail.signature = signature;
-    const keepScroll = detail.log && detail.logKey === (name || "") ? logScrollState(detail.log) : null;
+    const stepSig = stepSignature(step);
+    const logSig = logSignature(key);
+    if (force !== true && stepSig === detail.stepSig && logSig === detail.logSig) return;
+    detail.stepSig = stepSig;
+    detail.logSig = logSig;
+    detail.queue = []; // drawn from the model below
+    const keepScroll = detail.log && detail.logKey === key ? logScrollState(detail.log) : null;
+    detail.log = null;
+    detail.logKey = null;
     const fragment = document.createDocumentFragment();
     if (!step) {
       const header = el("div", "f0-detail-head");
       header.append(el("h2", "", "Run log"));
       fragment.append(header);
       fragment.append(el("p", "f0-muted", "Select a step in the graph, the timeline or the table to see its output, attempts and logs."));
-      const logs = state.view.logs[""];
-      if (logs && logs.lines.length) fragment.append(logSection("", logs));
+      const logs = shownLogs("");
+      if (logs.lines.length || logs.dropped) fragment.append(logSection("", logs));
       host.replaceChildren(fragment);
       restoreLogScroll(keepScroll);
       return;
@@ -1105,7 +1175,7 @@
     fragment.append(output);
 
     fragment.append(attemptsSection(step));
-    fragment.append(logSection(step.name, state.view.logs[step.name] || { lines: [], dropped: 0 }));
+    fragment.append(logSection(step.name, shownLogs(step.name)));
     host.replaceChildren(fragment);
     restoreLogScroll(keepScroll);
   }
@@ -1181,8 +1251,8 @@
     const block = el("div", "f0-detail-block f0-logs");
     const header = el("div", "f0-logs-head");
     header.append(el("h3", "", key ? "Logs" : "Run-level lines"));
-    const counts = {};
-    for (const line of logs.lines) counts[line.stream] = (counts[line.stream] || 0) + 1;
+    const counts = streamCounts(logs);
+    detail.counts = new Map();
     const filters = el("div", "f0-stream-filters");
     filters.setAttribute("role", "group");
     filters.setAttribute("aria-label", "Show log streams");
@@ -1199,14 +1269,15 @@
         const again = byId("f0-detail").querySelector('input[data-stream="' + stream + '"]');
         if (again) again.focus();
       });
-      label.append(box, document.createTextNode(" " + stream + " "), el("span", "f0-muted", "(" + (counts[stream] || 0) + ")"));
+      const count = el("span", "f0-muted", "(" + (counts.get(stream) || 0) + ")");
+      detail.counts.set(stream, count);
+      label.append(box, document.createTextNode(" " + stream + " "), count);
       filters.append(label);
     }
     header.append(filters);
     block.append(header);
-    if (logs.dropped > 0) {
-      block.append(el("p", "f0-log-dropped", logs.dropped.toLocaleString() + " older line" + (logs.dropped === 1 ? "" : "s") + " not shown"));
-    }
+    detail.dropped = null;
+    if (logs.dropped > 0) block.append(droppedNote(key, logs));
     const box = el("div", "f0-log");
     box.setAttribute("role", "log");
     box.setAttribute("aria-label", key ? "Log lines of " + key : "Run-level log lines");
@@ -1229,6 +1300,38 @@
     return block;
   }
 
+  function streamCounts(logs) {
+    const counts = new Map();
+    for (const line of logs.lines) counts.set(line.stream, (counts.get(line.stream) || 0) + 1);
+    return counts;
+  }
+
+  function droppedText(count) {
+    return count.toLocaleString() + " older line" + (count === 1 ? "" : "s") + " not shown";
+  }
+
+  function droppedNote(key, logs) {
+    // the view carries a step's newest lines only; on the dashboard more can be asked for
+    const note = el("p", "f0-log-dropped");
+    const text = el("span", "f0-log-dropped-text", droppedText(logs.dropped));
+    note.append(text);
+    detail.dropped = text;
+    if (!isLive || state.expanded.has(key) || live.gone) return note;
+    const fetching = state.logFetch.get(key);
+    const more = el("button", "f0-button f0-button-small f0-log-more",
+      fetching === "loading" ? "Loading…" : "Show up to " + LOG_FETCH_LIMIT.toLocaleString() + " lines");
+    more.type = "button";
+    more.disabled = fetching === "loading";
+    more.addEventListener("click", () => {
+      more.disabled = true;
+      more.textContent = "Loading…";
+      fetchLogs(key, { focus: true });
+    });
+    note.append(" ", more);
+    if (fetching && fetching !== "loading") note.append(" ", el("span", "f0-log-fetch-error", fetching));
+    return note;
+  }
+
   function logLine(line) {
     const row = el("div", "f0-log-line");
     row.dataset.stream = line.stream;
@@ -1247,22 +1350,108 @@
   function restoreLogScroll(saved) {
     const box = detail.log;
     if (!box) return;
+    if (detail.focusLog === detail.logKey && !state.logFetch.has(detail.logKey)) {
+      detail.focusLog = null;
+      box.focus({ preventScroll: true });
+    }
     if (saved) { box.scrollTop = saved.atBottom ? box.scrollHeight : saved.top; return; }
     // a step's log opens at its end, as a terminal shows it (after the frame: no forced layout)
     requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
   }
 
-  function appendLiveLog(key, line) {
-    // true when the line is now on screen
-    if (!detail.log || detail.logKey !== key || state.selected !== (key || null)) return false;
-    if (!state.streams.has(line.stream)) return false;
+  function flushLiveLogs() {
+    // the live lines of the open panel, appended at once (one layout per frame, not per line)
+    const queue = detail.queue;
+    detail.queue = [];
+    const key = panelKey();
+    if (!queue.length || !detail.log || detail.logKey !== key) return;
+    const logs = shownLogs(key);
+    if (logs.dropped > 0 && !detail.dropped) { renderDetail(true); return; } // the note appears: redraw once
     const box = detail.log;
     const follow = box.hidden || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-    box.append(logLine(line));
-    box.hidden = false;
-    detail.logEmpty.hidden = true;
-    if (follow) box.scrollTop = box.scrollHeight;
-    return true;
+    const fragment = document.createDocumentFragment();
+    let added = 0;
+    for (const line of queue) {
+      if (!state.streams.has(line.stream)) continue;
+      fragment.append(logLine(line));
+      added += 1;
+    }
+    if (added) {
+      box.append(fragment);
+      // the panel keeps as many rows as the model keeps lines
+      for (let extra = box.childElementCount - LIVE_LOG_LIMIT; extra > 0; extra -= 1) box.firstElementChild.remove();
+      box.hidden = false;
+      detail.logEmpty.hidden = true;
+    }
+    const counts = streamCounts(logs);
+    for (const [stream, node] of detail.counts) node.textContent = "(" + (counts.get(stream) || 0) + ")";
+    if (detail.dropped) detail.dropped.textContent = droppedText(logs.dropped);
+    if (!added && logs.lines.length) detail.logEmpty.textContent = "No line in the chosen streams.";
+    if (added && follow) box.scrollTop = box.scrollHeight;
+    detail.logSig = logSignature(key);
+  }
+
+  // ------------------------------------------------------------------ more log lines (dashboard)
+
+  function logsUrl(key) {
+    return "/api/v1/runs/" + encodeURIComponent(state.view.run.run_id) + "/logs?step=" + encodeURIComponent(key) + "&limit=" + LOG_FETCH_LIMIT;
+  }
+
+  async function fetchLogs(key, options) {
+    // a step's newest LOG_FETCH_LIMIT lines; `refresh` replaces lines fetched before, quietly
+    const refresh = Boolean(options && options.refresh);
+    if (state.logFetch.get(key) === "loading") return;
+    state.logFetch.set(key, "loading");
+    if (options && options.focus) detail.focusLog = key; // the button goes away: the lines take the focus
+    let message = "";
+    try {
+      const response = await fetch(logsUrl(key), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.status === 401 || response.status === 403) { signedOut(); message = "signed out"; return; }
+      if (!response.ok || !(response.headers.get("content-type") || "").includes("json")) { message = "the server answered " + response.status; return; }
+      const data = await response.json();
+      if (!data || !Array.isArray(data.lines)) { message = "the answer had no lines"; return; }
+      state.expanded.delete(key); // re-inserted last: the most recently fetched steps are kept
+      const over = Math.max(0, data.lines.length - LIVE_LOG_LIMIT);
+      state.expanded.set(key, { lines: over ? data.lines.slice(over) : data.lines, dropped: (Number(data.dropped) || 0) + over });
+      for (const old of state.expanded.keys()) {
+        if (state.expanded.size <= EXPANDED_KEEP) break;
+        if (old !== panelKey()) state.expanded.delete(old);
+      }
+    } catch (error) {
+      message = "the server could not be reached";
+    } finally {
+      if (message && !refresh) state.logFetch.set(key, "Could not load the lines: " + message + ".");
+      else state.logFetch.delete(key);
+      if (message || key !== panelKey()) { if (detail.focusLog === key) detail.focusLog = null; }
+      if (key === panelKey()) invalidate("detail");
+    }
+  }
+
+  function carryExpanded() {
+    // after a new view: the open panel keeps its fetched lines, brought up to date with the view's
+    // newest ones (store ids tell which are new); lines fetched for other steps are let go
+    const key = panelKey();
+    const mine = state.expanded.get(key);
+    state.expanded = new Map();
+    if (!mine) return;
+    const merged = mergeLogs(mine, state.logs.get(key) || NO_LOGS);
+    state.expanded.set(key, merged || mine);
+    if (!merged) fetchLogs(key, { refresh: true }); // a gap or no ids: ask again, showing the old lines meanwhile
+  }
+
+  function mergeLogs(mine, fresh) {
+    let end = mine.lines.length;
+    while (end > 0 && typeof mine.lines[end - 1].id !== "number") end -= 1; // live lines: the view has them now
+    if (end === 0) return null;
+    const lastId = mine.lines[end - 1].id;
+    const first = fresh.lines.length ? fresh.lines[0] : null;
+    if (first && typeof first.id !== "number") return null;
+    if (first && fresh.dropped > 0 && first.id > lastId) return null; // lines in between may be missing
+    const lines = mine.lines.slice(0, end);
+    for (const line of fresh.lines) if (line.id > lastId) lines.push(line);
+    const over = Math.max(0, lines.length - LIVE_LOG_LIMIT);
+    if (over) lines.splice(0, over);
+    return { lines, dropped: mine.dropped + over };
   }
 
   // ------------------------------------------------------------------ context
@@ -1280,7 +1469,7 @@
 
   function valuesAt(context, version) {
     // replay the history from its base (the context just before the first change listed)
-    const values = Object.assign({}, context.base || {});
+    const values = dict(context.base);
     for (const change of context.history) {
       if (change.version > version) break;
       if (change.op === "delete") delete values[change.key];
@@ -1520,7 +1709,18 @@
 
   // ------------------------------------------------------------------ live updates
 
-  const live = { socket: null, open: false, retry: 0, poll: 0, fetchTimer: 0, lastFetch: 0, fetching: false, again: false, ticker: 0, gone: false };
+  const live = {
+    socket: null, open: false, openedAt: 0, pinger: 0, retry: 0, refused: false,
+    poll: 0, fetchTimer: 0, lastFetch: 0, fetching: false, again: false, finalTries: 0, ticker: 0, gone: false,
+  };
+
+  function signedOut() {
+    if (live.gone) return;
+    live.gone = true;
+    updatePolling();
+    showLiveState();
+    invalidate("detail"); // no more "Show up to 5,000 lines"
+  }
 
   function setLiveState(name, text) {
     const node = byId("f0-live");
@@ -1537,7 +1737,7 @@
   }
 
   function connect() {
-    if (live.gone || !("WebSocket" in window)) { updatePolling(); return; }
+    if (live.gone || live.refused || !("WebSocket" in window)) { updatePolling(); return; }
     let socket;
     try {
       socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws");
@@ -1548,8 +1748,10 @@
     live.socket = socket;
     socket.addEventListener("open", () => {
       live.open = true;
-      live.retry = 0;
+      live.openedAt = Date.now();
       socket.send(JSON.stringify({ op: "subscribe", run: state.view.run.run_id }));
+      // the server closes a socket that says nothing for 5 minutes
+      live.pinger = setInterval(() => { if (socket.readyState === 1) socket.send('{"op":"ping"}'); }, PING_MS);
       updatePolling();
       showLiveState();
       if (running()) scheduleRefetch(); // whatever happened before the subscription
@@ -1559,9 +1761,16 @@
       try { data = JSON.parse(message.data); } catch (error) { return; }
       if (data && data.type === "event" && data.event) applyEvent(data.event);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
+      const wasOpen = live.open;
       live.open = false;
       live.socket = null;
+      clearInterval(live.pinger);
+      live.pinger = 0;
+      // the backoff starts over only after a socket that lasted: one the server closes at once waits longer each time
+      if (wasOpen && Date.now() - live.openedAt >= STABLE_MS) live.retry = 0;
+      if (event.code === 4401) signedOut();      // the session ended
+      else if (event.code === 4403) live.refused = true; // this origin may not open sockets: polling only
       updatePolling();
       showLiveState();
       reconnectLater();
@@ -1569,6 +1778,7 @@
   }
 
   function reconnectLater() {
+    if (live.gone || live.refused) return;
     const delay = Math.min(30000, 1000 * Math.pow(2, live.retry));
     live.retry += 1;
     setTimeout(connect, running() ? delay : Math.max(delay, 10000));
@@ -1592,14 +1802,26 @@
     live.fetchTimer = setTimeout(() => { live.fetchTimer = 0; refetch(); }, wait);
   }
 
+  function viewUrl() {
+    // with the revision we have, the server answers 204 (no body) when the run has not changed since
+    let url = "/api/v1/runs/" + encodeURIComponent(state.view.run.run_id) + "/view";
+    if (typeof state.view.revision === "string" && state.view.revision) url += "?unless=" + encodeURIComponent(state.view.revision);
+    return url;
+  }
+
   async function refetch() {
+    if (live.gone) return;
     if (live.fetching) { live.again = true; return; }
     live.fetching = true;
     live.lastFetch = Date.now();
     try {
-      const url = "/api/v1/runs/" + encodeURIComponent(state.view.run.run_id) + "/view";
-      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
-      if (response.status === 401 || response.status === 403) { live.gone = true; updatePolling(); showLiveState(); return; }
+      const response = await fetch(viewUrl(), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.status === 401 || response.status === 403) { signedOut(); return; }
+      if (response.status === 204) {
+        // nothing new; after run_finished the store may not have the end yet: ask a few more times
+        if (!running() && live.finalTries > 0) { live.finalTries -= 1; live.again = true; }
+        return;
+      }
       if (!response.ok || !(response.headers.get("content-type") || "").includes("json")) return;
       adopt(await response.json());
     } catch (error) {
@@ -1613,11 +1835,11 @@
   function adopt(view) {
     if (!view || !view.run || view.run.run_id !== state.view.run.run_id) return;
     if (typeof view.generated_at === "number") state.clockOffset = view.generated_at - Date.now() / 1000;
-    if (!view.context) view.context = { version: 0, values: {}, history: [], history_dropped: 0 };
-    if (!view.logs) view.logs = {};
-    state.view = view;
+    state.view = normalize(view);
     index(view);
-    if (state.selected && !state.steps.has(state.selected)) state.selected = null;
+    if (view.run.status !== "running") live.finalTries = 0;
+    if (state.selected !== null && !state.steps.has(state.selected)) state.selected = null;
+    carryExpanded();
     invalidate("head", "summary", "graph", "timeline", "table", "detail", "context");
     updatePolling();
     showLiveState();
@@ -1650,6 +1872,7 @@
         invalidate("head", "timeline");
         if (live.fetchTimer) { clearTimeout(live.fetchTimer); live.fetchTimer = 0; }
         live.lastFetch = 0;
+        live.finalTries = 5;
         scheduleRefetch(300); // the final view, once the store has it all
         break;
       case "step_started":
@@ -1666,7 +1889,7 @@
         step.finished_at = event.finished_at ?? event.at;
         if (event.started_at !== undefined && event.started_at !== null) step.started_at = event.started_at;
         step.duration_s = event.duration_s;
-        for (const key of ["attempts", "cpu_s", "peak_rss_bytes", "items", "reason", "output"]) if (key in event) step[key] = event[key];
+        for (const key of ["attempts", "cpu_s", "peak_rss_bytes", "items", "reason", "output"]) if (hasOwn(event, key)) step[key] = event[key];
         step.error = event.error || null;
         touchStep(step);
         break;
@@ -1715,26 +1938,44 @@
   }
 
   function addLogLine(event) {
-    const key = event.step || "";
-    let logs = state.view.logs[key];
-    if (!logs) { logs = { lines: [], dropped: 0 }; state.view.logs[key] = logs; }
+    const key = typeof event.step === "string" ? event.step : "";
+    let logs = state.logs.get(key);
+    if (!logs) { logs = { lines: [], dropped: 0 }; state.logs.set(key, logs); }
     const line = { item: event.item ?? null, attempt: event.attempt, stream: event.stream, text: event.text, at: event.at };
-    for (let i = logs.lines.length - 1; i >= Math.max(0, logs.lines.length - 20); i -= 1) {
-      const other = logs.lines[i];
-      if (other.at === line.at && other.text === line.text && other.stream === line.stream) return; // already in a refetched view
+    if (!appendLine(logs, line)) return; // already in a refetched view
+    const more = state.expanded.get(key);
+    if (more) appendLine(more, line);
+    if (key !== panelKey()) return;
+    if (detail.log && detail.logKey === key) {
+      detail.queue.push(line);
+      invalidate("logtail");
+    } else {
+      invalidate("detail"); // the panel had no log box yet
     }
+  }
+
+  function appendLine(logs, line) {
+    // the newest LIVE_LOG_LIMIT lines are kept; the older ones are counted as dropped
+    const lines = logs.lines;
+    for (let i = lines.length - 1; i >= Math.max(0, lines.length - 20); i -= 1) {
+      const other = lines[i];
+      if (other.at === line.at && other.text === line.text && other.stream === line.stream) return false;
+    }
+    if (Object.isFrozen(lines)) logs.lines = lines.slice();
     logs.lines.push(line);
-    if (logs.lines.length > LIVE_LOG_LIMIT) { logs.lines.shift(); logs.dropped += 1; }
-    if (appendLiveLog(key, line)) detail.signature = detailSignature(state.selected ? state.steps.get(state.selected) : null);
-    else if (key === (state.selected || "")) invalidate("detail");
+    const over = logs.lines.length - LIVE_LOG_LIMIT;
+    if (over > 0) { logs.lines.splice(0, over); logs.dropped += over; }
+    return true;
   }
 
   function applyContextChanges(changes) {
     const context = state.view.context;
     const known = new Set(context.history.slice(-200).map((change) => change.version + "\u0000" + change.key));
     for (const change of changes) {
+      if (!change || typeof change.key !== "string") continue;
       if (known.has(change.version + "\u0000" + change.key)) continue; // already in a refetched view
       context.history.push(change);
+      // context.values has no prototype: a key "__proto__" is stored as a key
       if (change.op === "delete") delete context.values[change.key];
       else context.values[change.key] = change.new;
       context.version = Math.max(context.version || 0, change.version);
@@ -1746,7 +1987,7 @@
 
   RENDERERS.push(
     ["head", renderHead], ["summary", renderSummary], ["graph", renderGraph], ["timeline", renderTimeline],
-    ["table", renderTable], ["detail", renderDetail], ["context", renderContext],
+    ["table", renderTable], ["logtail", flushLiveLogs], ["detail", renderDetail], ["context", renderContext],
   );
 
   function boot() {
@@ -1760,9 +2001,11 @@
       byId("main").prepend(el("p", "f0-callout f0-callout-error", "The run data on this page could not be read: " + error.message));
       return;
     }
-    if (!view.context) view.context = { version: 0, values: {}, history: [], history_dropped: 0 };
-    if (!view.logs) view.logs = {};
-    state.view = view;
+    if (!view || typeof view !== "object" || !view.run) {
+      byId("main").prepend(el("p", "f0-callout f0-callout-error", "The run data on this page could not be read."));
+      return;
+    }
+    state.view = normalize(view);
     if (isLive && typeof view.generated_at === "number") state.clockOffset = view.generated_at - Date.now() / 1000;
     index(view);
     performance.mark("f0-parsed");

@@ -1,18 +1,25 @@
 /* Framework0 runs list: the runs embedded in the page, filters that refetch /api/v1/runs, and a live
  * refresh when a run starts or finishes (WebSocket subscription to every run, and polling every 5 s
- * for runners that write only the store and send the server no events).
+ * for runners that write only the store and send the server no events). The subscription brings
+ * every event of every run, log lines too: a frame that cannot be a run's start or end is dropped
+ * before it is parsed.
  * Run values reach the page through textContent and attribute values only, never as markup.
  */
 (function () {
   "use strict";
 
-  const ICONS = {
+  const ICONS = Object.assign(Object.create(null), {
     pending: "○", running: "▶", succeeded: "✓", failed: "✗", skipped: "⤼",
     cached: "♻", cancelled: "⊘", restored: "↺",
-  };
+  });
   const POLL_MS = 5000;
+  const PING_MS = 60000;   // the server closes a socket idle for 300 s
+  const STABLE_MS = 10000; // a socket open this long resets the reconnect backoff
 
-  const state = { runs: [], socket: null, open: false, retry: 0, fetchTimer: 0, poll: 0, ticker: 0, request: 0, gone: false };
+  const state = {
+    runs: [], socket: null, open: false, openedAt: 0, pinger: 0, retry: 0, refused: false,
+    fetchTimer: 0, poll: 0, ticker: 0, request: 0, gone: false,
+  };
 
   function byId(id) { return document.getElementById(id); }
 
@@ -51,7 +58,7 @@
   function badge(status) {
     const node = el("span", "f0-status");
     node.dataset.status = status || "other";
-    const mark = el("span", "f0-status-icon", ICONS[status] || "•");
+    const mark = el("span", "f0-status-icon", (typeof status === "string" && ICONS[status]) || "•");
     mark.setAttribute("aria-hidden", "true");
     node.append(mark, el("span", "f0-status-word", status || "unknown"));
     return node;
@@ -172,7 +179,7 @@
   }
 
   function connect() {
-    if (state.gone || !("WebSocket" in window)) { updatePolling(); showLiveState(); return; }
+    if (state.gone || state.refused || !("WebSocket" in window)) { updatePolling(); showLiveState(); return; }
     let socket;
     try {
       socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws");
@@ -183,22 +190,34 @@
     state.socket = socket;
     socket.addEventListener("open", () => {
       state.open = true;
-      state.retry = 0;
+      state.openedAt = Date.now();
       socket.send(JSON.stringify({ op: "subscribe", run: "*" }));
+      // the server closes a socket that says nothing for 5 minutes
+      state.pinger = setInterval(() => { if (socket.readyState === 1) socket.send('{"op":"ping"}'); }, PING_MS);
       updatePolling();
       showLiveState();
       scheduleRefetch(0); // whatever started or ended before the subscription
     });
     socket.addEventListener("message", (message) => {
+      const text = message.data;
+      // most frames are other runs' log lines and steps: only a run's start or end is of interest
+      if (typeof text !== "string" || (text.indexOf("run_started") < 0 && text.indexOf("run_finished") < 0)) return;
       let data;
-      try { data = JSON.parse(message.data); } catch (error) { return; }
+      try { data = JSON.parse(text); } catch (error) { return; }
       if (!data || data.type !== "event" || !data.event) return;
       const type = data.event.type;
       if (type === "run_started" || type === "run_finished") scheduleRefetch(300);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
+      const wasOpen = state.open;
       state.open = false;
       state.socket = null;
+      clearInterval(state.pinger);
+      state.pinger = 0;
+      // the backoff starts over only after a socket that lasted: one the server closes at once waits longer each time
+      if (wasOpen && Date.now() - state.openedAt >= STABLE_MS) state.retry = 0;
+      if (event.code === 4401) state.gone = true;          // the session ended
+      else if (event.code === 4403) state.refused = true;  // this origin may not open sockets: polling only
       updatePolling();
       showLiveState();
       reconnectLater();
@@ -206,6 +225,7 @@
   }
 
   function reconnectLater() {
+    if (state.gone || state.refused) return;
     const delay = Math.min(30000, 1000 * Math.pow(2, state.retry));
     state.retry += 1;
     setTimeout(connect, delay);
