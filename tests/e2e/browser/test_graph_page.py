@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,16 @@ def node_width(page: Any, name: str) -> float:
     return float(box["width"])
 
 
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check`` comes true within ``timeout`` seconds (the page pans and zooms in frames)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def inside_view(page: Any, name: str) -> bool:
     return bool(
         page.evaluate(
@@ -92,15 +104,14 @@ def test_zoom_buttons_zoom_in_out_and_fit_the_whole_graph(graph_page: tuple[Any,
     start = node_width(page, name)
 
     page.click("#f0-zoom-in")
-    zoomed_in = node_width(page, name)
+    assert eventually(lambda: node_width(page, name) > start)
     page.click("#f0-zoom-out")
     page.click("#f0-zoom-out")
-    zoomed_out = node_width(page, name)
+    assert eventually(lambda: node_width(page, name) < start)
     page.click("#f0-zoom-fit")
 
-    assert zoomed_in > start > zoomed_out
     names = page.eval_on_selector_all(".f0-node", "nodes => nodes.map(node => node.dataset.step)")
-    assert all(inside_view(page, step) for step in names)
+    assert eventually(lambda: all(inside_view(page, step) for step in names))
     page.screenshot(path=str(artifacts / "graph-200-fit.png"))
 
 
@@ -114,7 +125,7 @@ def test_finding_a_step_highlights_it_and_brings_it_to_the_middle(graph_page: tu
 
     assert page.locator(".f0-node.f0-match").evaluate_all("nodes => nodes.map(node => node.dataset.step)") == [target]
     assert page.text_content("#f0-found") == "1 step"
-    assert inside_view(page, target)
+    assert eventually(lambda: inside_view(page, target))
     box = page.locator(f'.f0-node[data-step="{target}"]').bounding_box()
     view = page.locator("svg.f0-graph").bounding_box()
     assert abs(box["x"] + box["width"] / 2 - (view["x"] + view["width"] / 2)) < 5
@@ -128,6 +139,12 @@ def test_a_focused_step_highlights_its_edges(graph_page: tuple[Any, list[str]]) 
 
     node.focus()
 
-    active = page.eval_on_selector_all(".f0-edge.f0-active", "edges => edges.map(e => [e.dataset.from, e.dataset.to])")
-    assert active and all(name in pair for pair in active)
-    assert inside_view(page, name)
+    def active() -> list[list[str]]:
+        found: list[list[str]] = page.eval_on_selector_all(
+            ".f0-edge.f0-active", "edges => edges.map(e => [e.dataset.from, e.dataset.to])"
+        )
+        return found
+
+    assert eventually(lambda: bool(active()))
+    assert all(name in pair for pair in active())
+    assert eventually(lambda: inside_view(page, name))
