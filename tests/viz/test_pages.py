@@ -158,6 +158,8 @@ def test_a_dashboard_page_links_its_assets_under_static_with_a_version(name: str
     links = [link.attrs["href"] for link in page.all("link") if link.attrs.get("rel") == "stylesheet"]
     assert links and all(re.fullmatch(r"/static/[\w.]+\.css\?v=[0-9a-f]{12}", href) for href in links)
     assert any(href.startswith("/static/f0.css?") for href in links)
+    sources = [script.attrs["src"] for script in executable_scripts(page)]
+    assert all(re.fullmatch(r"/static/[\w./-]+\.js\?v=[0-9a-f]{12}", source) for source in sources)
 
 
 def test_the_login_page_escapes_the_error_and_carries_the_form_fields() -> None:
@@ -178,7 +180,8 @@ def test_the_runs_page_embeds_the_runs_as_data_and_has_a_logout_form() -> None:
     runs = json.loads(page.by_id("f0-runs").text)
     assert runs[0]["test_id"] == SCRIPT
     assert runs[0]["node"] == "<b>node</b>"
-    assert [script.attrs["src"] for script in executable_scripts(page)][-1].startswith("/static/runs.js?v=")
+    sources = [script.attrs["src"] for script in executable_scripts(page)]
+    assert [source.split("?v=")[0] for source in sources] == ["/static/f0.js", "/static/runs.js"]  # f0.js first
     logout = [form for form in page.all("form") if form.attrs.get("action") == "/logout"]
     assert [form.attrs.get("method") for form in logout] == ["post"]
     assert {"type": "hidden", "name": "csrf", "value": "csrf-123"} in [element.attrs for element in page.all("input")]
@@ -194,7 +197,11 @@ def test_the_run_page_is_live_and_embeds_the_view_model_as_data() -> None:
     assert json.loads(page.by_id("f0-view").text) == expected
     assert [meta.attrs["content"] for meta in page.all("meta") if meta.attrs.get("name") == "f0-csrf"] == ["csrf-123"]
     sources = [script.attrs["src"] for script in executable_scripts(page)]
-    assert [source.split("?")[0] for source in sources] == ["/static/vendor/svg-pan-zoom.min.js", "/static/run.js"]
+    assert [source.split("?")[0] for source in sources] == [
+        "/static/vendor/svg-pan-zoom.min.js",
+        "/static/f0.js",
+        "/static/run.js",
+    ]
     assert "&lt;script&gt;alert(1)&lt;/script&gt; · run r-20251124-7f3a9c" in html  # the <title>
 
 
@@ -206,7 +213,7 @@ def test_the_report_allows_exactly_its_inline_blocks_by_hash() -> None:
     policy = policy_of(page)
     scripts = executable_scripts(page)
     styles = page.all("style")
-    assert [script.attrs for script in scripts] == [{}, {}]  # inline, no src
+    assert [script.attrs for script in scripts] == [{}, {}, {}]  # inline, no src
     assert len(styles) == (2 if (STATIC_DIR / "graph.css").exists() else 1)
     assert sorted(policy["script-src"]) == sorted(sha256(script.text) for script in scripts)
     assert sorted(policy["style-src"]) == sorted(sha256(style.text) for style in styles)
@@ -217,10 +224,12 @@ def test_the_report_allows_exactly_its_inline_blocks_by_hash() -> None:
 
 def test_the_report_inlines_the_static_files_unchanged() -> None:
     page = Page(render_report(small_view()))
-    texts = [script.text for script in executable_scripts(page)] + [style.text for style in page.all("style")]
-    assert (STATIC_DIR / "run.js").read_text(encoding="utf-8") in texts
-    assert (STATIC_DIR / "vendor" / "svg-pan-zoom.min.js").read_text(encoding="utf-8") in texts
-    assert (STATIC_DIR / "f0.css").read_text(encoding="utf-8") in texts
+    scripts = [script.text for script in executable_scripts(page)]
+    # in the run page's order: run.js uses what f0.js defines
+    assert scripts == [
+        (STATIC_DIR / name).read_text(encoding="utf-8") for name in ("vendor/svg-pan-zoom.min.js", "f0.js", "run.js")
+    ]
+    assert (STATIC_DIR / "f0.css").read_text(encoding="utf-8") in [style.text for style in page.all("style")]
 
 
 def test_the_report_sets_its_policy_before_any_script_or_style_and_loads_nothing() -> None:

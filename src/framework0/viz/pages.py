@@ -3,7 +3,8 @@
 Every page is a skeleton plus data: the run page and the report carry the view model (see
 ``viz.run_view``) in ``<script type="application/json" id="f0-view">`` and ``run.js`` draws the
 graph, the timeline, the step table and the context from it; the runs page does the same with
-``runs.js``. Run values only ever reach the page as JSON data or as autoescaped template text.
+``runs.js``. Both load ``f0.js`` first, the helpers and the live connection they share. Run values
+only ever reach the page as JSON data or as autoescaped template text.
 
 Dashboard pages link their assets under ``/static/`` and hold no inline script or style (the server
 sends a strict Content-Security-Policy). The report inlines its CSS and JS and carries its own policy
@@ -34,9 +35,11 @@ STATIC_DIR: Path = Path(__file__).resolve().parent / "web" / "static"
 
 TEMPLATES_DIR = STATIC_DIR.parent / "templates"
 
-# what the report inlines, in order; a missing optional file is left out
+# the pages' styles and scripts, in order (f0.js before the page's own script, which uses it); the
+# report inlines the run page's; a missing optional file is left out
 _REPORT_STYLES = ("f0.css", "graph.css")
-_REPORT_SCRIPTS = ("vendor/svg-pan-zoom.min.js", "run.js")
+_RUN_SCRIPTS = ("vendor/svg-pan-zoom.min.js", "f0.js", "run.js")
+_RUNS_SCRIPTS = ("f0.js", "runs.js")
 _OPTIONAL = frozenset({"graph.css"})
 
 # JSON that is safe as the text of a <script> element and in any HTML or JS context
@@ -130,7 +133,7 @@ def render_login(*, csrf: str, next_path: str, error: str | None = None, recheck
 
 def render_runs_page(*, runs: list[dict[str, Any]], csrf: str) -> str:
     """The runs list; ``runs`` are ``/api/v1/runs`` items, each with its ``duration_s``."""
-    return _render("runs.html", runs=runs, csrf=csrf, assets=_dashboard_assets("runs.js"), report=False)
+    return _render("runs.html", runs=runs, csrf=csrf, assets=_dashboard_assets(*_RUNS_SCRIPTS), report=False)
 
 
 def render_run_page(view: dict[str, Any], *, csrf: str) -> str:
@@ -141,7 +144,7 @@ def render_run_page(view: dict[str, Any], *, csrf: str) -> str:
         csrf=csrf,
         title=_run_title(view["run"]),
         run_id=view["run"]["run_id"],
-        assets=_dashboard_assets("vendor/svg-pan-zoom.min.js", "run.js"),
+        assets=_dashboard_assets(*_RUN_SCRIPTS),
         live=True,
         report=False,
     )
@@ -154,7 +157,7 @@ def render_report(view: dict[str, Any]) -> str:
     those blocks by their SHA-256 hashes, nothing else (no network, no other script).
     """
     styles = [_asset(name) for name in _REPORT_STYLES if name not in _OPTIONAL or (STATIC_DIR / name).exists()]
-    scripts = [_asset(name) for name in _REPORT_SCRIPTS]
+    scripts = [_asset(name) for name in _RUN_SCRIPTS]
     for text in styles:
         if "</style" in text.lower():
             raise ValueError("an inlined style sheet contains '</style': it would end its <style> block early")

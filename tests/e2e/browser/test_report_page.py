@@ -172,7 +172,7 @@ def test_run_values_with_markup_show_as_text_and_open_no_dialog(report: Report) 
     page.locator("#f0-run-params summary").click()
     assert '"<b>nightly</b>"' in page.locator("#f0-run-params").inner_text()
     assert page.locator("main b, main script, main img").count() == 0
-    assert page.evaluate("document.scripts.length") == 3  # the two inlined files and the data
+    assert page.evaluate("document.scripts.length") == 4  # the three inlined files and the data
     assert report.dialogs == []
 
 

@@ -19,22 +19,18 @@
  * looked up in Maps or prototype-free objects, never in plain object literals.
  *
  * Run values reach the page through textContent and attribute values only, never as markup.
+ * The helpers and the live connection come from f0.js, loaded (or inlined) before this file.
  */
 (function () {
   "use strict";
 
-  const ICONS = dict({
-    pending: "○", running: "▶", succeeded: "✓", failed: "✗", skipped: "⤼",
-    cached: "♻", cancelled: "⊘", restored: "↺",
-  });
+  const { byId, el, icon, badge, pad, clock, dateTime, duration, setLiveState } = window.F0; // f0.js
   const STATUS_ORDER = ["failed", "running", "cancelled", "killed", "succeeded", "cached", "restored", "skipped", "pending"];
   const STREAMS = ["stdout", "stderr", "log", "framework"];
   const REFETCH_MS = 2000;
   const LIVE_LOG_LIMIT = 5000;     // newest lines kept per step as live lines arrive (model and panel)
   const LOG_FETCH_LIMIT = 5000;    // what "Show up to 5,000 lines" asks the server for
   const EXPANDED_KEEP = 4;         // steps whose fetched lines are kept (a finished run: no refetch)
-  const PING_MS = 60000;           // the server closes a socket idle for 300 s
-  const STABLE_MS = 10000;         // a socket open this long resets the reconnect backoff
   const HISTORY_ROWS = 300;
   const PREVIEW_CHARS = 80;
   const VALUE_CHARS = 20000;
@@ -79,56 +75,11 @@
     return copy;
   }
 
-  function byId(id) { return document.getElementById(id); }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function icon(status) { return (typeof status === "string" && ICONS[status]) || "•"; }
-
-  function badge(status, extra) {
-    const node = el("span", "f0-status" + (extra ? " " + extra : ""));
-    node.dataset.status = status || "other";
-    const mark = el("span", "f0-status-icon", icon(status));
-    mark.setAttribute("aria-hidden", "true");
-    node.append(mark, el("span", "f0-status-word", status || "unknown"));
-    return node;
-  }
-
   function setBadge(node, status) {
     if (node.dataset.status === status) return;
     node.dataset.status = status || "other";
     node.firstChild.textContent = icon(status);
     node.lastChild.textContent = status || "unknown";
-  }
-
-  function pad(value, width) { return String(value).padStart(width || 2, "0"); }
-
-  function clock(seconds, millis) {
-    if (seconds === null || seconds === undefined) return "—";
-    const d = new Date(seconds * 1000);
-    const text = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-    return millis ? text + "." + pad(d.getMilliseconds(), 3) : text;
-  }
-
-  function dateTime(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    const d = new Date(seconds * 1000);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clock(seconds);
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
-    if (seconds < 0) seconds = 0;
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 10) return seconds.toFixed(2) + " s";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    if (seconds < 3600) return Math.floor(seconds / 60) + " min " + pad(Math.floor(seconds % 60)) + " s";
-    return Math.floor(seconds / 3600) + " h " + pad(Math.floor((seconds % 3600) / 60)) + " min";
   }
 
   function offset(seconds) {
@@ -1094,7 +1045,7 @@
     const last = logs.lines.length ? logs.lines[logs.lines.length - 1] : null;
     return [
       key, logs.lines.length, logs.dropped, last ? last.at + "|" + last.text : "", state.expanded.has(key),
-      state.logFetch.get(key) || "", Array.from(state.streams).join(","), live.gone,
+      state.logFetch.get(key) || "", Array.from(state.streams).join(","), link.gone,
     ].join("\u0000");
   }
 
@@ -1316,7 +1267,7 @@
     const text = el("span", "f0-log-dropped-text", droppedText(logs.dropped));
     note.append(text);
     detail.dropped = text;
-    if (!isLive || state.expanded.has(key) || live.gone) return note;
+    if (!isLive || state.expanded.has(key) || link.gone) return note;
     const fetching = state.logFetch.get(key);
     const more = el("button", "f0-button f0-button-small f0-log-more",
       fetching === "loading" ? "Loading…" : "Show up to " + LOG_FETCH_LIMIT.toLocaleString() + " lines");
@@ -1406,7 +1357,7 @@
     let message = "";
     try {
       const response = await fetch(logsUrl(key), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
-      if (response.status === 401 || response.status === 403) { signedOut(); message = "signed out"; return; }
+      if (response.status === 401 || response.status === 403) { link.signOut(); message = "signed out"; return; }
       if (!response.ok || !(response.headers.get("content-type") || "").includes("json")) { message = "the server answered " + response.status; return; }
       const data = await response.json();
       if (!data || !Array.isArray(data.lines)) { message = "the answer had no lines"; return; }
@@ -1709,83 +1660,25 @@
 
   // ------------------------------------------------------------------ live updates
 
-  const live = {
-    socket: null, open: false, openedAt: 0, pinger: 0, retry: 0, refused: false,
-    poll: 0, fetchTimer: 0, lastFetch: 0, fetching: false, again: false, finalTries: 0, ticker: 0, gone: false,
-  };
+  const live = { poll: 0, fetchTimer: 0, lastFetch: 0, fetching: false, again: false, finalTries: 0, ticker: 0 };
 
-  function signedOut() {
-    if (live.gone) return;
-    live.gone = true;
-    updatePolling();
-    showLiveState();
-    invalidate("detail"); // no more "Show up to 5,000 lines"
-  }
-
-  function setLiveState(name, text) {
-    const node = byId("f0-live");
-    if (!node) return;
-    node.dataset.state = name;
-    node.textContent = text;
-  }
+  const link = window.F0.live({
+    onEvent: applyEvent,
+    onOpen: () => { if (running()) scheduleRefetch(); }, // whatever happened before the subscription
+    onChange: () => { updatePolling(); showLiveState(); },
+    onGone: () => invalidate("detail"), // no more "Show up to 5,000 lines"
+    retryDelay: (delay) => (running() ? delay : Math.max(delay, 10000)),
+  });
 
   function showLiveState() {
-    if (live.gone) setLiveState("gone", "Signed out: reload to sign in");
-    else if (!running()) setLiveState("done", live.open ? "● Live · run " + state.view.run.status : "Run " + state.view.run.status);
-    else if (live.open) setLiveState("live", "● Live");
+    if (link.gone) setLiveState("gone", "Signed out: reload to sign in");
+    else if (!running()) setLiveState("done", link.open ? "● Live · run " + state.view.run.status : "Run " + state.view.run.status);
+    else if (link.open) setLiveState("live", "● Live");
     else setLiveState("polling", "↻ Updating every 2 s");
   }
 
-  function connect() {
-    if (live.gone || live.refused || !("WebSocket" in window)) { updatePolling(); return; }
-    let socket;
-    try {
-      socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws");
-    } catch (error) {
-      reconnectLater();
-      return;
-    }
-    live.socket = socket;
-    socket.addEventListener("open", () => {
-      live.open = true;
-      live.openedAt = Date.now();
-      socket.send(JSON.stringify({ op: "subscribe", run: state.view.run.run_id }));
-      // the server closes a socket that says nothing for 5 minutes
-      live.pinger = setInterval(() => { if (socket.readyState === 1) socket.send('{"op":"ping"}'); }, PING_MS);
-      updatePolling();
-      showLiveState();
-      if (running()) scheduleRefetch(); // whatever happened before the subscription
-    });
-    socket.addEventListener("message", (message) => {
-      let data;
-      try { data = JSON.parse(message.data); } catch (error) { return; }
-      if (data && data.type === "event" && data.event) applyEvent(data.event);
-    });
-    socket.addEventListener("close", (event) => {
-      const wasOpen = live.open;
-      live.open = false;
-      live.socket = null;
-      clearInterval(live.pinger);
-      live.pinger = 0;
-      // the backoff starts over only after a socket that lasted: one the server closes at once waits longer each time
-      if (wasOpen && Date.now() - live.openedAt >= STABLE_MS) live.retry = 0;
-      if (event.code === 4401) signedOut();      // the session ended
-      else if (event.code === 4403) live.refused = true; // this origin may not open sockets: polling only
-      updatePolling();
-      showLiveState();
-      reconnectLater();
-    });
-  }
-
-  function reconnectLater() {
-    if (live.gone || live.refused) return;
-    const delay = Math.min(30000, 1000 * Math.pow(2, live.retry));
-    live.retry += 1;
-    setTimeout(connect, running() ? delay : Math.max(delay, 10000));
-  }
-
   function updatePolling() {
-    const want = running() && !live.gone;
+    const want = running() && !link.gone;
     if (want && !live.poll) live.poll = setInterval(pollTick, REFETCH_MS);
     if (!want && live.poll) { clearInterval(live.poll); live.poll = 0; }
     if (running() && !live.ticker) live.ticker = setInterval(tick, 1000);
@@ -1810,13 +1703,13 @@
   }
 
   async function refetch() {
-    if (live.gone) return;
+    if (link.gone) return;
     if (live.fetching) { live.again = true; return; }
     live.fetching = true;
     live.lastFetch = Date.now();
     try {
       const response = await fetch(viewUrl(), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
-      if (response.status === 401 || response.status === 403) { signedOut(); return; }
+      if (response.status === 401 || response.status === 403) { link.signOut(); return; }
       if (response.status === 204) {
         // nothing new; after run_finished the store may not have the end yet: ask a few more times
         if (!running() && live.finalTries > 0) { live.finalTries -= 1; live.again = true; }
@@ -2043,7 +1936,7 @@
     if (isLive) {
       showLiveState();
       updatePolling();
-      connect();
+      link.start(state.view.run.run_id);
     }
   }
 

@@ -4,64 +4,29 @@
  * every event of every run, log lines too: a frame that cannot be a run's start or end is dropped
  * before it is parsed.
  * Run values reach the page through textContent and attribute values only, never as markup.
+ * The helpers and the live connection come from f0.js, loaded before this file.
  */
 (function () {
   "use strict";
 
-  const ICONS = Object.assign(Object.create(null), {
-    pending: "○", running: "▶", succeeded: "✓", failed: "✗", skipped: "⤼",
-    cached: "♻", cancelled: "⊘", restored: "↺",
-  });
+  const { byId, el, badge, dateTime, duration, setLiveState } = window.F0; // f0.js
   const POLL_MS = 5000;
-  const PING_MS = 60000;   // the server closes a socket idle for 300 s
-  const STABLE_MS = 10000; // a socket open this long resets the reconnect backoff
 
-  const state = {
-    runs: [], socket: null, open: false, openedAt: 0, pinger: 0, retry: 0, refused: false,
-    fetchTimer: 0, poll: 0, ticker: 0, request: 0, gone: false,
-  };
+  const state = { runs: [], fetchTimer: 0, poll: 0, ticker: 0, request: 0 };
 
-  function byId(id) { return document.getElementById(id); }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function pad(value) { return String(value).padStart(2, "0"); }
-
-  function dateTime(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    const d = new Date(seconds * 1000);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
-    if (seconds < 0) seconds = 0;
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 10) return seconds.toFixed(2) + " s";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    if (seconds < 3600) return Math.floor(seconds / 60) + " min " + pad(Math.floor(seconds % 60)) + " s";
-    return Math.floor(seconds / 3600) + " h " + pad(Math.floor((seconds % 3600) / 60)) + " min";
-  }
+  // the live connection: only a run's start or end is of interest, and most frames are other
+  // runs' log lines and steps, so the others are dropped before they are parsed
+  const link = window.F0.live({
+    accept: (text) => text.indexOf("run_started") >= 0 || text.indexOf("run_finished") >= 0,
+    onEvent: (event) => { if (event.type === "run_started" || event.type === "run_finished") scheduleRefetch(300); },
+    onOpen: () => scheduleRefetch(0), // whatever started or ended before the subscription
+    onChange: () => { updatePolling(); showLiveState(); },
+  });
 
   function runDuration(run) {
     if (run.duration_s !== null && run.duration_s !== undefined) return run.duration_s;
     if (run.finished_at) return run.finished_at - run.started_at;
     return run.status === "running" ? Date.now() / 1000 - run.started_at : null;
-  }
-
-  function badge(status) {
-    const node = el("span", "f0-status");
-    node.dataset.status = status || "other";
-    const mark = el("span", "f0-status-icon", (typeof status === "string" && ICONS[status]) || "•");
-    mark.setAttribute("aria-hidden", "true");
-    node.append(mark, el("span", "f0-status-word", status || "unknown"));
-    return node;
   }
 
   function runUrl(run) { return "/runs/" + encodeURIComponent(run.run_id); }
@@ -137,7 +102,7 @@
       const response = await fetch("/api/v1/runs?" + params.toString(), {
         credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
       });
-      if (response.status === 401 || response.status === 403) { state.gone = true; updatePolling(); showLiveState(); return; }
+      if (response.status === 401 || response.status === 403) { link.signOut(); return; }
       if (!response.ok) return;
       const data = await response.json();
       if (request !== state.request) return; // a newer filter won
@@ -159,76 +124,16 @@
     scheduleRefetch(0);
   }
 
-  function setLiveState(name, text) {
-    const node = byId("f0-live");
-    if (!node) return;
-    node.dataset.state = name;
-    node.textContent = text;
-  }
-
   function showLiveState() {
-    if (state.gone) setLiveState("gone", "Signed out: reload to sign in");
-    else if (state.open) setLiveState("live", "● Live");
+    if (link.gone) setLiveState("gone", "Signed out: reload to sign in");
+    else if (link.open) setLiveState("live", "● Live");
     else setLiveState("polling", "↻ Updating every 5 s");
   }
 
   function updatePolling() {
-    const want = !state.gone; // runs that write only the store send no events: poll them too
+    const want = !link.gone; // runs that write only the store send no events: poll them too
     if (want && !state.poll) state.poll = setInterval(refetch, POLL_MS);
     if (!want && state.poll) { clearInterval(state.poll); state.poll = 0; }
-  }
-
-  function connect() {
-    if (state.gone || state.refused || !("WebSocket" in window)) { updatePolling(); showLiveState(); return; }
-    let socket;
-    try {
-      socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/ws");
-    } catch (error) {
-      reconnectLater();
-      return;
-    }
-    state.socket = socket;
-    socket.addEventListener("open", () => {
-      state.open = true;
-      state.openedAt = Date.now();
-      socket.send(JSON.stringify({ op: "subscribe", run: "*" }));
-      // the server closes a socket that says nothing for 5 minutes
-      state.pinger = setInterval(() => { if (socket.readyState === 1) socket.send('{"op":"ping"}'); }, PING_MS);
-      updatePolling();
-      showLiveState();
-      scheduleRefetch(0); // whatever started or ended before the subscription
-    });
-    socket.addEventListener("message", (message) => {
-      const text = message.data;
-      // most frames are other runs' log lines and steps: only a run's start or end is of interest
-      if (typeof text !== "string" || (text.indexOf("run_started") < 0 && text.indexOf("run_finished") < 0)) return;
-      let data;
-      try { data = JSON.parse(text); } catch (error) { return; }
-      if (!data || data.type !== "event" || !data.event) return;
-      const type = data.event.type;
-      if (type === "run_started" || type === "run_finished") scheduleRefetch(300);
-    });
-    socket.addEventListener("close", (event) => {
-      const wasOpen = state.open;
-      state.open = false;
-      state.socket = null;
-      clearInterval(state.pinger);
-      state.pinger = 0;
-      // the backoff starts over only after a socket that lasted: one the server closes at once waits longer each time
-      if (wasOpen && Date.now() - state.openedAt >= STABLE_MS) state.retry = 0;
-      if (event.code === 4401) state.gone = true;          // the session ended
-      else if (event.code === 4403) state.refused = true;  // this origin may not open sockets: polling only
-      updatePolling();
-      showLiveState();
-      reconnectLater();
-    });
-  }
-
-  function reconnectLater() {
-    if (state.gone || state.refused) return;
-    const delay = Math.min(30000, 1000 * Math.pow(2, state.retry));
-    state.retry += 1;
-    setTimeout(connect, delay);
   }
 
   function boot() {
@@ -260,7 +165,7 @@
     });
     document.body.dataset.rendered = String(Math.round(performance.now()));
     showLiveState();
-    connect();
+    link.start("*");
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot); else boot();
