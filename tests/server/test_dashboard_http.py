@@ -333,7 +333,7 @@ def test_logout_with_the_csrf_token_ends_the_session(server: Server, logged_in: 
     session = logged_in.cookies["f0_session"]
     response = logged_in.post("/logout", data={"csrf": csrf_of(logged_in)})
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/login?checked=1"
     (cookie,) = set_cookies(response, "f0_session")
     assert "Max-Age=0" in cookie
     again = get_with_session(server, "/", session)  # a browser that kept the cookie: it is dead

@@ -191,7 +191,7 @@ async def logout(request: Request) -> Response:
     sessions = _sessions(request)
     for value in cookie_values(request.headers.getlist("cookie"), SESSION_COOKIE):
         sessions.end(value)
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse("/login?checked=1", status_code=303)  # signed out: no cookie to look for
     secure = request.url.scheme == "https"
     response.headers.append("set-cookie", expired_cookie(SESSION_COOKIE, path="/", secure=secure))
     return response
