@@ -311,6 +311,15 @@ def test_the_run_page_fits_a_narrow_screen(signed_in: Any, dashboard: Dashboard,
     signed_in.screenshot(path=str(artifacts / "run-page-narrow.png"))
 
 
+def test_the_runs_list_fits_a_narrow_screen(signed_in: Any, artifacts: Path) -> None:
+    signed_in.set_viewport_size(NARROW)
+    signed_in.reload()
+    rendered(signed_in)
+    assert signed_in.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    assert signed_in.locator("#f0-runs-body tr").first.is_visible()
+    signed_in.screenshot(path=str(artifacts / "runs-narrow.png"))
+
+
 def test_f0_report_writes_one_file_that_opens_from_disk_offline(
     page: Any, dashboard: Dashboard, artifacts: Path
 ) -> None:
