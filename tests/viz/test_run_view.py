@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # mypy names the folder's modules tests.store.*; the helpers are put on sys.path below
+    from tests.store.store_backends import backend_url
+else:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+    from store_backends import backend_url
 
 from framework0.engine.runner import Runner
 from framework0.recipe.loader import load_recipe
@@ -54,8 +61,11 @@ steps:
 
 
 def _run(tmp_path: Path, text: str = RECIPE) -> tuple[str, str]:
+    return _run_on(tmp_path, f"sqlite:///{tmp_path}/s.db", text)
+
+
+def _run_on(tmp_path: Path, url: str, text: str = RECIPE) -> tuple[str, str]:
     (tmp_path / "view.yaml").write_text(text, encoding="utf-8")
-    url = f"sqlite:///{tmp_path}/s.db"
     previous = Path.cwd()
     os.chdir(tmp_path)  # the shell steps' marker file goes here
     try:
@@ -273,3 +283,28 @@ def test_a_graph_sent_by_a_broken_runner_still_draws_the_steps(tmp_path: Path, g
         store.close()
     assert [step["name"] for step in view["steps"]] == ["a", "b"]
     assert 'data-step="a"' in view["graph_svg"] and 'data-step="b"' in view["graph_svg"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_view_reads_the_same_from_postgresql(backend: str, tmp_path: Path) -> None:
+    with backend_url(backend, tmp_path) as url:
+        run_id, _ = _run_on(tmp_path, url)
+        store = open_store(url)
+        try:
+            view = run_view(store, run_id, log_lines=2)
+            assert [(step["name"], step["status"]) for step in view["steps"]] == [
+                ("greet", "succeeded"),
+                ("boom", "failed"),
+                ("never", "skipped"),
+                ("each", "succeeded"),
+                ("flaky", "succeeded"),
+                ("mark", "succeeded"),
+                ("unmark", "succeeded"),
+            ]
+            assert view["steps"][2]["upstream"] == ["boom"]
+            assert sorted(a["item"] for a in view["attempts"] if a["step"] == "each") == [0, 1, 2]
+            assert len(view["logs"]["each"]["lines"]) == 2 and view["logs"]["each"]["dropped"] >= 1
+            assert view["context"]["values"]["html"] == "<script>alert(1)</script>"
+            assert store.revision(run_id) == view["revision"]
+        finally:
+            store.close()
