@@ -57,11 +57,21 @@ def start(tmp_path: Path, executor: str) -> tuple[subprocess.Popen[str], Path, P
     return process, log, started
 
 
+def finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """The process's output once it ends; killed (with its pipes closed) if it has not within ``timeout``."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"still running {timeout:g} s after Ctrl-C; its stderr:\n{stderr}", pytrace=False)
+
+
 @pytest.mark.parametrize("executor", ["local", "process", DASK])
 def test_ctrl_c_cancels_the_running_step_runs_its_teardown_and_exits_130(tmp_path, executor):
     process, log, _ = start(tmp_path, executor)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=30)
+    stdout, stderr = finish(process)
     assert process.returncode == 130, stderr
     result = json.loads(stdout)
     assert result["status"] == "cancelled"
