@@ -7,20 +7,17 @@ page makes no network request, and a step name cannot inject markup or script.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from framework0.viz.graph_svg import GRAPH_CSS, graph_svg, recipe_graph
+from framework0.viz.pages import STATIC_DIR, csp_hash
 
 if TYPE_CHECKING:
     from framework0.recipe.model import Recipe
 
-STATIC = Path(__file__).parent / "web" / "static"
-PAN_ZOOM_JS = STATIC / "vendor" / "svg-pan-zoom.min.js"
-PAN_ZOOM_LICENSE = STATIC / "vendor" / "svg-pan-zoom.LICENSE"
+PAN_ZOOM_JS = STATIC_DIR / "vendor" / "svg-pan-zoom.min.js"
+PAN_ZOOM_LICENSE = STATIC_DIR / "vendor" / "svg-pan-zoom.LICENSE"
 
 PAGE_CSS = """
 html, body { height: 100%; margin: 0; }
@@ -179,7 +176,7 @@ def graph_html(recipe: Recipe) -> str:
         if "</script" in code.lower():  # cannot happen with the shipped files; guards an update of them
             raise ValueError("an inline script contains '</script'")
     policy = (
-        f"default-src 'none'; script-src {_hash(library)} {_hash(PAGE_JS)}; style-src {_hash(css)}; "
+        f"default-src 'none'; script-src {csp_hash(library)} {csp_hash(PAGE_JS)}; style-src {csp_hash(css)}; "
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
     count = len(nodes)
@@ -221,8 +218,3 @@ def graph_html(recipe: Recipe) -> str:
         f"<script>{PAGE_JS}</script>\n"
         "</body>\n</html>\n"
     )
-
-
-def _hash(code: str) -> str:
-    digest = base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii")
-    return f"'sha256-{digest}'"

@@ -36,11 +36,10 @@ STATIC_DIR: Path = Path(__file__).resolve().parent / "web" / "static"
 TEMPLATES_DIR = STATIC_DIR.parent / "templates"
 
 # the pages' styles and scripts, in order (f0.js before the page's own script, which uses it); the
-# report inlines the run page's; a missing optional file is left out
-_REPORT_STYLES = ("f0.css", "graph.css")
+# report inlines the run page's
+_STYLES = ("f0.css", "graph.css")
 _RUN_SCRIPTS = ("vendor/svg-pan-zoom.min.js", "f0.js", "run.js")
 _RUNS_SCRIPTS = ("f0.js", "runs.js")
-_OPTIONAL = frozenset({"graph.css"})
 
 # JSON that is safe as the text of a <script> element and in any HTML or JS context
 _JSON_ESCAPES = str.maketrans(
@@ -109,8 +108,7 @@ def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
 
 
 def _dashboard_assets(*scripts: str) -> dict[str, list[str]]:
-    styles = [name for name in _REPORT_STYLES if name not in _OPTIONAL or (STATIC_DIR / name).exists()]
-    return {"styles": [_static_url(name) for name in styles], "scripts": [_static_url(name) for name in scripts]}
+    return {"styles": [_static_url(name) for name in _STYLES], "scripts": [_static_url(name) for name in scripts]}
 
 
 def _run_title(run: dict[str, Any]) -> str:
@@ -156,7 +154,7 @@ def render_report(view: dict[str, Any]) -> str:
     The styles and scripts are inlined, and a ``<meta>`` Content-Security-Policy allows exactly
     those blocks by their SHA-256 hashes, nothing else (no network, no other script).
     """
-    styles = [_asset(name) for name in _REPORT_STYLES if name not in _OPTIONAL or (STATIC_DIR / name).exists()]
+    styles = [_asset(name) for name in _STYLES]
     scripts = [_asset(name) for name in _RUN_SCRIPTS]
     for text in styles:
         if "</style" in text.lower():
@@ -167,8 +165,8 @@ def render_report(view: dict[str, Any]) -> str:
     policy = "; ".join(
         [
             "default-src 'none'",
-            "script-src " + " ".join(_source_hash(text) for text in scripts),
-            "style-src " + " ".join(_source_hash(text) for text in styles),
+            "script-src " + " ".join(csp_hash(text) for text in scripts),
+            "style-src " + " ".join(csp_hash(text) for text in styles),
             "img-src data:",
             "base-uri 'none'",
             "form-action 'none'",
@@ -188,6 +186,7 @@ def render_report(view: dict[str, Any]) -> str:
     )
 
 
-def _source_hash(text: str) -> str:
+def csp_hash(text: str) -> str:
+    """The CSP source (``'sha256-...'``) that allows exactly this inline script or style."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
