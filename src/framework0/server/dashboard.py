@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from framework0.errors import RunNotFound
 from framework0.server.routes_contexts import state_of
+from framework0.server.routes_runs import listed_runs
 from framework0.server.security import session_of, ws_token_ok
 from framework0.server.sessions import (
     LOGIN_COOKIE,
@@ -108,13 +109,10 @@ async def run_page(request: Request, run_id: str) -> Response:
 
 
 def _runs(store: Store, recipe: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
-    keep = ("run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message")
-    runs = []
-    for row in store.list_runs(recipe=recipe, status=status, limit=limit):
-        run = {key: row[key] for key in keep} | {"node": row["node"]}
-        finished = row["finished_at"]
-        run["duration_s"] = None if finished is None else max(0.0, finished - row["started_at"])
-        runs.append(run)
+    runs = listed_runs(store, recipe, status, limit)
+    for run in runs:
+        finished = run["finished_at"]
+        run["duration_s"] = None if finished is None else max(0.0, finished - run["started_at"])
     return runs
 
 

@@ -36,9 +36,18 @@ async def list_runs(
 ) -> Response:
     """Runs, newest first."""
     store = state_of(request).store
-    rows = await run_in_threadpool(lambda: store.list_runs(recipe=recipe, status=status, limit=limit))
-    keep = ("run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message")
-    return reply({"runs": [{key: row[key] for key in keep} | {"node": row["node"]} for row in rows]})
+    return reply({"runs": await run_in_threadpool(listed_runs, store, recipe, status, limit)})
+
+
+_LISTED = ("run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message")
+
+
+def listed_runs(store: Store, recipe: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """Runs, newest first, as the list route and the dashboard's runs page show them."""
+    return [
+        {key: row[key] for key in _LISTED} | {"node": row["node"]}
+        for row in store.list_runs(recipe=recipe, status=status, limit=limit)
+    ]
 
 
 @router.get("/{run_id}", responses={**_ERRORS, **_NOT_FOUND})
