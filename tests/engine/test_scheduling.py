@@ -148,14 +148,75 @@ def test_continue_on_error_lets_the_other_branches_run_and_the_run_succeed():
         max_parallel: 1
         steps:
           - {name: a, module: engine_steps, function: fail, continue_on_error: true}
-          - {name: b, module: engine_steps, function: noop, depends_on: [a]}
           - {name: c, module: engine_steps, function: noop}
         """
     )
     assert result.steps["a"].status == "failed"
-    assert result.steps["b"].status == "skipped"
     assert result.steps["c"].status == "succeeded"
     assert result.status == "succeeded"
+
+
+def test_continue_on_error_runs_the_dependents_as_if_the_step_had_passed():
+    result = run(
+        """
+        steps:
+          - {name: a, module: engine_steps, function: fail, continue_on_error: true}
+          - {name: b, module: engine_steps, function: echo, args: {value: "{{ steps.a.status }}"}}
+          - {name: c, module: engine_steps, function: noop, depends_on: [b]}
+        """
+    )
+    assert [result.steps[name].status for name in "abc"] == ["failed", "succeeded", "succeeded"]
+    assert result.steps["b"].output == "failed"
+    assert result.steps["a"].error is not None
+    assert result.status == "succeeded"
+
+
+def test_a_dependent_of_a_tolerated_failure_can_refuse_to_run_with_when():
+    result = run(
+        """
+        steps:
+          - {name: a, module: engine_steps, function: fail, continue_on_error: true}
+          - name: b
+            module: engine_steps
+            function: noop
+            depends_on: [a]
+            when: "{{ steps.a.status == 'succeeded' }}"
+          - {name: c, module: engine_steps, function: noop, depends_on: [b]}
+        """
+    )
+    assert [result.steps[name].status for name in "abc"] == ["failed", "skipped", "skipped"]
+    assert result.steps["b"].reason == "'when' was false"
+
+
+def test_a_tolerated_foreach_failure_lets_its_dependents_run_with_the_outputs_it_has():
+    result = run(
+        """
+        steps:
+          - name: a
+            module: engine_steps
+            function: add
+            foreach: [1, 0, 3]
+            args: {a: "{{ 6 // item }}", b: 0}
+            continue_on_error: true
+          - {name: b, module: engine_steps, function: echo, args: {value: "{{ steps.a.output }}"}}
+        """
+    )
+    assert result.steps["a"].status == "failed"
+    assert result.steps["b"].status == "succeeded"
+    assert result.steps["b"].output == [6, None, 2]
+    assert result.status == "succeeded"
+
+
+def test_an_untolerated_failure_still_skips_its_dependents():
+    result = run(
+        """
+        steps:
+          - {name: a, module: engine_steps, function: fail}
+          - {name: b, module: engine_steps, function: noop, depends_on: [a]}
+        """
+    )
+    assert result.steps["b"].status == "skipped"
+    assert result.status == "failed"
 
 
 def test_foreach_runs_one_unit_per_item_and_keeps_outputs_in_item_order():

@@ -8,13 +8,18 @@ DONE_OK = frozenset({"succeeded", "cached"})
 
 
 class Plan:
-    """Tracks final statuses and hands out steps whose upstream steps are all final."""
+    """Tracks final statuses and hands out steps whose upstream steps are all final.
 
-    __slots__ = ("dag", "status", "_waiting")
+    A ``tolerated`` step (``continue_on_error: true``) that failed blocks nothing: its dependents
+    run as if it had passed, as GitHub Actions' ``continue-on-error`` and Ansible's ``ignore_errors``.
+    """
 
-    def __init__(self, dag: Dag) -> None:
+    __slots__ = ("dag", "status", "tolerated", "_waiting")
+
+    def __init__(self, dag: Dag, tolerated: frozenset[str] = frozenset()) -> None:
         self.dag = dag
         self.status: dict[str, str] = {}
+        self.tolerated = tolerated
         self._waiting = {node: len(ups) for node, ups in dag.upstream.items()}
 
     def initial(self) -> list[str]:
@@ -35,7 +40,8 @@ class Plan:
     def blocker(self, node: str) -> str | None:
         """The first upstream step that did not succeed (failed, skipped ...), or None."""
         for up in self.dag.upstream[node]:
-            if self.status.get(up) not in DONE_OK:
+            status = self.status.get(up)
+            if status not in DONE_OK and not (status == "failed" and up in self.tolerated):
                 return up
         return None
 

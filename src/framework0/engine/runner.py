@@ -151,7 +151,10 @@ class Runner:
         # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
         shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
         self._runs = {step.name: _StepRun(step) for _, step in shown}
-        self._plan = Plan(build_dag((step.name, step.upstream) for step in recipe.steps))
+        self._plan = Plan(
+            build_dag((step.name, step.upstream) for step in recipe.steps),
+            frozenset(step.name for step in recipe.steps if step.continue_on_error),
+        )
         self._steps_ns: dict[str, dict[str, Any]] = {}
         self._ready: deque[tuple[_StepRun, int | None, int]] = deque()
         self._in_flight: dict[int, _Attempt] = {}
