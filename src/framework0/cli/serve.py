@@ -52,13 +52,15 @@ def serve(
     from pathlib import Path
 
     from framework0.errors import UsageError
+    from framework0.server.serve import require_server_extra
+    from framework0.server.serve import serve as run_server
+    from framework0.server.settings import Settings
 
     try:
-        from framework0.client.token import load_or_create_token
-        from framework0.server.serve import serve as run_server
-        from framework0.server.settings import Settings
+        require_server_extra()
     except ModuleNotFoundError as error:
         raise UsageError(f"f0 serve needs {error.name}: pip install 'framework0[server]'") from error
+    from framework0.client.token import load_or_create_token  # the client package needs websockets
 
     token, where = load_or_create_token(Path(token_file) if token_file else None)
     settings = Settings(

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import socket
 from collections.abc import Callable
 
 from framework0.server.settings import Settings
+
+#: what the ``server`` extra brings that the server imports (httptools and uvloop are optional: uvicorn
+#: falls back to h11 and asyncio)
+SERVER_EXTRA = ("fastapi", "starlette", "uvicorn", "websockets", "orjson")
+
+
+def require_server_extra() -> None:
+    """Import everything the server needs, so that a missing module shows before anything starts.
+
+    Raises ``ModuleNotFoundError`` whose ``name`` is the module that could not be imported.
+    """
+    for name in (*SERVER_EXTRA, "framework0.server.app", "framework0.client"):
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            missing = missing_module(error) or name
+            raise ModuleNotFoundError(f"No module named {missing!r}", name=missing) from error
+
+
+def missing_module(error: BaseException) -> str | None:
+    """The module an ``ImportError`` (or the one it was raised from) could not import."""
+    seen: BaseException | None = error
+    while seen is not None:
+        name = getattr(seen, "name", None)
+        if isinstance(seen, ImportError) and name:
+            return str(name).partition(".")[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def uvicorn_server(settings: Settings, *, sock: socket.socket | None = None, log_level: str = "warning") -> object:
