@@ -327,3 +327,87 @@ def test_random_param_overrides_raise_only_param_error(overrides: dict[str, Any]
 def test_the_valid_recipe_loads() -> None:
     recipe = load_recipe_text(VALID, file="fuzz.yaml")
     assert [step.name for step in recipe.steps] == ["first", "second", "third", "check"]
+
+
+# One token repeated many times: nesting that only shows at hundreds of levels (a long sum, an
+# attribute chain, nested blocks or brackets), which the strategies above never reach.
+REPEATED_TOKENS = [
+    "1+",
+    "x.",
+    ".x",
+    "(",
+    "[",
+    "{",
+    "not ",
+    "-",
+    "|abs",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "~",
+    " and ",
+    "steps.a.",
+]
+BALANCED = [
+    ("(", ")"),
+    ("[", "]"),
+    ("{'k': ", "}"),
+    ("{% if true %}", "{% endif %}"),
+    ("{% for i in [1] %}", "{% endfor %}"),
+    ("{% macro m() %}", "{% endmacro %}"),
+    ("dict(a=", ")"),
+]
+COUNTS = st.one_of(st.integers(min_value=1, max_value=1500), st.sampled_from([16, 17, 49, 50, 51, 70, 250, 1000]))
+
+
+@st.composite
+def repeated_token_templates(draw: st.DrawFn) -> str:
+    count = draw(COUNTS)
+    if draw(st.booleans()):
+        opener, closer = draw(st.sampled_from(BALANCED))
+        inner = opener * count + "1" + closer * count
+    else:
+        token = draw(st.sampled_from(REPEATED_TOKENS))
+        inner = token * count + draw(st.sampled_from(["1", "x", "", "}}", "%}"]))
+    head, tail = draw(st.sampled_from([("{{ ", " }}"), ("", ""), ("{% if ", " %}y{% endif %}"), ("a {{ ", " }} b")]))
+    return head + inner + tail
+
+
+def recipe_with_template(where: str, template: str) -> dict[str, Any]:
+    step: dict[str, Any] = {"name": "c", "uses": "hello_world"}
+    if where == "args":
+        step["args"] = {"name": template}
+    elif where == "when":
+        step["when"] = template
+    elif where == "foreach":
+        step["foreach"] = template
+    else:
+        step = {"name": "c", "uses": "assert", "args": {"that": [template] if where == "that-list" else template}}
+    return {"params": {"region": "eu"}, "steps": [{"name": "a", "uses": "hello_world"}, step]}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(repeated_token_templates(), st.sampled_from(["args", "when", "foreach", "that", "that-list"]))
+def test_a_token_repeated_many_times_in_a_template_raises_only_recipe_error(template: str, where: str) -> None:
+    load_or_recipe_error(dump(recipe_with_template(where, template)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(repeated_token_templates())
+def test_a_token_repeated_many_times_fails_to_render_only_with_template_error(template: str) -> None:
+    from framework0.errors import TemplateError
+    from framework0.recipe.templates import evaluate, render
+
+    namespace = {"x": {"x": 1}, "params": {}, "steps": {"a": {"output": 1, "status": "succeeded"}}}
+    for run in (render, evaluate):
+        try:
+            run(template, namespace)
+        except TemplateError:
+            pass
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(["- ", "[", "{a: ", "? "]), st.integers(min_value=1, max_value=3000))
+def test_yaml_nesting_repeated_many_times_raises_only_recipe_error(token: str, count: int) -> None:
+    load_or_recipe_error("steps:\n  - name: a\n    uses: hello_world\n    args: {name: " + token * count + "x}\n")

@@ -202,3 +202,23 @@ def test_only_params_defaults_and_steps_are_merged(tmp_path: Path) -> None:
     main = write(tmp_path, "main.yaml", "test_meta: {test_id: MAIN}\ninclude: [common.yaml]\nsteps: []\n")
     recipe = load_recipe(main)
     assert (recipe.test_id, recipe.max_parallel) == ("MAIN", None)
+
+
+def include_chain(folder: Path, length: int) -> Path:
+    """main.yaml includes f1.yaml, which includes f2.yaml, ... up to f{length}.yaml."""
+    for number in range(1, length):
+        write(folder, f"f{number}.yaml", f"include: [f{number + 1}.yaml]\n")
+    write(folder, f"f{length}.yaml", "params: {deepest: 1}\n")
+    return write(folder, "main.yaml", "include: [f1.yaml]\nsteps:\n  - {name: a, uses: hello_world}\n")
+
+
+def test_an_include_chain_of_50_files_loads(tmp_path: Path) -> None:
+    assert "deepest" in load_recipe(include_chain(tmp_path, 50)).params
+
+
+def test_an_include_chain_deeper_than_50_is_an_error_at_the_include_that_goes_too_deep(tmp_path: Path) -> None:
+    main = include_chain(tmp_path, 500)
+    assert errors_of(main) == [
+        f"{tmp_path / 'f50.yaml'}:1:11: include chain deeper than 50 files "
+        "(main.yaml -> f1.yaml -> f2.yaml -> ... -> f50.yaml -> f51.yaml)"
+    ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from framework0 import load_recipe_text
+import pytest
+
+from framework0 import RecipeError, load_recipe_text
 from framework0.recipe.model import Recipe
 
 HEAD = """\
@@ -115,3 +117,26 @@ def test_item_and_index_are_known_in_the_args_of_a_foreach_step() -> None:
 def test_template_args_are_kept_as_written() -> None:
     step = load("- {name: c, uses: hello_world, args: {name: '{{ params.region }}'}}\n").step("c")
     assert step.args == {"name": "{{ params.region }}"}
+
+
+LONG_SUM = "+".join(["1"] * 1000)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "{name: c, uses: hello_world, args: {name: '{{ %s }}'}}",
+        "{name: c, uses: hello_world, when: '%s > 1'}",
+        "{name: c, uses: hello_world, foreach: '{{ [%s] }}'}",
+        "{name: c, uses: assert, args: {that: '%s > 1'}}",
+        "{name: c, uses: assert, args: {that: ['true', '%s']}}",
+    ],
+    ids=["args", "when", "foreach", "assert", "assert-list"],
+)
+def test_a_too_deeply_nested_template_is_a_recipe_error_at_its_place(step: str) -> None:
+    with pytest.raises(RecipeError) as caught:
+        load("- " + step % LONG_SUM + "\n")
+    (diagnostic,) = caught.value.diagnostics
+    quote = step.rindex("'", 0, step.index("%s"))  # the string holding the template starts there
+    assert (diagnostic.span.line, diagnostic.span.col) == (5, len("  - ") + quote + 1)
+    assert diagnostic.message.startswith("template error: template too deeply nested (more than 50 levels) (at ")

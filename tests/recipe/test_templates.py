@@ -478,3 +478,48 @@ def test_a_mapping_key_wins_over_the_dict_method_of_the_same_name() -> None:
 
 def test_a_step_named_like_a_dict_method_is_a_step_reference() -> None:
     assert references("{{ steps.items.output }}").steps == frozenset({"items"})
+
+
+# --- nesting limits (no template crashes the loader or the runner with a RecursionError) ---
+
+DEEP_TEMPLATES = {
+    "a long sum": "{{ " + "+".join(["1"] * 1000) + " }}",
+    "a long attribute chain": "{{ params" + ".x" * 1000 + " }}",
+    "nested ifs": "{% if true %}" * 250 + "x" + "{% endif %}" * 250,
+    "nested brackets": "{{ " + "[" * 500 + "]" * 500 + " }}",
+    "nested parentheses": "{{ " + "(" * 500 + "1" + ")" * 500 + " }}",
+}
+
+
+@pytest.mark.parametrize("source", DEEP_TEMPLATES.values(), ids=DEEP_TEMPLATES.keys())
+def test_a_too_deeply_nested_template_is_refused_when_read(source: str) -> None:
+    with pytest.raises(TemplateSecurityError) as caught:
+        references(source)
+    assert str(caught.value) == "template too deeply nested (more than 50 levels)"
+
+
+@pytest.mark.parametrize("source", DEEP_TEMPLATES.values(), ids=DEEP_TEMPLATES.keys())
+def test_a_too_deeply_nested_template_is_refused_when_rendered(source: str) -> None:
+    assert str(refused(source)) == "template too deeply nested (more than 50 levels)"
+
+
+def test_a_too_deeply_nested_bare_expression_is_refused() -> None:
+    with pytest.raises(TemplateSecurityError) as caught:
+        evaluate("+".join(["1"] * 1000) + " > 1", NAMESPACE)
+    assert str(caught.value) == "template too deeply nested (more than 50 levels)"
+    with pytest.raises(TemplateSecurityError):
+        expression_references("+".join(["1"] * 1000))
+
+
+def test_a_template_nested_up_to_the_limit_works() -> None:
+    assert render("{{ " + "+".join(["1"] * 48) + " }}", NAMESPACE) == 48
+    assert render("{% if true %}" * 48 + "x" + "{% endif %}" * 48, NAMESPACE) == "x"
+    assert render("{{ " + "[" * 45 + "]" * 45 + " }}", NAMESPACE) == eval("[" * 45 + "]" * 45)
+
+
+def test_more_than_16_loops_inside_one_another_are_refused() -> None:
+    source = "{% for i in [1] %}" * 17 + "x" + "{% endfor %}" * 17
+    with pytest.raises(TemplateSecurityError) as caught:
+        references(source)
+    assert str(caught.value) == "template too deeply nested (more than 16 loops inside one another)"
+    assert render("{% for i in [1] %}" * 16 + "x" + "{% endfor %}" * 16, NAMESPACE) == "x"

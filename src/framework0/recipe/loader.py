@@ -65,6 +65,8 @@ STEP_KEYS = (
 STEP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_RECIPE_BYTES_ENV = "F0_MAX_RECIPE_BYTES"
+#: how many files deep includes may go (main.yaml includes a.yaml, which includes b.yaml, ...)
+MAX_INCLUDE_DEPTH = 50
 
 _STEP_KEY_SET = frozenset(STEP_KEYS)
 
@@ -310,6 +312,11 @@ def _include(name: str, site: Site, base_dir: Path | None, reading: _Reading, ch
         return None
     if resolved in reading.seen:
         return None  # already merged in through another include
+    if len(chain) > MAX_INCLUDE_DEPTH:
+        names = [p.name for p in (*chain, resolved)]
+        shown = " -> ".join([*names[:3], "...", *names[-2:]])
+        problems.at_value(site, f"include chain deeper than {MAX_INCLUDE_DEPTH} files ({shown})")
+        return None
     try:
         found = path.is_file()
     except OSError:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_TEMPLATE_DEPTH",
     "References",
     "TemplateLimits",
     "evaluate",
@@ -122,6 +123,12 @@ def render_document(text: str, namespace: Mapping[str, Any], *, limits: Template
 
 # --- compiling -------------------------------------------------------------------------------
 
+#: how deep a template may nest (expressions in expressions, blocks in blocks), and its loops
+MAX_TEMPLATE_DEPTH = 50
+MAX_TEMPLATE_LOOPS = 16
+_TOO_DEEP = f"template too deeply nested (more than {MAX_TEMPLATE_DEPTH} levels)"
+_TOO_MANY_LOOPS = f"template too deeply nested (more than {MAX_TEMPLATE_LOOPS} loops inside one another)"
+
 _AUTO, _EXPRESSION, _DOCUMENT = "auto", "expression", "document"
 _EXPR_OPEN, _EXPR_CLOSE = "{{ ", " }}"
 _NOT_ONE_EXPRESSION = "expected a single expression"
@@ -201,10 +208,13 @@ def _parse(text: str, source: str, shift: int, *, cached: bool = True) -> nodes.
         return _parse_cached(text, source, shift)
     try:
         tree = _kit().env.parse(text)
+    except RecursionError:  # Jinja's parser recurses once per bracket or block level, many frames each
+        raise TemplateSecurityError(_TOO_DEEP, source=source) from None
     except Exception as error:
         raise _convert(error, _Failed(source, text, shift)) from error
     from jinja2 import nodes
 
+    _check_depth(tree, source)
     for node in tree.find_all((nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)):
         tag = type(node).__name__.lower().replace("fromimport", "from ... import")
         raise TemplateSecurityError(
@@ -213,6 +223,26 @@ def _parse(text: str, source: str, shift: int, *, cached: bool = True) -> nodes.
             line=node.lineno,
         )
     return tree
+
+
+def _check_depth(tree: nodes.Template, source: str) -> None:
+    """Refuse a tree nested deeper than the walks over it (ours, Jinja's compiler, Python's) can go.
+
+    Every later step (finding names, compiling, Python's own compiler) recurses once per level or
+    more, and Python's compiler allows only 20 nested loops: refusing here, with the line, keeps
+    both ``f0 validate`` and a run from ever ending in a RecursionError.
+    """
+    from jinja2 import nodes
+
+    stack: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
+    while stack:
+        node, depth, loops = stack.pop()
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise TemplateSecurityError(_TOO_DEEP, source=source, line=node.lineno or 1)
+        if loops > MAX_TEMPLATE_LOOPS:
+            raise TemplateSecurityError(_TOO_MANY_LOOPS, source=source, line=node.lineno or 1)
+        inner = loops + 1 if isinstance(node, nodes.For) else loops
+        stack.extend((child, depth + 1, inner) for child in node.iter_child_nodes())
 
 
 @functools.lru_cache(maxsize=4096)
