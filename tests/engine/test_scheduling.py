@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import framework0
 from framework0 import EventBus, RunResult
 from framework0.events import AttemptFinished, StepFinished
@@ -335,7 +337,7 @@ def test_a_long_chain_whose_head_fails_skips_every_step_without_recursion_errors
     assert result.steps["s2999"].status == "skipped"
 
 
-def test_a_step_that_fails_while_being_prepared_stops_the_steps_queued_behind_it(tmp_path):
+def test_a_step_that_fails_while_being_prepared_takes_no_worker_from_the_step_ready_with_it(tmp_path):
     marker = tmp_path / "ran"
     result = run(
         f"""
@@ -346,8 +348,8 @@ def test_a_step_that_fails_while_being_prepared_stops_the_steps_queued_behind_it
         """
     )
     assert result.steps["a"].status == "failed"
-    assert result.steps["b"].status == "pending"
-    assert not marker.exists()
+    assert result.steps["b"].status == "succeeded"
+    assert marker.exists()
 
 
 def test_steps_are_listed_in_idx_order_in_the_result():
@@ -366,3 +368,33 @@ def test_steps_are_listed_in_idx_order_in_the_result():
 def test_templates_see_the_run_id_and_its_start_as_iso_text():
     result = run("steps: [{name: a, module: engine_steps, function: echo, args: {value: '{{ run.started_at }}'}}]")
     assert result.steps["a"].output.startswith(str(__import__("datetime").date.today().year))
+
+
+BROKEN_TEMPLATES = {
+    "args": "function: echo, args: {value: '{{ 6 // params.zero }}'}",
+    "when": "function: noop, when: '{{ 6 // params.zero }}'",
+    "foreach": "function: noop, foreach: '{{ range(6 // params.zero) }}'",
+}
+
+
+@pytest.mark.parametrize("where", sorted(BROKEN_TEMPLATES))
+@pytest.mark.parametrize("max_parallel", [1, 4])
+def test_a_step_whose_template_fails_does_not_keep_the_steps_ready_with_it_from_starting(where, max_parallel):
+    result = run(
+        f"""
+        params: {{zero: 0}}
+        max_parallel: {max_parallel}
+        steps:
+          - {{name: broken, module: engine_steps, {BROKEN_TEMPLATES[where]}}}
+          - {{name: first, module: engine_steps, function: noop}}
+          - {{name: second, module: engine_steps, function: noop}}
+          - {{name: after, module: engine_steps, function: noop, depends_on: [first]}}
+        """
+    )
+    assert result.steps["broken"].status == "failed"
+    assert result.steps["broken"].error is not None and "division" in result.steps["broken"].error.message
+    assert result.steps["first"].status == "succeeded"
+    # with one worker, the next in line waits for it, as after any failure; otherwise it ran too
+    assert result.steps["second"].status == ("pending" if max_parallel == 1 else "succeeded")
+    assert result.steps["after"].status == "pending"  # ready only after the failure: not started
+    assert result.status == "failed"

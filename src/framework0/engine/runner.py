@@ -66,6 +66,17 @@ _POLL_S = None if os.name == "posix" else 0.2  # Windows cannot interrupt a bloc
 _INTERRUPT = object()  # Ctrl-C, as a message in the runner's queue
 
 
+@dataclass(slots=True)
+class _Deferred:
+    """A failure found without running anything (a template that cannot be rendered), handled as
+    a message after the scheduler has started every unit that was ready with it: the steps ready at
+    the same moment all start, whatever their order in the recipe."""
+
+    run: _StepRun
+    attempt: _Attempt | None = None  # None: the step failed as it was prepared (when, foreach)
+    outcome: AttemptOutcome | None = None
+
+
 class _StepRun:
     """A step in progress: its result so far and its foreach items."""
 
@@ -109,6 +120,9 @@ class _Attempt:
     item: int | None
     number: int
     started: bool = False  # the executor reported its start (it may wait in the executor's queue)
+    #: handed over while a worker was free: it starts whatever fails meanwhile (never withdrawn by a
+    #: failure, only by Ctrl-C or the run's timeout), so the steps ready together all start
+    slotted: bool = False
     started_at: float = 0.0
     stop_reason: str | None = None  # "timeout" or "cancelled" once the runner asked it to stop
 
@@ -174,6 +188,7 @@ class Runner:
         self._publishing = False
         self._to_prepare: deque[str] = deque()
         self._draining = False
+        self._deferred = 0  # _Deferred failures in the queue, not yet handled
         self.store = store
         self.use_cache = use_cache
         self._resume = resume
@@ -276,10 +291,10 @@ class Runner:
 
     def _run_loop(self) -> None:
         outcomes = self._outcomes
-        while self._in_flight or self._ready or self._timers:
+        while self._in_flight or self._ready or self._timers or self._deferred:
             try:
                 self._pump()
-                if not self._in_flight and not self._ready and not self._pending_timers():
+                if not self._in_flight and not self._ready and not self._deferred and not self._pending_timers():
                     break
                 wait = self._next_wait()
                 try:
@@ -289,6 +304,8 @@ class Runner:
                 while outcome is not None:
                     if type(outcome) is tuple:
                         self._on_start(*outcome)
+                    elif type(outcome) is _Deferred:
+                        self._on_deferred(outcome)
                     elif outcome is _INTERRUPT:
                         self._on_ctrl_c()
                     else:
@@ -302,7 +319,31 @@ class Runner:
             except KeyboardInterrupt:
                 self._on_ctrl_c()
             if self._abandoned_all:
+                self._drop_deferred()
                 break
+
+    def _defer(self, failure: _Deferred) -> None:
+        self._deferred += 1
+        self._outcomes.put(failure)
+
+    def _on_deferred(self, failure: _Deferred) -> None:
+        self._deferred -= 1
+        if failure.attempt is None:
+            self._finish(failure.run, "failed")
+        else:
+            assert failure.outcome is not None
+            self._in_flight[failure.outcome.key] = failure.attempt
+            self._handle_outcome(failure.outcome)
+
+    def _drop_deferred(self) -> None:
+        """Abandoning everything: settle the failures still in the queue (nothing else there matters)."""
+        while self._deferred:
+            try:
+                message = self._outcomes.get_nowait()
+            except queue.Empty:
+                return
+            if type(message) is _Deferred:
+                self._on_deferred(message)
 
     def _on_ctrl_c(self) -> None:
         if self._interrupted:
@@ -568,7 +609,7 @@ class Runner:
         except TemplateError as error:
             run.result.error, _ = error_info(error)
             run.failed = True
-            self._finish(run, "failed")
+            self._defer(_Deferred(run))
             return
         if step.cache and self._cached(run):
             return
@@ -594,8 +635,8 @@ class Runner:
         except TemplateError as error:
             now = time.time()
             info, types = error_info(error)
-            self._in_flight[key] = _Attempt(run, item, number)
-            self._handle_outcome(AttemptOutcome(key, False, None, info, types, now, now))
+            outcome = AttemptOutcome(key, False, None, info, types, now, now)
+            self._defer(_Deferred(run, _Attempt(run, item, number), outcome))
             return
         spec = step.scriptlet
         task = AttemptTask(
@@ -609,7 +650,7 @@ class Runner:
             step.args,
             bool(step.templated_args),
         )
-        self._in_flight[key] = _Attempt(run, item, number)
+        self._in_flight[key] = _Attempt(run, item, number, slotted=len(self._in_flight) < (self.max_parallel or 1))
         run.running += 1
         if here:
             # Announce the start now: this thread is busy running it until it ends (and its own
@@ -865,7 +906,7 @@ class Runner:
                 if (
                     not attempt.started
                     and attempt.stop_reason is None
-                    and (attempt.run.step.trigger != "always" or cancel_running)
+                    and (cancel_running or (attempt.run.step.trigger != "always" and not attempt.slotted))
                 ):
                     attempt.stop_reason = "withdrawn"
                     self.executor.withdraw(key)
