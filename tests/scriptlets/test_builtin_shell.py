@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -229,3 +231,62 @@ def test_a_background_process_holding_the_output_does_not_hang_the_step() -> Non
         assert output["exit_code"] == 0
     finally:
         os.kill(background, signal.SIGKILL)
+
+
+def watchers() -> list[psutil.Process]:
+    """This test process's lifeline watchers still alive (see shell's _lifeline)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "f0-lifeline" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+@posix_only
+def test_the_command_and_what_it_started_die_with_the_process_running_the_step(tmp_path: Path) -> None:
+    # As in a runner: the step runs on a thread of its own, and the process is killed with SIGKILL.
+    pids = tmp_path / "pids"
+    code = f"""
+import threading
+from framework0.context import ChangeSource, Context, ContextState
+from framework0.scriptlets.builtin.shell import ShellScriptlet
+ctx = Context(ContextState(), ChangeSource(node="test", step="s", attempt=1))
+params = ShellScriptlet.parse_params({{"cmd": "sleep 300 & echo $$ $! > {pids}; wait"}})
+threading.Thread(target=ShellScriptlet().run, args=(ctx, params)).start()
+"""
+    runner = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    try:
+        shell_pid, sleep_pid = read_pids(pids, 2, within=30)
+    finally:
+        runner.kill()
+        runner.wait()
+    left = [pid for pid in (shell_pid, sleep_pid) if not is_gone(pid, within=30)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+@posix_only
+def test_a_background_process_the_command_left_outlives_the_step_and_no_watcher_is_left() -> None:
+    output = run_shell({"cmd": "sleep 30 & echo $!"})
+    background = int(output["stdout"])
+    try:
+        assert watchers() == []  # released, and reaped: it can no longer kill anything
+        assert psutil.Process(background).status() != psutil.STATUS_ZOMBIE
+    finally:
+        os.kill(background, signal.SIGKILL)
+
+
+@posix_only
+@pytest.mark.parametrize(
+    "args",
+    [{"cmd": "true"}, {"cmd": "exit 3", "check": False}, {"cmd": "sleep 30", "timeout": 0.2}],
+    ids=["succeeded", "failed", "timed-out"],
+)
+def test_no_watcher_outlives_the_step(args: dict[str, Any]) -> None:
+    with contextlib.suppress(TimeoutError):
+        run_shell(args)
+    assert watchers() == []

@@ -3,7 +3,9 @@
 The command starts in its own process group (a new session on POSIX), so stopping the step -
 timeout, cancellation or any exception arriving while it waits - ends every process the command
 started, not just the shell: SIGTERM to the group, SIGKILL after a short grace, then the child is
-reaped. On Windows the tree is ended with ``taskkill /T /F``.
+reaped. On Windows the tree is ended with ``taskkill /T /F``. On POSIX the group also dies with the
+process that runs the step, even on ``kill -9`` of the runner (``_lifeline.py``), so a resumed run
+never finds the old command still at work.
 
 The command's output is logged as it arrives, as the attempt's stdout and stderr (through the run's
 output capture, which ``sys.stdout.attempt_writer`` reaches; it is not shown on the terminal), and
@@ -31,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 from framework0.errors import StepCancelled
 from framework0.recipe.durations import parse_duration
 from framework0.scriptlets.base import BaseScriptlet
+from framework0.scriptlets.builtin._lifeline import Lifeline
 
 if TYPE_CHECKING:
     from framework0.context import Context
@@ -114,7 +117,9 @@ class ShellScriptlet(BaseScriptlet):
             env=_environment(params.env),
             **_new_process_group(),
         )
+        lifeline = Lifeline()
         try:
+            lifeline.tie(process.pid)
             readers = [
                 _PipeReader(process.stdout, _attempt_writer("stdout")),
                 _PipeReader(process.stderr, _attempt_writer("stderr")),
@@ -124,6 +129,8 @@ class ShellScriptlet(BaseScriptlet):
         except BaseException:
             _kill_tree(process)
             raise
+        finally:
+            lifeline.release()
         stdout, stderr = (reader.text() for reader in readers)
         exit_code = process.returncode
         if params.check and exit_code != 0:
