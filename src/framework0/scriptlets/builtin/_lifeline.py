@@ -50,9 +50,10 @@ class Lifeline:
 
     def tie(self, group: int) -> None:
         """Kill process group ``group`` when this process dies, until :meth:`release`."""
-        if sys.platform == "win32" or self._watcher is not None:
+        if sys.platform == "win32" or self._writer is not None:
             return
-        reader, writer = os.pipe()  # both ends close on exec: no other child holds them
+        # Both ends close on exec, so no other child holds them; release() closes the writer.
+        reader, self._writer = os.pipe()
         try:
             self._watcher = subprocess.Popen(
                 ["/bin/sh", "-c", _WATCH, "f0-lifeline", str(group)],
@@ -61,12 +62,8 @@ class Lifeline:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # out of the terminal's reach, like the command
             )
-        except BaseException:
-            os.close(writer)
-            raise
         finally:
             os.close(reader)
-        self._writer = writer
 
     def release(self) -> None:
         """Stop watching: the watcher exits and the group is left alone. Idempotent."""
