@@ -26,6 +26,16 @@ from framework0.cli.options import debug_option, store_option
     help="Keep the last N versions of each context's history (default: all).",
 )
 @click.option("--token-file", type=click.Path(dir_okay=False), help="Where the bearer token is kept (F0_TOKEN wins).")
+@click.option(
+    "--max-connections-per-client",
+    "per_client",
+    type=click.IntRange(min=0),
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="Connections one client address may hold open (an IPv6 /64 counts as one); 0: no cap. "
+    "Raise it behind a proxy, which sends every client from its own address.",
+)
 @store_option
 @debug_option
 def serve(
@@ -34,6 +44,7 @@ def serve(
     origins: tuple[str, ...],
     keep_history: int | None,
     token_file: str | None,
+    per_client: int,
     store: str | None,
     debug: bool,
 ) -> None:
@@ -43,6 +54,9 @@ def serve(
     start into a file only you can read (its path is printed). The dashboard at / asks for the
     token once and keeps a session cookie (sessions end when the server stops). Several servers on
     one PostgreSQL store (--store postgresql://...) act as one.
+
+    A client that takes over 20 s to send a request's head, or sends a body slower than 1 KB/s
+    (after 30 s), is disconnected; one address holds at most --max-connections-per-client.
 
     \b
     Example:
@@ -70,6 +84,7 @@ def serve(
         port=port,
         allowed_origins=tuple(origins),
         keep_history=keep_history,
+        max_connections_per_client=per_client,
     )
 
     def ready(bound: int) -> None:

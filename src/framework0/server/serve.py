@@ -42,7 +42,15 @@ def uvicorn_server(settings: Settings, *, sock: socket.socket | None = None, log
     import uvicorn
 
     from framework0.server.app import create_app
+    from framework0.server.limits import Limits, file_budget, limited_protocol
 
+    limits = Limits(
+        head_timeout_s=settings.head_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        body_min_rate=settings.body_min_rate,
+        max_connections=file_budget(settings.max_connections),
+        max_per_client=settings.max_connections_per_client,
+    )
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -50,13 +58,16 @@ def uvicorn_server(settings: Settings, *, sock: socket.socket | None = None, log
         lifespan="on",
         log_level=log_level,
         access_log=False,
+        http=limited_protocol(limits),
         ws="websockets-sansio",
         ws_max_size=settings.max_message,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_keep_alive=30,
         server_header=False,
-        limit_concurrency=10_000,
+        # the limited protocol caps the connections (HTTP and WebSocket), and each runs one request
+        # at a time: uvicorn's own cap would count slow clients and answer 503 to everyone else
+        limit_concurrency=None,
     )
     return uvicorn.Server(config)
 
@@ -76,6 +87,9 @@ def serve(settings: Settings, *, on_ready: Callable[[int], None] | None = None) 
     """Serve until interrupted (Ctrl-C or SIGTERM: uvicorn stops gracefully)."""
     import threading
 
+    from framework0.server.limits import raise_file_limit
+
+    raise_file_limit(settings.max_connections)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     server = uvicorn_server(Settings(**{**settings.__dict__, "port": port}), sock=sock)

@@ -34,6 +34,12 @@ class Settings:
     auth_deadline_s: float = 5.0  # a WebSocket must authenticate within this
     idle_s: float = 300.0  # a WebSocket that sends nothing for this long is closed
     keep_history: int | None = None  # versions of history kept per context (None: all)
+    # slow and greedy clients (framework0.server.limits)
+    head_timeout_s: float = 20.0  # a request's head must arrive within this
+    body_timeout_s: float = 30.0  # a body must arrive within this, plus 1 s per body_min_rate bytes
+    body_min_rate: int = 1000  # bytes per second
+    max_connections: int = 10_000  # in all (fewer if the open-file limit is lower)
+    max_connections_per_client: int = 256  # from one address (an IPv6 /64); 0: no cap
     node: str = field(default_factory=socket.gethostname)
 
 
