@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -93,10 +94,27 @@ PROCESS = pytest.param(
     id="process",
 )
 
+STRICT = os.environ.get("F0_STRICT", "") not in ("", "0")
+# Under F0_STRICT=1 a missing Dask is not skipped: the dask case then fails.
+DASK = pytest.param(
+    "dask",
+    None,
+    marks=pytest.mark.skipif(
+        importlib.util.find_spec("distributed") is None and not STRICT,
+        reason="Dask's distributed scheduler is not installed (pip install dask[distributed])",
+    ),
+    id="dask-local-cluster",
+)
+
 
 @pytest.mark.parametrize(
     ("executor", "timeout"),
-    [pytest.param("local", None, id="local"), pytest.param("local", "10m", id="local-with-a-timeout"), PROCESS],
+    [
+        pytest.param("local", None, id="local"),
+        pytest.param("local", "10m", id="local-with-a-timeout"),
+        PROCESS,
+        DASK,
+    ],
 )
 def test_kill_9_of_f0_run_ends_the_shell_step_and_what_it_started_and_resume_runs_it_alone(
     tmp_path: Path, executor: str, timeout: str | None
