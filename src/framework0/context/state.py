@@ -96,6 +96,21 @@ class ContextState:
         with self._lock:
             return dict(self._data)
 
+    def snapshot_versions(self) -> tuple[dict[str, Any], dict[str, int], int]:
+        """The data, each key's version and the context's version, all of one moment (copies)."""
+        with self._lock:
+            return dict(self._data), dict(self._key_versions), self._version
+
+    def entries(self, keys: Iterable[str]) -> tuple[int, dict[str, tuple[Any, int] | None]]:
+        """The context's version and, for each of ``keys``, its value and version (None: absent),
+        all of one moment."""
+        with self._lock:
+            found = {key: self._data.get(key, _MISSING) for key in keys}
+            return self._version, {
+                key: None if value is _MISSING else (value, self._key_versions.get(key, 0))
+                for key, value in found.items()
+            }
+
     def restore(self, data: Mapping[str, Any], version: int, history: Iterable[Change]) -> None:
         """Start from a stored state (a resumed run): its data, version and history."""
         with self._lock:

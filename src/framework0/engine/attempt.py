@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framework0.context import CancelToken, ChangeSource, Context, ContextState, Operation
+from framework0.context import CancelToken, ChangeSource, Context, ContextState
+from framework0.context.relay import Answer, Batch, ContextView, Relay, Relayed, RelayedState
 from framework0.context.state import SharedAt
 from framework0.engine.capture import OutputCapture
 from framework0.engine.monitor import ResourceMonitor
@@ -53,7 +54,7 @@ class AttemptTask:
     raw_args: Mapping[str, Any]
     validate: bool
     #: the context as the attempt starts, for executors that run it outside this process
-    context_snapshot: dict[str, Any] | None = None
+    context_view: ContextView | None = None
     #: the context server holding the run's context: a worker elsewhere writes to it directly
     shared_at: SharedAt | None = None
 
@@ -77,7 +78,8 @@ class AttemptOutcome:
     started: bool = True
     #: Ctrl-C reached the step itself (it ran in the scheduler's thread); the caller re-raises it
     interrupted: bool = False
-    context_operations: list[Operation] | None = None
+    #: (out of process) the plain writes not relayed during the attempt, in order
+    context_operations: list[Batch] | None = None
     #: the version of the shared context the attempt's writes reached (written directly to a server)
     context_version: int | None = None
 
@@ -180,33 +182,18 @@ def _as_cancel(error: BaseException) -> BaseException:
     return error
 
 
-class RecordingState(ContextState):
-    """A context state seeded from a snapshot that remembers the writes made, to send them back."""
-
-    def __init__(self, snapshot: Mapping[str, Any]) -> None:
-        from framework0.engine.interrupt import shield
-
-        super().__init__(snapshot, shield=shield)
-        self.operations: list[Operation] = []
-
-    def apply(self, operations: Any, source: ChangeSource) -> Any:
-        batch = list(operations)
-        with self.shield():
-            applied = super().apply(batch, source)
-            self.operations.extend(batch)
-        return applied
-
-
 def run_detached(
     task: AttemptTask,
     monitor: ResourceMonitor,
     cancelled: CancelToken,
     capture: OutputCapture | None = None,
     scriptlet: type[BaseScriptlet] | None = None,
+    relay: Relay | None = None,
 ) -> AttemptOutcome:
-    """Run a task away from the runner's context (another process): writes come back as operations,
-    or go straight to the context server when the run's context lives on one (``shared_at``).
-    ``scriptlet`` is the step's class when it came by value rather than by its import path."""
+    """Run a task away from the runner's context (another process): reads come from the view it
+    carries, atomic changes go through ``relay`` to the run's state and plain writes come back with
+    the outcome; or all go straight to the context server when the run's context lives on one
+    (``shared_at``). ``scriptlet`` is the step's class when it came by value, not by import path."""
     source = ChangeSource(NODE, task.step, task.attempt, task.item)
     if task.shared_at is not None:
         try:
@@ -218,11 +205,17 @@ def run_detached(
         outcome = execute_attempt(task, Context(shared, source, cancelled=cancelled), monitor, scriptlet, capture)
         outcome.context_version = shared.version
         return outcome
-    state = RecordingState(task.context_snapshot or {})
+    from framework0.engine.interrupt import shield
+
+    state = RelayedState(task.context_view, relay or _no_relay, shield=shield)
     context = Context(state, source, cancelled=cancelled)
     outcome = execute_attempt(task, context, monitor, scriptlet=scriptlet, capture=capture)
-    outcome.context_operations = state.operations
+    outcome.context_operations = state.drain()
     return outcome
+
+
+def _no_relay(relayed: Relayed) -> Callable[[], Answer]:
+    raise ExecutorError("this executor cannot make atomic context changes from its workers")
 
 
 _shared: dict[SharedAt, ContextState] = {}

@@ -7,8 +7,10 @@ count, each behind a nanny that restarts it if it dies), and closes it when the 
 Every ready attempt is handed to Dask at once (``client.submit``), so Dask's scheduler feeds its
 workers without waiting for the runner; the runner caps how many run at once only when asked to
 (``--max-parallel``), by handing over no more than that. An attempt carries the context as it
-was when handed over and sends its writes back with its outcome; they are applied here, recorded
-with the worker's node. When the run's context lives on a context server, workers read and write
+was when handed over; its atomic changes (increments, set additions, compare-and-set) come here as
+events and are made on the run's state while the step waits for the answer (sent back with
+``Client.run``); its plain writes come with the next atomic change or its outcome; all are
+recorded with the worker's node. When the run's context lives on a context server, workers read and write
 it there directly (so ``wait_for`` and ``barrier`` work across workers), and the runner waits to
 see an attempt's writes before it goes on. What the worker reports (start, printed lines, outcome) comes as Dask
 events on the run's own topic and is handled, in order, by one thread here.
@@ -39,13 +41,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from framework0.context import ChangeSource, ContextState
+from framework0.context import ContextState
+from framework0.context.relay import Answer, ContextView, answer, apply_batches
 from framework0.context.state import SharedAt
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, close_shared, error_info
 from framework0.engine.capture import max_log_bytes, show_lines
 from framework0.engine.executors import dask_worker
 from framework0.engine.executors.base import Executor, Notify
-from framework0.errors import ExecutorError, UsageError, WorkerLost
+from framework0.errors import ContextError, ExecutorError, UsageError, WorkerLost
 from framework0.events.types import LogLines
 
 SCHEDULER_ENV = "F0_DASK_SCHEDULER"
@@ -88,7 +91,7 @@ class DaskExecutor(Executor):
         self._workers: dict[int, str] = {}  # started: the address of the worker running it
         self._queued: deque[AttemptTask] = deque()  # waiting here for room under ``--max-parallel``
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
-        self._snapshot: tuple[int, dict[str, Any]] = (-1, {})
+        self._view: ContextView | None = None
         self._shared: SharedAt | None = None
         self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
         self._pids: dict[str, int | None] = {}  # worker address -> its process id
@@ -115,7 +118,7 @@ class DaskExecutor(Executor):
         self._withdrawing, self._holds = set(), 0
         self._inbox, self._requests = queue.SimpleQueue(), queue.SimpleQueue()  # nothing of an earlier run
         self._queued.clear()
-        self._snapshot = (-1, {})
+        self._view = None
         self._shared = context.shared_at()  # on a context server: workers write to it directly
         self.client = self._connect()
         slots = sum(self.client.nthreads().values())
@@ -186,7 +189,7 @@ class DaskExecutor(Executor):
             shipped = self._ship(task)
             task.shared_at = self._shared
             if self._shared is None:
-                task.context_snapshot = self._context_now()
+                task.context_view = self._context_now()
             future = self.client.submit(
                 dask_worker.run_attempt,
                 self._topic,
@@ -216,13 +219,13 @@ class DaskExecutor(Executor):
                 return
         future.release()  # withdrawn meanwhile: the workers were told not to start it
 
-    def _context_now(self) -> dict[str, Any]:
+    def _context_now(self) -> ContextView:
         """The context as it is now; one copy per version, shared by the attempts handed over then."""
         assert self._context is not None
         version = self._context.version
-        if self._snapshot[0] != version:
-            self._snapshot = (version, self._context.snapshot())
-        return self._snapshot[1]
+        if self._view is None or self._view.version != version:
+            self._view = ContextView.of(self._context)
+        return self._view
 
     def _ship(self, task: AttemptTask) -> bytes | None:
         """None: the workers import the step by its path; bytes: the step's class, pickled by value."""
@@ -291,6 +294,19 @@ class DaskExecutor(Executor):
                 self._lose(key, WorkerLost("the Dask worker running it died"))
             else:
                 self._notify((key, time.time()))  # this machine's clock: timeouts count from here
+        elif "r" in message:  # an atomic context change: made here, on the run's state, and answered
+            key, ticket, worker, relayed = pickle.loads(message["r"])
+            with self._lock:
+                known = key in self._tasks
+            if not known:  # withdrawn or given up on: what it writes now is not the run's
+                reply = Answer(error=(ContextError, "the runner no longer waits for this attempt"))
+            else:
+                assert self._context is not None
+                try:
+                    reply = answer(self._context, relayed)
+                except Exception as error:  # never leave the step waiting
+                    reply = Answer(error=(ContextError, f"the runner could not apply the change: {error}"))
+            self._requests.put(("answer", worker, (ticket, pickle.dumps(reply))))
         elif "o" in message:
             self._finish(pickle.loads(message["o"]))
 
@@ -308,8 +324,7 @@ class DaskExecutor(Executor):
             with self._lock:
                 self._holds += 1
         if outcome.context_operations and self._context is not None:
-            source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
-            self._context.apply(outcome.context_operations, source)
+            apply_batches(self._context, outcome.context_operations)
         elif outcome.context_version is not None and self._context is not None:
             self._context.catch_up(outcome.context_version, CATCH_UP_S)  # the next step must see its writes
         outcome.context_operations = None
@@ -440,13 +455,19 @@ class DaskExecutor(Executor):
                     batch.append(more)
             cancels: dict[str, list[int]] = {}
             withdrawals: list[int] = []
+            replies: dict[str, list[tuple[int, bytes]]] = {}
             for kind, worker, key in batch:
-                if kind == "cancel":
+                if kind == "answer":
+                    replies.setdefault(worker, []).append(key)
+                elif kind == "cancel":
                     cancels.setdefault(worker, []).append(key)
                 elif kind == "withdraw":
                     withdrawals.append(key)
                 else:
                     self._abandon(worker)
+            for worker, answered in replies.items():  # first: the attempts wait for them
+                with contextlib.suppress(Exception):  # the worker is gone: nobody waits
+                    self.client.run(dask_worker.deliver, answered, workers=[worker])
             for worker, keys in cancels.items():
                 with contextlib.suppress(Exception):  # the worker is gone: nothing runs there
                     self.client.run(dask_worker.cancel, self._topic, keys, workers=[worker])

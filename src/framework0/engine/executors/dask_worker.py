@@ -2,12 +2,14 @@
 
 An attempt tells its runner what happens through Dask's structured events (``log_event`` on the
 run's topic, forwarded by the scheduler to the runner's client, in order per worker): its start
-(``s``), what it prints (``l``, batched every 50 ms) and its outcome (``o``, after its last
-lines). The Dask task itself returns nothing, so a result never has to be fetched. Requests come
-back through ``Client.run``: stop an attempt (``cancel``), stop all of a run's attempts
-(``cancel_all``), kill this worker and what its steps started (``abandon``), and whether a
-scriptlet can be imported here (``can_import``). This module imports Dask only inside functions
-that run on a worker, so the package needs no Dask to be imported.
+(``s``), what it prints (``l``, batched every 50 ms), the atomic context changes it asks the
+runner to make (``r``, waited for: the runner answers through ``deliver``) and its outcome (``o``,
+after its last lines). The Dask task itself returns nothing, so a result never has to be fetched.
+Requests come back through ``Client.run``: answers to ``r`` (``deliver``), stop an attempt
+(``cancel``), stop all of a run's attempts (``cancel_all``), kill this worker and what its steps
+started (``abandon``), and whether a scriptlet can be imported here (``can_import``). This module
+imports Dask only inside functions that run on a worker, so the package needs no Dask to be
+imported.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from framework0.context import CancelToken
+from framework0.context.relay import Answer, Answers, Relayed
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.capture import OutputCapture, install
 from framework0.engine.interrupt import interrupt, settle
@@ -40,6 +44,9 @@ _withdrawn: set[tuple[str, int]] = set()  # (topic, key) the runner withdrew bef
 _started: set[tuple[str, int]] = set()  # (topic, key) that started here, running or over
 _shipped: dict[str, type[BaseScriptlet]] = {}  # scriptlets that came by value, by digest
 _state: dict[str, Any] = {}  # this process's resource monitor and line sender, made on first use
+#: a runner that went away answers no relayed context change: give up on it after this long
+_ANSWER_TIMEOUT_S = 600.0
+_answers = Answers(timeout=_ANSWER_TIMEOUT_S)  # the atomic context changes waiting for their runner
 
 
 def dask_setup(worker: Any) -> None:
@@ -134,7 +141,13 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
                     f"{type(error).__name__}: {error}"
                 ) from None
             capture = OutputCapture(lines.deliver(topic), echo=False, limit=max_log)
-            outcome = run_detached(task, monitor, cancelled, capture, scriptlet)
+
+            def relay(relayed: Relayed) -> Callable[[], Answer]:
+                ticket, wait = _answers.open()
+                worker.log_event(topic, {"r": pickle.dumps((task.key, ticket, worker.address, relayed))})
+                return wait
+
+            outcome = run_detached(task, monitor, cancelled, capture, scriptlet, relay)
         except (StepCancelled, Exception) as error:  # whatever went wrong, the runner hears of it
             info, types = error_info(error)
             outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
@@ -149,6 +162,12 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
                 continue
     lines.flush()
     worker.log_event(topic, {"o": pickle.dumps(outcome)})
+
+
+def deliver(answers: list[tuple[int, bytes]]) -> None:
+    """The runner's answers to atomic context changes that attempts here relayed (``r`` events)."""
+    for ticket, answer in answers:
+        _answers.deliver(ticket, pickle.loads(answer))
 
 
 def cancel(topic: str, keys: list[int]) -> int:

@@ -1,7 +1,10 @@
 """The process executor: attempts run in a pool of worker processes started with ``spawn``.
 
-Each worker gets the context as the attempt starts and sends its writes back with the outcome (or,
-when the run's context lives on a context server, reads and writes it there directly).
+Each worker gets the context as the attempt starts (``framework0.context.relay``); its atomic
+changes (increments, set additions, compare-and-set) go to the parent over its pipe and are made
+there, on the run's state, while the step waits for the answer; its plain writes come back with
+the next atomic change or the outcome. (When the run's context lives on a context server, the
+worker reads and writes it there directly.)
 What an attempt prints or logs is captured in the worker and sent to the parent as it is written
 (batched, every 50 ms at most, and always before the outcome); the parent shows the printed lines
 on its own stdout and stderr, so a run's output goes where the runner's goes.
@@ -26,13 +29,14 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framework0.context import CancelToken, ChangeSource, ContextState
+from framework0.context import CancelToken, ContextState
+from framework0.context.relay import Answer, Answers, ContextView, Relayed, answer, apply_batches
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.capture import OutputCapture, max_log_bytes, show_lines
 from framework0.engine.executors.base import Executor, Notify, cpu_slots
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
-from framework0.errors import ExecutorError, StepCancelled, WorkerLost
+from framework0.errors import ContextError, ExecutorError, StepCancelled, WorkerLost
 from framework0.events.types import LogLines
 
 _LINES_EVERY = 0.05  # how long a worker gathers log lines before sending them
@@ -92,14 +96,19 @@ def _worker_main(conn: Connection, max_log: int) -> None:
     running: dict[str, Any] = {"key": None, "event": None}
     early: set[int] = set()
 
+    answers = Answers()
+
     def listen() -> None:
         while True:
             try:
                 kind, payload = conn.recv()
             except (EOFError, OSError):
+                answers.close("the runner went away")
                 tasks.put(None)
                 return
-            if kind == "task":
+            if kind == "answer":
+                answers.deliver(*payload)
+            elif kind == "task":
                 tasks.put(payload)
             elif kind == "cancel":
                 with lock:
@@ -109,8 +118,14 @@ def _worker_main(conn: Connection, max_log: int) -> None:
                     else:
                         early.add(payload)  # arrived before its task started
             else:
+                answers.close("the runner stopped this worker")
                 tasks.put(None)
                 return
+
+    def relay(relayed: Relayed) -> Callable[[], Answer]:
+        ticket, wait = answers.open()
+        sender.send(("relay", (ticket, relayed)))
+        return wait
 
     threading.Thread(target=listen, name="f0-listen", daemon=True).start()
     sender = _Sender(conn)
@@ -129,7 +144,7 @@ def _worker_main(conn: Connection, max_log: int) -> None:
         try:
             if cancelled_early:
                 raise StepCancelled("cancelled")
-            outcome = run_detached(task, monitor, event, capture)
+            outcome = run_detached(task, monitor, event, capture, relay=relay)
         except StepCancelled as error:
             info, types = error_info(error)
             outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
@@ -150,7 +165,7 @@ _MAX_BOOT_FAILURES = 3
 
 
 class _Slot:
-    __slots__ = ("process", "conn", "current", "retired", "ready")
+    __slots__ = ("process", "conn", "current", "retired", "ready", "sending")
 
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
@@ -158,6 +173,11 @@ class _Slot:
         self.ready = False
         self.current: int | None = None
         self.retired = False
+        self.sending = threading.Lock()  # tasks, cancels and answers go from several threads
+
+    def send(self, message: tuple[str, Any]) -> None:
+        with self.sending:
+            self.conn.send(message)
 
 
 class ProcessExecutor(Executor):
@@ -236,10 +256,10 @@ class ProcessExecutor(Executor):
             assert self._context is not None
             task.shared_at = self._context.shared_at()  # on a context server: the worker writes there
             if task.shared_at is None:
-                task.context_snapshot = self._context.snapshot()  # the context as the attempt starts
+                task.context_view = ContextView.of(self._context)  # the context as the attempt starts
             self._notify((task.key, time.time()))  # before the outcome can possibly arrive
             try:
-                slot.conn.send(("task", task))
+                slot.send(("task", task))
             except Exception as error:  # an arg that cannot be pickled, or a dead pipe
                 with self._lock:
                     slot.current = None
@@ -262,6 +282,9 @@ class ProcessExecutor(Executor):
                         show_lines(lines)
                     self._notify(lines)
                 continue
+            if kind == "relay":  # an atomic context change: made here, on the run's state, and answered
+                self._answer(slot, *payload)
+                continue
             if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
                 with self._lock:
                     slot.ready = True
@@ -281,9 +304,8 @@ class ProcessExecutor(Executor):
                 if not outcome.ok:
                     self._holds += 1
             if outcome.context_operations and task is not None and self._context is not None:
-                # Applied here, before the next task's snapshot is taken, rather than by the runner.
-                source = ChangeSource(outcome.node, task.step, task.attempt, task.item)
-                self._context.apply(outcome.context_operations, source)
+                # Applied here, before the next task's view is taken, rather than by the runner.
+                apply_batches(self._context, outcome.context_operations)
                 outcome.context_operations = None
             elif outcome.context_version is not None and self._context is not None:
                 self._context.catch_up(outcome.context_version, _CATCH_UP_S)  # the next step sees its writes
@@ -312,6 +334,18 @@ class ProcessExecutor(Executor):
                 self._give_up(slot.process.exitcode)
                 return
         self._spawn()
+
+    def _answer(self, slot: _Slot, ticket: int, relayed: Relayed) -> None:
+        assert self._context is not None
+        if slot.current is None:  # given up on: what it writes now is not the run's
+            reply = Answer(error=(ContextError, "the runner no longer waits for this attempt"))
+        else:
+            try:
+                reply = answer(self._context, relayed)
+            except Exception as error:  # never leave the step waiting
+                reply = Answer(error=(ContextError, f"the runner could not apply the change: {error}"))
+        with contextlib.suppress(OSError):  # the worker died meanwhile: its reader sees that
+            slot.send(("answer", (ticket, reply)))
 
     def _give_up(self, exitcode: int | None) -> None:
         """Workers die before they are ready: fail every waiting task rather than respawn forever."""
@@ -349,7 +383,7 @@ class ProcessExecutor(Executor):
             slot = self._by_key.get(key)
         if slot is not None:
             with contextlib.suppress(OSError):
-                slot.conn.send(("cancel", key))
+                slot.send(("cancel", key))
 
     def abandon(self, key: int) -> None:
         with self._lock:
@@ -368,7 +402,7 @@ class ProcessExecutor(Executor):
             slots = list(self._slots)
         for slot in slots:
             with contextlib.suppress(OSError):
-                slot.conn.send(("stop", None))
+                slot.send(("stop", None))
         for slot in slots:
             slot.process.join(timeout=2)
             if slot.process.is_alive():
