@@ -81,3 +81,78 @@ def test_ctrl_c_cancels_the_running_step_runs_its_teardown_and_exits_130(tmp_pat
     assert log.read_text().splitlines()[-1] == "teardown:StepCancelled"
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
+
+
+def start_runbook(tmp_path: Path, executor: str, cleanup_waits: float = 0) -> tuple[subprocess.Popen[str], Path]:
+    """A runbook that takes a lock, works until stopped, and removes the lock in a cleanup step."""
+    lock, started, cleaning = tmp_path / "lock", tmp_path / "started", tmp_path / "cleaning"
+    recipe = tmp_path / "runbook.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            f"""
+            steps:
+              - {{name: take_lock, uses: shell, args: {{cmd: "echo held > {lock}"}}}}
+              - name: work
+                module: engine_steps
+                function: Lifecycle
+                depends_on: [take_lock]
+                args: {{log: "{tmp_path / 'work.log'}", wait: 60, started: "{started}"}}
+              - {{name: report, module: engine_steps, function: noop, depends_on: [work]}}
+              - name: release_lock
+                module: engine_steps
+                function: Lifecycle
+                depends_on: [report]
+                trigger: always
+                args: {{log: "{tmp_path / 'cleanup.log'}", wait: {cleanup_waits}, started: "{cleaning}"}}
+              - {{name: remove, uses: shell, args: {{cmd: "rm {lock}"}}, depends_on: [release_lock], trigger: always}}
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", "--executor", executor]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_file(process, started)
+    return process, lock
+
+
+def wait_for_file(process: subprocess.Popen[str], path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("executor", ["local", "process", DASK])
+def test_ctrl_c_stops_the_running_steps_then_runs_the_cleanup_steps(tmp_path, executor):
+    process, lock = start_runbook(tmp_path, executor)
+    assert lock.exists()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    result = json.loads(stdout)
+    statuses = {name: step["status"] for name, step in result["steps"].items()}
+    assert statuses == {
+        "take_lock": "succeeded",
+        "work": "cancelled",
+        "report": "pending",
+        "release_lock": "succeeded",
+        "remove": "succeeded",
+    }
+    assert not lock.exists()
+    assert (tmp_path / "work.log").read_text().splitlines()[-1] == "teardown:StepCancelled"
+    assert result["status"] == "cancelled"
+
+
+def test_a_second_ctrl_c_abandons_the_cleanup_steps(tmp_path):
+    process, lock = start_runbook(tmp_path, "local", cleanup_waits=60)
+    process.send_signal(signal.SIGINT)
+    wait_for_file(process, tmp_path / "cleaning")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    result = json.loads(stdout)
+    assert result["steps"]["release_lock"]["status"] == "cancelled"
+    assert result["steps"]["remove"]["status"] == "pending"
+    assert lock.exists()
+    assert "Traceback" not in stderr

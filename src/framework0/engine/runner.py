@@ -181,6 +181,9 @@ class Runner:
         self._cancelling = False
         self._interrupted = False
         self._abandoned_all = False
+        #: after Ctrl-C or the run's timeout: the cleanup steps' time has begun (a timer), or is over
+        self._cleanup_started = False
+        self._cleanup_over = False
         self._running_here = False  # a step runs on the scheduler's thread: Ctrl-C is raised in it
         self._run_error: ErrorInfo | None = None
         self._started_at = 0.0
@@ -346,7 +349,7 @@ class Runner:
                 self._on_deferred(message)
 
     def _on_ctrl_c(self) -> None:
-        if self._interrupted:
+        if self._interrupted or self._cancelling:  # a second Ctrl-C, or one after the run's timeout
             self._abandon_all("interrupted twice")
             self._abandoned_all = True
         else:
@@ -539,7 +542,7 @@ class Runner:
             _, _, kind, payload = heapq.heappop(timers)
             if kind == "retry":
                 run, item, number = payload
-                if self._stopping and (run.step.trigger != "always" or self._cancelling):
+                if (self._stopping and run.step.trigger != "always") or self._cleanup_over:
                     self._drop_unit(run, item)
                 else:
                     self._ready.append(payload)
@@ -558,10 +561,20 @@ class Runner:
                 assert self.timeout is not None
                 self._run_error = ErrorInfo("RunTimeout", f"the run timed out after {self.timeout:g}s")
                 self._stop(cancel_running=True)
+            elif kind == "cleanup":
+                self._end_cleanup()
 
     def _pump(self) -> None:
         ready, running, limit = self._ready, self._in_flight, self._submit_limit
-        if len(ready) == 1 and not running and self.executor.can_run_here and not self._live_timers():
+        if self._cancelling and not self._cleanup_may_start():
+            return
+        if (
+            len(ready) == 1
+            and not running
+            and self.executor.can_run_here
+            and not self._live_timers()
+            and not self._cancelling
+        ):
             # A serial section (a chain, sequential: true): nothing else can start or fire until
             # this attempt ends, so run it here and save two thread handoffs.
             unit = ready[0]
@@ -583,8 +596,9 @@ class Runner:
                 run.result.reason = f"upstream step {blocker!r} {self._plan.status[blocker]}"
                 self._finish(run, "skipped")
                 return
-        if self._cancelling or (self._stopping and step.trigger != "always"):
-            run.result.reason = "the run stopped before it started"
+        if self._cleanup_over or (self._stopping and step.trigger != "always"):
+            over = self._cleanup_over
+            run.result.reason = f"the {'cleanup time ran out' if over else 'run stopped'} before it started"
             self._finish(run, "pending")
             return
         try:
@@ -744,7 +758,12 @@ class Runner:
         if result.finished_at is None or outcome.finished_at > result.finished_at:
             result.finished_at = outcome.finished_at
         retry_in: float | None = None
-        if not ok and attempt.stop_reason != "cancelled" and not self._cancelling:
+        if (
+            not ok
+            and attempt.stop_reason != "cancelled"
+            and not self._cleanup_over
+            and not (self._cancelling and step.trigger != "always")
+        ):
             losses = run.losses.get(attempt.item, 0)
             tries = attempt.number - run.base - losses  # attempts the step's retry policy counts
             if self._stopping and step.trigger != "always":
@@ -878,7 +897,8 @@ class Runner:
     # -- stopping ---------------------------------------------------------------------------------
 
     def _stop(self, *, cancel_running: bool) -> None:
-        """Start no new work (cleanup steps excepted unless interrupted); optionally stop running work."""
+        """Start no new work but cleanup steps; with ``cancel_running`` (Ctrl-C, the run's timeout)
+        also stop the running steps, after which the cleanup steps run within the grace period."""
         first = not self._stopping
         self._stopping = True
         if cancel_running:
@@ -887,14 +907,14 @@ class Runner:
             keep: deque[tuple[_StepRun, int | None, int]] = deque()
             dropped: list[tuple[_StepRun, int | None]] = []
             for unit in self._ready:
-                if unit[0].step.trigger == "always" and not cancel_running:
+                if unit[0].step.trigger == "always" and not self._cleanup_over:
                     keep.append(unit)
                 else:
                     dropped.append((unit[0], unit[1]))
             self._ready.clear()  # in place: _pump may be iterating this very deque
             self._ready.extend(keep)
             waiting = [
-                t for t in self._timers if t[2] == "retry" and (t[3][0].step.trigger != "always" or cancel_running)
+                t for t in self._timers if t[2] == "retry" and (t[3][0].step.trigger != "always" or self._cleanup_over)
             ]
             if waiting:
                 self._timers = [t for t in self._timers if t not in waiting]
@@ -906,16 +926,44 @@ class Runner:
                 if (
                     not attempt.started
                     and attempt.stop_reason is None
-                    and (cancel_running or (attempt.run.step.trigger != "always" and not attempt.slotted))
+                    and attempt.run.step.trigger != "always"
+                    and (cancel_running or not attempt.slotted)
                 ):
                     attempt.stop_reason = "withdrawn"
                     self.executor.withdraw(key)
         if cancel_running:
             for key, attempt in list(self._in_flight.items()):
-                if attempt.started and attempt.stop_reason is None:
+                if attempt.started and attempt.stop_reason is None and attempt.run.step.trigger != "always":
                     self._cancel(key, attempt)
-            self._timers = [t for t in self._timers if t[2] in ("grace",)]
+            running = self._in_flight
+            self._timers = [
+                t
+                for t in self._timers
+                if t[2] in ("grace", "retry", "cleanup") or (t[2] == "deadline" and t[3] in running)
+            ]
             heapq.heapify(self._timers)
+
+    def _cleanup_may_start(self) -> bool:
+        """After Ctrl-C or the run's timeout: whether every other running step has stopped, so that
+        the cleanup steps may start (their time starts counting then)."""
+        if any(attempt.run.step.trigger != "always" for attempt in self._in_flight.values()):
+            return False
+        if not self._cleanup_started:
+            self._cleanup_started = True
+            self._timer(time.time() + self.grace_s, "cleanup", None)
+        return True
+
+    def _end_cleanup(self) -> None:
+        """The cleanup steps' grace period is over: stop them as a timeout does, start no more."""
+        self._cleanup_over = True
+        self._stop(cancel_running=True)
+        for key, attempt in list(self._in_flight.items()):
+            if attempt.stop_reason is None:
+                if attempt.started:
+                    self._cancel(key, attempt)
+                else:
+                    attempt.stop_reason = "withdrawn"
+                    self.executor.withdraw(key)
 
     def _cancel(self, key: int, attempt: _Attempt) -> None:
         attempt.stop_reason = "cancelled"
@@ -937,6 +985,8 @@ class Runner:
                 attempt.run.running -= 1
                 self._drop_unit(attempt.run, attempt.item)
                 continue
+            if attempt.stop_reason is None:
+                attempt.stop_reason = "cancelled"  # a cleanup step still running: given up on too
             self.executor.abandon(key)
             self._handle_outcome(self._abandoned(key, attempt, now))
 
