@@ -171,7 +171,10 @@ def _same(known: int | None, told: int | None) -> bool:
 
 def register_step(state: Hashable, input: Any, output: Any) -> Sequence[Hashable]:
     """A key: ABSENT or (value, version). Reads, writes, compare-and-set (0: must be absent), increments."""
-    value, version = (ABSENT, 0) if state is ABSENT else state  # type: ignore[misc]
+    value: Any = ABSENT
+    version: int | None = 0
+    if state is not ABSENT:
+        value, version = state  # type: ignore[misc]
     kind = input[0]
     if kind == "read":
         if output is ABSENT:

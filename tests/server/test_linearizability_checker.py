@@ -100,7 +100,9 @@ def test_a_whole_context_read_behind_an_acknowledged_version_is_stale():
 
 def test_versions_are_made_one_after_another():
     assert not check(version_counter(), [op(0, 1, ("commit",), 1), op(2, 3, ("commit",), 3)]).ok
-    assert check(version_counter(), [op(0, 1, ("commit",), 1), op(2, 3, ("commit",), UNKNOWN), op(4, 5, ("commit",), 3)]).ok
+    assert check(
+        version_counter(), [op(0, 1, ("commit",), 1), op(2, 3, ("commit",), UNKNOWN), op(4, 5, ("commit",), 3)]
+    ).ok
 
 
 def test_keys_are_checked_one_by_one():

@@ -125,6 +125,9 @@ class ContextService:
         self._contexts: dict[str, _Context] = {}
         self._lock = threading.Lock()  # guards _contexts for readers; only the writer changes it
         self._thread: threading.Thread | None = None
+        #: whether no other process writes this store's contexts, so that the copy in memory is
+        #: always current (reads then need no store round trip); never on PostgreSQL
+        self.only_writer = False
         self.commits = 0  # transactions committed (the group commit's effect shows as writes / commits)
         self.writes = 0
 
@@ -197,15 +200,60 @@ class ContextService:
                 "created_at": context.created_at,
             }
 
-    def at(self, name: str, version: int) -> dict[str, Any]:
-        """The context's data as it was at ``version`` (undoing the changes made since)."""
+    def read(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The context's version and data, as committed when this is called (None: no such context).
+
+        Linearizable across servers: the context's stored version is read first (one indexed
+        SELECT); the copy in memory answers only when it is at least that version, else the
+        store does (one statement, one snapshot) and the writer catches the copy up. A server
+        that is its store's only writer answers from memory (``only_writer``). Blocking: call
+        it from a worker thread."""
+        if self.only_writer:
+            with self._lock:
+                context = self._contexts.get(name)
+                if context is not None:
+                    return context.version, {key: value for key, (value, _) in context.keys.items()}
+        stored = self.tables.version(name)
+        if stored is None:
+            return None
         with self._lock:
             context = self._contexts.get(name)
-            if context is None:
-                current, oldest, data = 0, 0, {}
-            else:
-                current, oldest = context.version, context.oldest
-                data = {key: value for key, (value, _) in context.keys.items()}
+            if context is not None and context.version >= stored:
+                return context.version, {key: value for key, (value, _) in context.keys.items()}
+        snapshot = self.tables.snapshot(name)
+        if snapshot is None:
+            return None
+        row, keys = snapshot
+        self.notice(name, row.version)  # the copy is behind (the other server's notice is late)
+        return row.version, {key: value for key, (value, _) in keys.items()}
+
+    def read_key(self, name: str, key: str) -> tuple[Any, int] | None:
+        """One key's value and version as committed when this is called (None: no such key or
+        context); linearizable as ``read``, and blocking too."""
+        if self.only_writer:
+            with self._lock:
+                context = self._contexts.get(name)
+                if context is not None:
+                    return context.keys.get(key)
+        stored = self.tables.version(name)
+        if stored is None:
+            return None
+        with self._lock:
+            context = self._contexts.get(name)
+            if context is not None and context.version >= stored:
+                return context.keys.get(key)
+        found = self.tables.key(name, key)
+        if found is None:
+            return None
+        version, entry = found
+        self.notice(name, version)
+        return entry
+
+    def at(self, name: str, version: int) -> dict[str, Any]:
+        """The context's data as it was at ``version`` (undoing the changes made since)."""
+        found = self.read(name)
+        current, data = found if found is not None else (0, {})
+        oldest = self.oldest(name)
         if version > current:
             raise UnknownVersion(f"context {name!r} is at version {current}; version {version} does not exist yet")
         if version < oldest:
@@ -355,7 +403,13 @@ class ContextService:
             context.oldest = row.oldest
             return []
         if context is None or context.version > row.version or row.version - context.version > 1000:
-            keys = self.tables.keys(connection, row.name)
+            # the row and its keys in one snapshot: unlocked (a notice, a load), another server
+            # may commit between two statements
+            snapshot = self.tables.snapshot(row.name, connection)
+            if snapshot is not None:
+                row, keys = snapshot
+            else:
+                keys = self.tables.keys(connection, row.name)
             fresh = _Context(row.name, row.version, row.oldest, Strategies(row.strategies), row.created_at, keys)
             with self._lock:
                 self._contexts[row.name] = fresh

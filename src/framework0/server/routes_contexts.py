@@ -145,8 +145,7 @@ async def read_context(
 ) -> Response:
     """The whole context (``?at=V``: as it was at version V). A context never written is empty, version 0."""
     state = state_of(request)
-    await loaded(state, name)
-    current = state.contexts.current(name)
+    current = await run_in_threadpool(state.contexts.read, name)  # linearizable: see ContextService.read
     version, data = current if current is not None else (0, {})
     if at is not None and at != version:
         data = await run_in_threadpool(state.contexts.at, name, at)
@@ -162,8 +161,7 @@ async def read_context(
 async def read_key(request: Request, name: str = NamePath, key: str = KeyPath) -> Response:
     """One key's value and the version that last wrote it."""
     state = state_of(request)
-    await loaded(state, name)
-    found = state.contexts.key(name, key)
+    found = await run_in_threadpool(state.contexts.read_key, name, key)
     if found is None:
         return reply({"error": {"type": "KeyNotFound", "message": f"context {name!r} has no key {key!r}"}}, 404)
     return reply({"key": key, "value": found[0], "version": found[1]})
@@ -268,10 +266,9 @@ async def context_diff(
 ) -> Response:
     """What changed between two versions: keys added, removed and changed (with old and new values)."""
     state = state_of(request)
-    await loaded(state, name)
-    current = state.contexts.current(name)
-    version = current[0] if current is not None else 0
-    end = version if end is None else end
+    if end is None:
+        current = await run_in_threadpool(state.contexts.read, name)
+        end = current[0] if current is not None else 0
     a = await run_in_threadpool(state.contexts.at, name, start)
     b = await run_in_threadpool(state.contexts.at, name, end)
     return reply(diff(a, b).to_dict())

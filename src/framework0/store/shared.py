@@ -178,6 +178,57 @@ class SharedContexts:
             row = connection.execute(sa.select(shared_contexts).where(shared_contexts.c.name == name)).first()
         return None if row is None else _context_row(row)
 
+    def version(self, name: str) -> int | None:
+        """The context's committed version (None: no such context): one indexed read."""
+        with self._read() as connection:
+            found = connection.execute(
+                sa.select(shared_contexts.c.version).where(shared_contexts.c.name == name)
+            ).scalar()
+        return None if found is None else int(found)
+
+    def key(self, name: str, key: str) -> tuple[int, tuple[Any, int] | None] | None:
+        """The context's version and one key's value and version (None: absent), read together
+        (one statement: one snapshot); None when there is no such context."""
+        query = (
+            sa.select(shared_contexts.c.version, shared_keys.c.value, shared_keys.c.version.label("key_version"))
+            .select_from(
+                shared_contexts.outerjoin(
+                    shared_keys, sa.and_(shared_keys.c.context == shared_contexts.c.name, shared_keys.c.key == key)
+                )
+            )
+            .where(shared_contexts.c.name == name)
+        )
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return int(row.version), (None if row.value is None else (json.loads(row.value), int(row.key_version)))
+
+    def snapshot(
+        self, name: str, connection: Connection | None = None
+    ) -> tuple[ContextRow, dict[str, tuple[Any, int]]] | None:
+        """A context's row and all its keys as of one moment (one statement: one snapshot, even
+        while another server commits); None when there is no such context."""
+        query = (
+            sa.select(
+                shared_contexts,
+                shared_keys.c.key,
+                shared_keys.c.value,
+                shared_keys.c.version.label("key_version"),
+            )
+            .select_from(shared_contexts.outerjoin(shared_keys, shared_keys.c.context == shared_contexts.c.name))
+            .where(shared_contexts.c.name == name)
+        )
+        if connection is not None:
+            rows = connection.execute(query).all()
+        else:
+            with self._read() as own:
+                rows = own.execute(query).all()
+        if not rows:
+            return None
+        keys = {row.key: (json.loads(row.value), int(row.key_version)) for row in rows if row.key is not None}
+        return _context_row(rows[0]), keys
+
     def list_contexts(self) -> list[ContextRow]:
         with self._read() as connection:
             rows = connection.execute(sa.select(shared_contexts).order_by(shared_contexts.c.name)).all()
