@@ -20,6 +20,7 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
     │   └── ExecutorError           exit 1   an executor failed: a worker died, a task was lost
     ├── ServerError                 exit 1   the context server refused a request or cannot be reached
     ├── StoreError                  exit 1   the run store cannot be opened, read or written
+    │   ├── StoreNotFound           exit 2   a reading command found no store where it looked
     │   ├── RunNotFound             exit 2   no stored run has that id
     │   └── ResumeRefused           exit 2   the run cannot be resumed (finished, or its recipe changed)
     └── RunInterrupted              exit 130 Ctrl-C, or cancelled from outside
@@ -180,6 +181,12 @@ class ServerError(Framework0Error):
 
 class StoreError(Framework0Error):
     """The run store cannot be opened, read or written (read-only, full, locked, unreachable)."""
+
+
+class StoreNotFound(StoreError):
+    """A command that only reads runs found no store at the URL or path it was given (it never creates one)."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class RunNotFound(StoreError):

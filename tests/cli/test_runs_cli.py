@@ -214,6 +214,9 @@ def test_runs_list_limit_shows_the_newest_runs_and_says_there_are_more(history: 
 
 
 def test_runs_list_of_an_empty_store_says_so(tmp_path: Path) -> None:
+    from framework0.store import open_store
+
+    open_store(f"sqlite:///{tmp_path}/empty.db").close()  # a store whose runs were all cleaned
     listing = f0("runs", "list", "--store", f"sqlite:///{tmp_path}/empty.db", cwd=tmp_path)
 
     assert (listing.returncode, listing.stdout) == (0, "no runs recorded\n")

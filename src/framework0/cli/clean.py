@@ -57,7 +57,7 @@ def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: 
     from framework0.store import open_store
 
     before = parse_moment(older_than, option="--older-than", now=time.time())
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     try:
         old = [OldRun(**row) for row in opened.runs_started_before(before, status=status)]
         states = {run.run_id: runner_state(run._asdict()) for run in old}

@@ -89,7 +89,7 @@ def history_lines(changes: list[Change]) -> list[str]:
 def _open(store: str | None) -> Store:
     from framework0.store import open_store
 
-    return open_store(store)
+    return open_store(store, create=False)
 
 
 @click.group()

@@ -23,7 +23,7 @@ def explain(run_id: str, step: str, store: str | None, debug: bool) -> None:
     from framework0.engine.explain import explain_step
     from framework0.store import open_store
 
-    history = open_store(store or "")
+    history = open_store(store, create=False)
     try:
         for line in explain_step(history, run_id, step):
             click.echo(line)

@@ -45,7 +45,7 @@ def logs(run_id: str, step: str | None, follow: bool, stream: str | None, store:
     """
     from framework0.store import open_store
 
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     try:
         run = opened.find_run(run_id)
         if step is not None:

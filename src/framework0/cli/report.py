@@ -34,7 +34,7 @@ def report(run_id: str, output: str, store: str | None, debug: bool) -> None:
     from framework0.viz.pages import render_report
     from framework0.viz.run_view import run_view
 
-    history = open_store(store or "")
+    history = open_store(store, create=False)
     try:
         view = run_view(history, run_id)
     finally:

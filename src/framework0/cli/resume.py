@@ -43,10 +43,11 @@ def resume(
     from framework0.engine.resume import prepare_resume
     from framework0.engine.runner import Runner
     from framework0.recipe.params import parse_assignments
-    from framework0.store import open_sink
+    from framework0.store import open_sink, require_store
 
     overrides = parse_assignments(params)
     check_junit(junit)
+    require_store(store)  # a run to resume is in a store that exists: never create one to look
     loaded, state = prepare_resume(
         run_id, from_step=from_step, params=overrides, params_from_text=True, store=store or ""
     )

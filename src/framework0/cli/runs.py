@@ -115,7 +115,7 @@ def list_command(
     from framework0.store import open_store
 
     since_at = parse_moment(since, option="--since", now=time.time()) if since is not None else None
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     try:
         rows = opened.list_runs(recipe=recipe, status=status, since=since_at, limit=limit + 1 if limit else None)
         more = bool(limit) and len(rows) > limit
@@ -191,7 +191,7 @@ def show_command(run_id: str, as_json: bool, store: str | None, debug: bool) -> 
     from framework0.engine.history import result_document, stored_result
     from framework0.store import open_store
 
-    opened = open_store(store)
+    opened = open_store(store, create=False)
     try:
         result = stored_result(opened, run_id)
         if as_json:

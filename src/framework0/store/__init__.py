@@ -6,14 +6,15 @@ any other URL); ``open_store`` gives the whole store over SQLAlchemy (history, r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from framework0.store.url import sqlite_path, store_url
+from framework0.store.url import DEFAULT_PATH, shown, sqlite_path, store_origin, store_url
 
 if TYPE_CHECKING:
     from framework0.store.database import Store
 
-__all__ = ["RunSink", "open_sink", "open_store", "store_url"]
+__all__ = ["RunSink", "open_sink", "open_store", "require_store", "store_url"]
 
 
 class RunSink(Protocol):
@@ -26,6 +27,8 @@ class RunSink(Protocol):
     def cache_get(self, key: str) -> dict[str, Any] | None: ...
 
     def cache_candidates(self, step: str) -> list[dict[str, Any]]: ...
+
+    def cache_writes(self, run_id: str, step: str) -> list[tuple[int | None, list[list[Any]]]] | None: ...
 
     def close(self) -> None: ...
 
@@ -63,8 +66,80 @@ def open_sink(url: str | None = None, *, durable: str | None = None) -> RunSink:
     return open_store(resolved, synchronous="on" if mode == "full" else "off")
 
 
-def open_store(url: str | None = None, *, synchronous: str | None = None) -> Store:
-    """Open the whole store (SQLAlchemy): ``url``, ``$F0_STORE`` or the default SQLite file."""
+def open_store(url: str | None = None, *, synchronous: str | None = None, create: bool = True) -> Store:
+    """Open the whole store (SQLAlchemy): ``url``, ``$F0_STORE`` or the default SQLite file.
+
+    With ``create=False`` (commands that only read runs) a store that does not exist is never
+    created, not even its folder: StoreNotFound says where it was looked for."""
     from framework0.store.database import Store
 
-    return Store(store_url(url), synchronous=synchronous)
+    resolved = require_store(url) if not create else store_url(url)
+    return Store(resolved, synchronous=synchronous)
+
+
+def require_store(url: str | None = None) -> str:
+    """The URL of the store ``url``, ``$F0_STORE`` or the default names, once it is known to exist:
+    a SQLite file with framework0's tables, or a PostgreSQL database with them. Creates nothing;
+    StoreNotFound (exit 2) when there is no such store."""
+    resolved = store_url(url)
+    origin = store_origin(url)
+    hint = (
+        "run a recipe here first, or pass --store"
+        if origin == "default"
+        else f"check the URL, or run a recipe with this {'--store' if origin == '--store' else 'F0_STORE'} first"
+    )
+    path = sqlite_path(resolved)
+    if path is not None:
+        if not path.is_file() or not _sqlite_has_store(path):
+            from framework0.errors import StoreNotFound
+
+            where = DEFAULT_PATH if origin == "default" else path
+            raise StoreNotFound(f"no store at {where} ({shown(resolved)}): {hint}")
+        return resolved
+    if resolved.partition("://")[0].startswith("sqlite"):
+        from framework0.errors import StoreNotFound
+
+        raise StoreNotFound(f"no store in {shown(resolved)}: an in-memory database holds no runs; pass --store")
+    if not _database_has_store(resolved):
+        from framework0.errors import StoreNotFound
+
+        raise StoreNotFound(f"no store in {shown(resolved)}: the database has no framework0 tables; {hint}")
+    return resolved
+
+
+_VERSION_TABLE = "alembic_version"  # Alembic's: every framework0 store has it from its first migration
+
+
+def _sqlite_has_store(path: Path) -> bool:
+    import sqlite3
+    from urllib.parse import quote
+
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return True  # it exists but cannot be read this way: opening it says why
+    try:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_VERSION_TABLE,)
+        ).fetchone()
+    except sqlite3.Error:
+        return True  # not a database, or locked: opening it says why
+    finally:
+        connection.close()
+    return found is not None
+
+
+def _database_has_store(url: str) -> bool:
+    import sqlalchemy as sa
+
+    from framework0.errors import StoreError
+    from framework0.store.database import _create_engine, describe_error
+
+    engine = _create_engine(url, None)
+    try:
+        with engine.connect() as connection:
+            return sa.inspect(connection).has_table(_VERSION_TABLE)
+    except sa.exc.SQLAlchemyError as error:
+        raise StoreError(describe_error(error, url)) from error
+    finally:
+        engine.dispose()

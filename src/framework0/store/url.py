@@ -5,20 +5,43 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from framework0.errors import UsageError
 
 DEFAULT_PATH = Path(".framework0") / "framework0.db"
+SCHEMES = ("sqlite", "postgresql", "postgres")
+EXAMPLES = "sqlite:///runs.db or postgresql://user@host/db"
 
 
 def store_url(url: str | None = None, *, cwd: Path | None = None) -> str:
-    """The store URL to use: ``url``, else ``$F0_STORE``, else the default SQLite file under ``cwd``."""
+    """The store URL to use: ``url``, else ``$F0_STORE``, else the default SQLite file under ``cwd``.
+
+    A URL that names no store the project supports, or has a port that is not a number, is a
+    UsageError (exit 2) here, before anything is opened."""
     chosen = url or os.environ.get("F0_STORE") or ""
     if not chosen:
         return "sqlite:///" + str(((cwd or Path.cwd()) / DEFAULT_PATH).absolute())
+    origin = "" if url else " (from F0_STORE)"
     if "://" not in chosen:
-        raise UsageError(f"store {chosen!r} is not a URL; use e.g. sqlite:///runs.db or postgresql://user@host/db")
+        raise UsageError(f"store {chosen!r}{origin} is not a URL; use e.g. {EXAMPLES}")
+    scheme = chosen.partition("://")[0].split("+")[0].lower()
+    if scheme not in SCHEMES:
+        raise UsageError(
+            f"store URL {shown(chosen)}{origin}: the store is SQLite or PostgreSQL ({EXAMPLES}), not {scheme!r}"
+        )
+    try:
+        urlsplit(chosen).port  # noqa: B018 - reading it checks it
+    except ValueError as error:
+        raise UsageError(f"store URL {shown(chosen)}{origin}: {str(error).lower()}") from None
     return chosen
+
+
+def store_origin(url: str | None = None) -> str:
+    """Where the store URL came from, for messages: ``--store``, ``F0_STORE`` or the default."""
+    if url:
+        return "--store"
+    return "F0_STORE" if os.environ.get("F0_STORE") else "default"
 
 
 def sqlite_path(url: str) -> Path | None:
