@@ -31,6 +31,7 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -45,7 +46,9 @@ class Span:
     col: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        # A name holding a newline or another control character is quoted, so the line stays one line.
+        file = self.file if self.file.isprintable() else repr(self.file)
+        return f"{file}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,13 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.span}: {self.message}"
+        message = self.message
+        if len(message) > _LONGEST_MESSAGE:
+            message = message[: _LONGEST_MESSAGE - 3] + "..."
+        return f"{self.span}: {message}"
+
+
+_LONGEST_MESSAGE = 1000  # values in messages are cut (short_repr); this bounds whatever else a message holds
 
 
 class Framework0Error(Exception):
@@ -213,6 +222,44 @@ class StepCancelled(BaseException):
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def short_repr(value: object, width: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``width`` characters with ``...``: never a huge value whole.
+
+    Containers are shown a few items and levels deep, and an integer too long for Python to print
+    by its number of digits (``an integer of 100001 digits``).
+    """
+    if isinstance(value, int) and value.bit_length() > _PRINTABLE_INT_BITS:
+        return _integer_size(value)
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+_PRINTABLE_INT_BITS = 14_000  # about 4,200 digits: fewer than the 4,300 Python prints by default
+
+
+def _integer_size(value: int) -> str:
+    import math
+
+    size = abs(value)
+    digits = int(math.log10(size)) + 1
+    digits += 1 if 10**digits <= size else -1 if 10 ** (digits - 1) > size else 0
+    return f"an integer of {digits} digits"
+
+
+def _make_short_repr() -> reprlib.Repr:
+    class ShortRepr(reprlib.Repr):
+        def repr_int(self, x: int, level: int) -> str:
+            return _integer_size(x) if x.bit_length() > _PRINTABLE_INT_BITS else super().repr_int(x, level)
+
+    short = ShortRepr()
+    short.maxstring = short.maxlong = short.maxother = 200  # cut to the width afterwards
+    short.maxlevel = 4
+    return short
+
+
+_SHORT_REPR = _make_short_repr()
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from framework0.errors import short_repr
 from framework0.recipe.durations import format_duration, parse_duration
 
 
@@ -56,7 +57,7 @@ def test_negative_durations_are_refused(value: object) -> None:
 def test_durations_must_be_finite(value: object) -> None:
     with pytest.raises(ValueError) as caught:
         parse_duration(value)
-    assert str(caught.value) == f"a duration must be finite, got {value!r}"
+    assert str(caught.value) == f"a duration must be finite, got {short_repr(value)}"
 
 
 @pytest.mark.parametrize(

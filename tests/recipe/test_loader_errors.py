@@ -563,3 +563,49 @@ def test_the_assert_that_arg_is_checked_as_an_expression() -> None:
         "r.yaml:4:19: template reads unknown param 'x'",
         "r.yaml:4:36: template error: unexpected 'end of print statement' (at column 4 of '1 +')",
     ]
+
+
+# -- huge values are cut short in messages, and odd file names are quoted ---------------------------
+
+
+def test_a_huge_value_is_cut_short_in_every_message() -> None:
+    big = "9" * 4000
+    found = errors(
+        f"""\
+        params:
+          {"-" + "p" * 1000}: 1
+        steps:
+          - name: {big}
+            uses: hello_world
+          - name: b
+            uses: hello_world
+            timeout: {big}
+            trigger: {"x" * 5000}
+            depends_on: [{"y" * 5000}]
+        """
+    )
+    assert found == [
+        "r.yaml:2:3: param name '-" + "p" * 55 + "... must be a Python identifier",
+        "r.yaml:4:11: step name " + "9" * 57 + "... must start with a letter and hold only letters, digits, _ and -",
+        "r.yaml:8:14: 'timeout': a duration must be finite, got " + "9" * 57 + "...",
+        "r.yaml:9:14: unknown trigger '" + "x" * 56 + "...; use one of on_success, always",
+        "r.yaml:10:17: step 'b' depends on unknown step '" + "y" * 56 + "...",
+    ]
+
+
+def test_an_int_too_large_to_print_is_a_recipe_error_wherever_it_is() -> None:
+    for where in ("params: {n: %s}\n", "steps: [{name: %s, uses: hello_world}]\n", "timeout: %s\n"):
+        text = where % ("0x" + "f" * 5000)
+        assert error(text + ("steps: [{name: a, uses: hello_world}]\n" if "steps" not in text else "")) == (
+            f"r.yaml:1:{text.index('0x') + 1}: integer '0x" + "f" * 54 + "... is too large (more than 4300 digits); "
+            "quote it to use it as text"
+        )
+
+
+def test_a_recipe_file_name_with_a_newline_is_quoted_in_its_messages(tmp_path: Path) -> None:
+    recipe = tmp_path / "my\nrecipe.yaml"
+    recipe.write_text("steps: [{name: a, uses: nope}]\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe)
+    (line,) = str(caught.value).splitlines()
+    assert line == f"{str(recipe)!r}:1:25: unknown scriptlet 'nope'; run 'f0 scriptlets list' to see them all"

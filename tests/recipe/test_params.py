@@ -103,3 +103,71 @@ def test_resolve_params_gives_defaults_then_overrides() -> None:
 def test_resolve_params_without_declared_params_names_none() -> None:
     with pytest.raises(ParamError, match=r"^unknown param 'x'; the recipe's params are: none$"):
         resolve_params({}, {"x": 1})
+
+
+# --- non-finite numbers: JSON has no NaN or infinity, so no param may hold one ---
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "number"),
+    [
+        ("list", "[1e999]", "1e999"),
+        ("list", "[[1, -1e999]]", "-1e999"),
+        ("dict", '{"k": {"j": 1E400}}', "1E400"),
+        ("any", "1e999", "1e999"),
+        ("any", "[1, -1e999]", "-1e999"),
+        ("any", '{"a": 1e400}', "1e400"),
+        ("list", "[.inf]", "inf"),
+        ("list", "[a, [.nan]]", "nan"),
+        ("dict", "{a: -.inf}", "-inf"),
+    ],
+)
+def test_a_non_finite_number_in_a_param_text_is_refused(kind: str, text: str, number: str) -> None:
+    with pytest.raises(ParamError) as caught:
+        coerce_text(Param("p", kind), text)
+    assert str(caught.value) == f"param 'p' holds {number}, which is not a finite number (JSON has no NaN or infinity)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("any", float("inf")), ("list", [1, [float("nan")]]), ("dict", {"a": {"b": -float("inf")}}), ("any", [[-1e999]])],
+)
+def test_a_non_finite_number_in_a_param_value_is_refused(kind: str, value: Any) -> None:
+    with pytest.raises(ParamError, match=r"^param 'p' holds -?(inf|nan), which is not a finite number"):
+        check_value(Param("p", kind), value)
+
+
+def test_a_param_nested_deeper_than_64_levels_is_refused() -> None:
+    assert coerce_text(Param("p", "list"), "[" * 64 + "]" * 64) == eval("[" * 64 + "]" * 64)
+    for text in ("[" * 65 + "]" * 65, "[" * 100_000 + "]" * 100_000):
+        with pytest.raises(ParamError) as caught:
+            coerce_text(Param("p", "list"), text)
+        assert str(caught.value) == "param 'p' is nested deeper than 64 levels"
+
+
+# --- messages show a value cut short, never the whole of a huge one ---
+
+
+def test_a_huge_param_text_is_cut_in_the_message() -> None:
+    with pytest.raises(ParamError) as caught:
+        coerce_text(Param("p", "int"), "1." + "1" * 100_000)
+    assert str(caught.value) == "param 'p' must be an int, got '1." + "1" * 54 + "..."
+
+
+def test_a_huge_int_value_is_described_not_printed() -> None:
+    with pytest.raises(ParamError) as caught:
+        check_value(Param("p", "str"), 10**100_000)
+    assert str(caught.value) == "param 'p' must be a string, got an integer of 100001 digits"
+
+
+def test_a_long_param_value_is_cut_in_the_choices_message() -> None:
+    with pytest.raises(ParamError) as caught:
+        check_value(Param("p", "list", choices=([1],)), list(range(100_000)))
+    assert str(caught.value) == "param 'p' must be one of [1], got [0, 1, 2, 3, 4, 5, ...]"
+
+
+def test_an_int_param_text_longer_than_python_reads_says_so() -> None:
+    with pytest.raises(ParamError) as caught:
+        coerce_text(Param("p", "int"), "1" * 100_000)
+    assert str(caught.value) == "param 'p' is an integer of 100000 digits; at most 4300 are allowed"
+    assert coerce_text(Param("p", "int"), "9" * 4300) == int("9" * 4300)

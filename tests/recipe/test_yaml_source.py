@@ -382,3 +382,34 @@ def test_errors_in_a_file_carry_its_display_name(tmp_path: pathlib.Path) -> None
     with pytest.raises(RecipeError) as caught:
         read_yaml_file(path, display_name="r.yaml")
     assert str(caught.value) == "r.yaml:2:1: duplicate key 'a' (first at 1:1)"
+
+
+# -- huge values: refused or cut short in the message, never printed whole ------------------------------
+
+
+def test_an_int_of_more_than_4300_digits_is_refused_with_a_short_message() -> None:
+    assert error_of("n: " + "1" * 100_000 + "\n") == (
+        "r.yaml:1:4: integer '" + "1" * 56 + "... is too large (more than 4300 digits); quote it to use it as text"
+    )
+
+
+def test_a_hex_int_of_more_than_4300_digits_is_refused_too() -> None:
+    assert error_of("n: 0x" + "f" * 4000 + "\n") == (
+        "r.yaml:1:4: integer '0x" + "f" * 54 + "... is too large (more than 4300 digits); quote it to use it as text"
+    )
+
+
+def test_an_int_of_4300_digits_is_read() -> None:
+    assert parse_yaml("n: " + "9" * 4300 + "\n", file="r.yaml").data == {"n": int("9" * 4300)}
+
+
+def test_a_huge_duplicate_key_is_cut_in_the_message() -> None:
+    key = "k" * 100_000
+    assert error_of(f"? {key}\n: 1\n? {key}\n: 2\n") == "r.yaml:3:3: duplicate key '" + "k" * 56 + "... (first at 1:3)"
+
+
+def test_a_file_name_with_a_newline_is_quoted_so_the_message_stays_one_line() -> None:
+    with pytest.raises(RecipeError) as caught:
+        parse_yaml("a: [\n", file="bad\nname.yaml")
+    assert str(caught.value).startswith("'bad\\nname.yaml':2:1: invalid YAML: ")
+    assert "\n" not in str(caught.value)

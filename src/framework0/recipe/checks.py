@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean
+from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean, short_repr
 from framework0.graph.dag import build_dag, find_cycle
 from framework0.recipe.durations import parse_duration
 from framework0.recipe.loader import STEP_NAME, Parts, Problems, RawStep, Site, describe, read_retry
@@ -36,7 +36,7 @@ FOREACH_NAMES = ("item", "index")
 JINJA_GLOBALS = ("range", "dict", "true", "false", "none", "True", "False", "None")
 _NAMES = frozenset((*TEMPLATE_NAMES, *JINJA_GLOBALS))
 _NAMES_IN_FOREACH = _NAMES | frozenset(FOREACH_NAMES)
-_BAD_NAME = "step name {!r} must start with a letter and hold only letters, digits, _ and -"
+_BAD_NAME = "step name {} must start with a letter and hold only letters, digits, _ and -"
 
 
 def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> Recipe:
@@ -57,7 +57,7 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
             drafts.append(draft)
         else:
             where = f"{first.line}:{first.col}" if first.file == span.file else str(first)
-            problems.add(span, f"duplicate step name {name!r} (first defined at {where})")
+            problems.add(span, f"duplicate step name {short_repr(name)} (first defined at {where})")
     steps = _Linker(parts, defined, problems).link(drafts)
     if problems.found:
         raise RecipeError(problems.found)
@@ -143,7 +143,7 @@ class _Drafter:
         if name is None:
             problems.at_value(site, "a step needs a 'name'")
         elif type(name) is not str or not STEP_NAME.fullmatch(name):
-            problems.at_value(site.at("name"), _BAD_NAME.format(name))
+            problems.at_value(site.at("name"), _BAD_NAME.format(short_repr(name)))
         scriptlet = self.scriptlet(data, site)
         args_key = "with" if "with" in data else "args"
         if "args" in data and "with" in data:
@@ -226,7 +226,7 @@ class _Drafter:
             self.problems.at_value(site.at(key), f"'timeout': {error}")
             return None
         if seconds <= 0:
-            self.problems.at_value(site.at(key), f"'timeout' must be more than 0, got {value!r}")
+            self.problems.at_value(site.at(key), f"'timeout' must be more than 0, got {short_repr(value)}")
             return None
         return seconds
 
@@ -245,7 +245,7 @@ class _Drafter:
         if value in TRIGGERS and type(value) is str:
             return value
         hint = did_you_mean(str(value), TRIGGERS) or f"; use one of {', '.join(TRIGGERS)}"
-        self.problems.at_value(site.at(key), f"unknown trigger {value!r}{hint}")
+        self.problems.at_value(site.at(key), f"unknown trigger {short_repr(value)}{hint}")
         return None
 
     def foreach(self, value: Any, site: Site, key: str) -> Any:
@@ -334,10 +334,12 @@ class _Linker:
         deps: list[str] = []
         for dep in fields.get("depends_on") or ():
             if dep == name:
-                self.problems.at_value(site.at("depends_on"), f"step {name!r} cannot depend on itself")
+                self.problems.at_value(site.at("depends_on"), f"step {short_repr(name)} cannot depend on itself")
             elif dep not in self.defined:
                 hint = self.step_hint(dep)
-                self.problems.at_value(site.at("depends_on"), f"step {name!r} depends on unknown step {dep!r}{hint}")
+                self.problems.at_value(
+                    site.at("depends_on"), f"step {short_repr(name)} depends on unknown step {short_repr(dep)}{hint}"
+                )
             else:
                 deps.append(dep)
         reads = _TemplateReader(self, draft)
@@ -376,7 +378,7 @@ class _Linker:
         if found is None:
             found = self.arg_checks[key] = _arg_problems(spec, static, templated)
         for arg, problem in found:
-            message = f"step {fields['name']!r}: {problem}"
+            message = f"step {short_repr(fields['name'])}: {problem}"
             if arg is None or arg not in args:
                 self.problems.at_value(site.at(args_key) if args else site.at("name"), message)
             elif problem.startswith("unknown arg"):
@@ -396,7 +398,7 @@ def _arg_problems(
         return [(None, f"scriptlet {spec.name!r} has unusable params: {type(error).__name__}: {error}")]
     if model is None:
         given = sorted({*static, *templated})
-        return [(None, f"scriptlet {spec.name!r} takes no args, got {given}")] if given else []
+        return [(None, f"scriptlet {spec.name!r} takes no args, got {short_repr(given)}")] if given else []
     from framework0.scriptlets.params import check_args
 
     found = check_args(model, static, templated)
@@ -406,7 +408,7 @@ def _arg_problems(
         for name, info in model.model_fields.items():
             arg = info.alias or name
             if info.is_required() and arg not in static and arg not in templated:
-                found.append((None, f"missing required arg {arg!r}"))
+                found.append((None, f"missing required arg {short_repr(arg)}"))
     if templated or found:
         return found
     try:
@@ -483,14 +485,14 @@ class _TemplateReader:
         for name in sorted(refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)):
             if name in FOREACH_NAMES:
                 message = (
-                    f"{name!r} is only defined in the args of a step with 'foreach'"
+                    f"{short_repr(name)} is only defined in the args of a step with 'foreach'"
                     if not self.in_foreach
-                    else f"{name!r} is only defined in the args, not in 'when' or 'foreach'"
+                    else f"{short_repr(name)} is only defined in the args, not in 'when' or 'foreach'"
                 )
             else:
                 choices = [*TEMPLATE_NAMES, *(FOREACH_NAMES if in_foreach else ())]
                 message = (
-                    f"unknown name {name!r} in template{did_you_mean(name, choices)}; "
+                    f"unknown name {short_repr(name)} in template{did_you_mean(name, choices)}; "
                     f"templates read {', '.join(choices)}"
                 )
             problems.at_value(self.site.at(*path), message)
@@ -498,15 +500,15 @@ class _TemplateReader:
         for param in sorted(refs.params):
             if param not in declared:
                 hint = did_you_mean(param, declared)
-                problems.at_value(self.site.at(*path), f"template reads unknown param {param!r}{hint}")
+                problems.at_value(self.site.at(*path), f"template reads unknown param {short_repr(param)}{hint}")
         defined = self.linker.defined
         for step in sorted(refs.steps):
             if step == self.name:
-                message = f"step {step!r} cannot read its own output in its templates"
+                message = f"step {short_repr(step)} cannot read its own output in its templates"
                 problems.at_value(self.site.at(*path), message)
             elif step not in defined:
                 hint = self.linker.step_hint(step)
-                problems.at_value(self.site.at(*path), f"template reads unknown step {step!r}{hint}")
+                problems.at_value(self.site.at(*path), f"template reads unknown step {short_repr(step)}{hint}")
             else:
                 self.steps.add(step)
         if "ctx" in refs.names:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from framework0.errors import short_repr
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
@@ -21,7 +23,7 @@ def parse_duration(value: object) -> float:
     seconds: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
+            raise ValueError(f"a duration cannot be negative, got {short_repr(value)}")
         seconds = float(value) if value == value and abs(value) < 1e300 else math.inf
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
@@ -30,11 +32,11 @@ def parse_duration(value: object) -> float:
         elif _NUMBER.fullmatch(text):
             seconds = float(text)
         elif text.startswith("-") and (_NUMBER.fullmatch(text[1:]) or _WHOLE.fullmatch(text[1:])):
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
+            raise ValueError(f"a duration cannot be negative, got {short_repr(value)}")
     if seconds is None:
-        raise ValueError(f"{_FORMS}, got {value!r}")
+        raise ValueError(f"{_FORMS}, got {short_repr(value)}")
     if not math.isfinite(seconds):
-        raise ValueError(f"a duration must be finite, got {value!r}")
+        raise ValueError(f"a duration must be finite, got {short_repr(value)}")
     return seconds
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framework0.errors import Diagnostic, ParamError, RecipeError, Span, did_you_mean
+from framework0.errors import Diagnostic, ParamError, RecipeError, Span, did_you_mean, short_repr
 from framework0.recipe.durations import parse_duration
 from framework0.recipe.model import PARAM_TYPES, Param, Recipe
 from framework0.recipe.params import check_value, infer_type, resolve_params
@@ -150,7 +150,7 @@ class Problems:
 
     def unknown_key(self, key: Any, site: Site, allowed: tuple[str, ...], what: str) -> None:
         hint = did_you_mean(str(key), allowed) or f"; allowed: {', '.join(allowed)}"
-        self.at_key(site.at(key), f"unknown key {key!r} in {what}{hint}")
+        self.at_key(site.at(key), f"unknown key {short_repr(key)} in {what}{hint}")
 
     def typed(self, value: Any, site: Site, kind: type, what: str) -> Any:
         """``value`` if it is of ``kind`` (str, bool or int; a bool is not an int), else report it and return None."""
@@ -196,10 +196,7 @@ def describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{kind.get(type(value), type(value).__name__)} {text}"
+    return f"{kind.get(type(value), type(value).__name__)} {short_repr(value)}"
 
 
 def default_limits() -> YamlLimits:
@@ -302,7 +299,7 @@ def _resolved(path: Path) -> Path:
 def _include(name: str, site: Site, base_dir: Path | None, reading: _Reading, chain: tuple[Path, ...]) -> Parts | None:
     problems = reading.problems
     if not name.strip() or "\x00" in name:
-        problems.at_value(site, f"'include' needs a file name, got {name!r}")
+        problems.at_value(site, f"'include' needs a file name, got {short_repr(name)}")
         return None
     path = (base_dir or Path.cwd()) / name
     resolved = _resolved(path)
@@ -322,7 +319,7 @@ def _include(name: str, site: Site, base_dir: Path | None, reading: _Reading, ch
     except OSError:
         found = False
     if not found:
-        problems.at_value(site, f"included file {name!r} not found (looked for {str(path)!r})")
+        problems.at_value(site, f"included file {short_repr(name)} not found (looked for {short_repr(str(path), 200)})")
         return None
     reading.seen.add(resolved)
     try:
@@ -354,7 +351,7 @@ def _read_params(value: Any, site: Site, parts: Parts, problems: Problems) -> No
     for name, spec in value.items():
         param_site = site.at(name)
         if not isinstance(name, str) or not PARAM_NAME.fullmatch(name):
-            problems.at_key(param_site, f"param name {name!r} must be a Python identifier")
+            problems.at_key(param_site, f"param name {short_repr(name)} must be a Python identifier")
             continue
         param = _read_param(name, spec, param_site, problems)
         if param is not None:
@@ -367,9 +364,9 @@ def _not_json(value: Any) -> str | None:
     import math
 
     if isinstance(value, (datetime.date, datetime.datetime)):
-        return f"{value!r} is a date; quote it to use it as text"
+        return f"{short_repr(value)} is a date; quote it to use it as text"
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{value!r} is not a finite number"
+        return f"{short_repr(value)} is not a finite number"
     if isinstance(value, list):
         return next((p for p in map(_not_json, value) if p), None)
     if isinstance(value, dict):
@@ -384,31 +381,32 @@ def _read_param(name: str, spec: Any, site: Site, problems: Problems) -> Param |
     if not isinstance(spec, dict) or not spec or not any(key in PARAM_KEYS for key in spec):
         problem = _not_json(spec)
         if problem:
-            problems.at_value(site, f"param {name!r}: {problem}")
+            problems.at_value(site, f"param {short_repr(name)}: {problem}")
             return None
         return Param(name, infer_type(spec), spec, False, span=span)
     if not spec.keys() <= set(PARAM_KEYS):
-        problems.mapping(spec, site, PARAM_KEYS, f"param {name!r}")
+        problems.mapping(spec, site, PARAM_KEYS, f"param {short_repr(name)}")
         return None
     choices = spec.get("choices")
     if choices is not None and (not isinstance(choices, list) or not choices):
-        problems.at_value(site.at("choices"), f"param {name!r}: 'choices' must be a non-empty list")
+        problems.at_value(site.at("choices"), f"param {short_repr(name)}: 'choices' must be a non-empty list")
         return None
     example = spec["default"] if spec.get("default") is not None else choices[0] if choices else None
     kind = spec.get("type", infer_type(example))
     if not isinstance(kind, str) or kind not in PARAM_TYPES:
         hint = did_you_mean(kind, PARAM_TYPES) if isinstance(kind, str) else ""
         problems.at_value(
-            site.at("type"), f"param {name!r} has unknown type {kind!r}{hint}; use one of {', '.join(PARAM_TYPES)}"
+            site.at("type"),
+            f"param {short_repr(name)} has unknown type {short_repr(kind)}{hint}; use one of {', '.join(PARAM_TYPES)}",
         )
         return None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
-        problems.at_value(site.at("required"), f"param {name!r}: 'required' must be true or false")
+        problems.at_value(site.at("required"), f"param {short_repr(name)}: 'required' must be true or false")
         return None
     description = spec.get("description")
     if description is not None and not isinstance(description, str):
-        problems.at_value(site.at("description"), f"param {name!r}: 'description' must be a string")
+        problems.at_value(site.at("description"), f"param {short_repr(name)}: 'description' must be a string")
         return None
     param = Param(name, kind, None, required, description, None, span)
     for index, choice in enumerate(choices or ()):
@@ -416,7 +414,8 @@ def _read_param(name: str, spec: Any, site: Site, problems: Problems) -> Param |
             check_value(param, choice)
         except ParamError:
             problems.at_value(
-                site.at("choices", index), f"param {name!r} is of type {kind!r}: choice {choice!r} is not"
+                site.at("choices", index),
+                f"param {short_repr(name)} is of type {kind!r}: choice {short_repr(choice)} is not",
             )
             return None
     param = Param(name, kind, spec.get("default"), required, description, tuple(choices) if choices else None, span)
@@ -444,7 +443,7 @@ def _read_max_parallel(problems: Problems, value: Any, site: Site) -> Any:
 def _read_timeout(problems: Problems, value: Any, site: Site) -> Any:
     seconds = problems.duration(value, site, "'timeout'")
     if seconds is not None and seconds <= 0:
-        problems.at_value(site, f"'timeout' must be more than 0, got {value!r}")
+        problems.at_value(site, f"'timeout' must be more than 0, got {short_repr(value)}")
         return None
     return seconds
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from framework0.errors import ParamError, did_you_mean
+from framework0.errors import ParamError, did_you_mean, short_repr
 from framework0.recipe.model import Param
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -44,13 +44,39 @@ def check_value(param: Param, value: Any) -> Any:
         or (kind == "dict" and isinstance(value, dict))
     )
     if not ok:
-        raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {value!r}", param=param.name)
+        raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {short_repr(value)}", param=param.name)
     if kind == "float" and isinstance(value, int):
         value = float(value)
+    if isinstance(value, (list, dict, float)):
+        _check_data(param.name, value)
     if param.choices is not None and value not in param.choices:
-        allowed = ", ".join(repr(choice) for choice in param.choices)
-        raise ParamError(f"param {param.name!r} must be one of {allowed}, got {value!r}", param=param.name)
+        allowed = ", ".join(short_repr(choice) for choice in param.choices)
+        raise ParamError(f"param {param.name!r} must be one of {allowed}, got {short_repr(value)}", param=param.name)
     return value
+
+
+#: as deep as a recipe's YAML may nest (YamlLimits.max_depth)
+MAX_PARAM_DEPTH = 64
+
+
+def _check_data(name: str, value: Any) -> None:
+    """Refuse what JSON cannot hold (NaN, infinities) and nesting deeper than a recipe may have."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ParamError(_not_finite(name, repr(item)), param=name)
+        if isinstance(item, (list, dict)):
+            if depth >= MAX_PARAM_DEPTH:
+                raise ParamError(_TOO_DEEP.format(name, MAX_PARAM_DEPTH), param=name)
+            stack.extend((inner, depth + 1) for inner in (item.values() if isinstance(item, dict) else item))
+
+
+_TOO_DEEP = "param {!r} is nested deeper than {} levels"
+
+
+def _not_finite(name: str, number: str) -> str:
+    return f"param {name!r} holds {number}, which is not a finite number (JSON has no NaN or infinity)"
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -70,6 +96,12 @@ def coerce_text(param: Param, text: str) -> Any:
         if kind == "str":
             return text
         if kind == "int":
+            digits = text.strip().lstrip("+-").replace("_", "")
+            if digits.isdigit() and len(digits) > _MAX_DIGITS:
+                message = (
+                    f"param {param.name!r} is an integer of {len(digits)} digits; at most {_MAX_DIGITS} are allowed"
+                )
+                raise ParamError(message, param=param.name)
             return int(text)
         if kind == "float":
             number = float(text)
@@ -84,40 +116,103 @@ def coerce_text(param: Param, text: str) -> Any:
                 return False
             raise ValueError(text)
         if kind in ("list", "dict", "any"):
-            return _parse_structured(text, kind)
+            return _parse_structured(text, kind, param.name)
+    except _NotFinite as error:
+        raise ParamError(_not_finite(param.name, error.number), param=param.name) from None
+    except _TooDeep:
+        raise ParamError(_TOO_DEEP.format(param.name, MAX_PARAM_DEPTH), param=param.name) from None
     except (ValueError, RecursionError):
         pass
     hint = f" (JSON, like {_EXAMPLES[kind]})" if kind in _EXAMPLES else ""
-    raise ParamError(f"param {param.name!r} must be {_article(kind)}{hint}, got {text!r}", param=param.name)
+    raise ParamError(f"param {param.name!r} must be {_article(kind)}{hint}, got {short_repr(text)}", param=param.name)
 
 
+_MAX_DIGITS = 4300  # Python's own limit on reading an int from text (sys.int_info.default_max_str_digits)
 _EXAMPLES = {"list": '["a", "b"]', "dict": '{"key": "value"}'}
 
 
+class _NotFinite(ValueError):
+    """A number JSON cannot hold, as written (``1e999``, ``NaN``, ``-Infinity``, YAML's ``.inf``)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(text)
+    return number
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a finite number")
+    raise ValueError(f"{name} is not JSON")  # Python's extension: as text, or YAML's flow style
 
 
-def _parse_structured(text: str, kind: str) -> Any:
+def _parse_structured(text: str, kind: str, name: str) -> Any:
     """JSON; for a list or dict also YAML's flow style (``[a, b]``, ``{k: v}``), if it gives JSON data."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError:  # not JSON, or NaN/Infinity, which JSON proper does not have
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite:
+        raise
+    except RecursionError:
+        raise _TooDeep(text) from None
+    except ValueError:  # not JSON
         if kind == "any":
             return text
+        if _nesting(text) > MAX_PARAM_DEPTH:
+            raise _TooDeep(text) from None
         from framework0.errors import RecipeError
         from framework0.recipe.yaml_source import parse_yaml
 
         try:
             value = parse_yaml(text, file="-p").data
+        except RecipeError:
+            raise ValueError(text) from None
+        try:
+            _check_data(name, value)
             json.dumps(value, allow_nan=False)
-        except (RecipeError, TypeError, ValueError):
+        except ParamError as error:
+            number = _first_non_finite(value)
+            if number is not None:
+                raise _NotFinite(number) from None
+            raise _TooDeep(text) from error
+        except (TypeError, ValueError):
             raise ValueError(text) from None
     if kind == "list" and not isinstance(value, list):
         raise ValueError(text)
     if kind == "dict" and not isinstance(value, dict):
         raise ValueError(text)
+    _check_data(name, value)
     return value
+
+
+def _nesting(text: str) -> int:
+    """How deep the brackets of ``text`` go, counting those in strings too (an upper bound)."""
+    deepest = depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _first_non_finite(value: Any) -> str | None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return repr(item)
+        if isinstance(item, (list, dict)):
+            stack.extend(reversed(list(item.values() if isinstance(item, dict) else item)))
+    return None
 
 
 def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
@@ -126,7 +221,7 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ParamError(f"params are given as KEY=VALUE, got {pair!r}")
+            raise ParamError(f"params are given as KEY=VALUE, got {short_repr(pair)}")
         values[key.strip()] = value
     return values
 
@@ -143,7 +238,7 @@ def resolve_params(
         if name not in declared:
             known = ", ".join(declared) or "none"
             raise ParamError(
-                f"unknown param {name!r}{did_you_mean(name, declared)}; the recipe's params are: {known}",
+                f"unknown param {short_repr(name)}{did_you_mean(name, declared)}; the recipe's params are: {known}",
                 param=name,
             )
     values: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from framework0.errors import RecipeError, Span
+from framework0.errors import RecipeError, Span, short_repr
 
 NodePath = tuple[str | int, ...]
 """Keys and list indexes from the document root to a node; ``()`` is the root."""
@@ -30,6 +30,9 @@ _STR = _PREFIX + "str"
 _MAP = _PREFIX + "map"
 _SEQ = _PREFIX + "seq"
 _TIMESTAMP = _PREFIX + "timestamp"
+_INT = _PREFIX + "int"
+_MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**_MAX_INT_DIGITS
 
 _ROOT, _IN_SEQ, _IN_MAP = 0, 1, 2
 _NEED_KEY: Any = object()  # the next node in a mapping is a key
@@ -277,9 +280,9 @@ class _Builder:
                 mark = ev.start_mark
                 target = anchors.get(ev.anchor, _MISSING)
                 if target is _MISSING:
-                    raise self.error(mark, f"unknown alias '*{ev.anchor}'")
+                    raise self.error(mark, f"unknown alias {short_repr('*' + ev.anchor)}")
                 if target is None:
-                    raise self.error(mark, f"alias '*{ev.anchor}' is inside the node it refers to")
+                    raise self.error(mark, f"alias {short_repr('*' + ev.anchor)} is inside the node it refers to")
                 aliases += 1
                 if aliases > max_aliases:
                     raise self.error(mark, f"more than {max_aliases} aliases (*name) in one document")
@@ -339,12 +342,18 @@ class _Builder:
     def construct(
         self, ctor: Callable[[yaml.ScalarNode], Any], tag: str, value: str, mark: Any, *, implicit: bool
     ) -> Any:
+        hint = "; quote it to use it as text" if implicit else ""
+        # Python reads and prints ints of up to 4,300 digits: a longer one could be neither shown nor stored.
+        if tag == _INT and len(value) > _MAX_INT_DIGITS:
+            raise self.error(mark, _too_large(value, hint))
         try:
-            return ctor(yaml.ScalarNode(tag, value))
+            result = ctor(yaml.ScalarNode(tag, value))
         except Exception as exc:  # PyYAML's constructors fail in several ways (ValueError, KeyError, ...)
             detail = f" ({exc})" if tag == _TIMESTAMP and isinstance(exc, ValueError) else ""
-            hint = "; quote it to use it as text" if implicit else ""
-            raise self.error(mark, f"{value!r} is not a valid {_short(tag)}{detail}{hint}") from None
+            raise self.error(mark, f"{short_repr(value)} is not a valid {_short(tag)}{detail}{hint}") from None
+        if tag == _INT and abs(result) >= _INT_LIMIT:  # 0x... and 0b... take fewer characters than digits
+            raise self.error(mark, _too_large(value, hint))
+        return result
 
     def key(self, k: Any, mark: Any, ev: Any, fpath: _Path, cont: dict[Any, Any]) -> tuple[Any, _Path]:
         """Check a mapping key; return what the entry's value is stored under and the value's path."""
@@ -410,7 +419,7 @@ def _short(tag: str) -> str:
 
 
 def _not_allowed(tag: str) -> str:
-    return f"tag '{_short(tag)}' is not allowed: recipes are data"
+    return f"tag {short_repr(_short(tag))} is not allowed: recipes are data"
 
 
 def _bad_key(what: str) -> str:
@@ -418,13 +427,15 @@ def _bad_key(what: str) -> str:
 
 
 def _show_key(key: Any) -> str:
-    if isinstance(key, str):
-        return repr(key)
     if key is None:
         return "null"
     if isinstance(key, bool):
         return "true" if key else "false"
-    return repr(key)
+    return short_repr(key)
+
+
+def _too_large(value: str, hint: str) -> str:
+    return f"integer {short_repr(value)} is too large (more than {_MAX_INT_DIGITS} digits){hint}"
 
 
 def _too_many_nodes(limit: int) -> str:
