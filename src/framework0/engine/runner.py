@@ -493,6 +493,9 @@ class Runner:
         entry = self.store.cache_get(run.cache_key)
         if entry is None:
             return False
+        writes = self.store.cache_writes(entry["run_id"], step.name)
+        if writes is None:
+            return False  # the run it came from was cleaned away, and with it the context it wrote
         import json
 
         now = time.time()
@@ -500,9 +503,24 @@ class Runner:
         result.output = json.loads(entry["output"]) if entry["output"] is not None else None
         result.started_at = result.finished_at = now
         result.reason = f"reused the output of run {entry['run_id']}: same code, args and upstream outputs"
+        if writes:
+            self._replay_writes(step.name, writes)
+            changed = sorted({operation[1] for _, batch in writes for operation in batch})
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            result.reason += f"; replayed its context writes ({shown})"
         run.cache_inputs = {**inputs, "from_run": entry["run_id"]}
         self._finish(run, "cached")
         return True
+
+    def _replay_writes(self, name: str, writes: list[tuple[int | None, list[list[Any]]]]) -> None:
+        """Write again what a cached step wrote to the context in the run its output comes from,
+        batch by batch, as the step's own writes (so later steps and templates read them)."""
+        from framework0.context.changes import ChangeSource, Operation
+        from framework0.engine.attempt import NODE
+
+        for item, batch in writes:
+            operations = [Operation(op, key, value) for op, key, value in batch]
+            self.state.apply(operations, ChangeSource(NODE, name, None, item))
 
     def _on_notice(self, notice: Any) -> None:
         """Something other than an attempt's outcome arrived: log lines, or the store failed."""

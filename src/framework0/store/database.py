@@ -103,6 +103,31 @@ class Store:
         with self._connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def cache_writes(self, run_id: str, step: str) -> list[tuple[int | None, list[list[Any]]]] | None:
+        """The context writes of ``step``'s attempts that succeeded in run ``run_id``, oldest first, as
+        ``(item, [[op, key, value], ...])`` batches; None when that run is no longer stored."""
+        versions, attempts = schema.context_versions, schema.attempts
+        query = (
+            sa.select(versions.c.item, versions.c.changes)
+            .join(
+                attempts,
+                sa.and_(
+                    attempts.c.run_id == versions.c.run_id,
+                    attempts.c.step == versions.c.step,
+                    attempts.c.item == versions.c.item,
+                    attempts.c.attempt == versions.c.attempt,
+                ),
+            )
+            .where(versions.c.run_id == run_id, versions.c.step == step, attempts.c.status == "succeeded")
+            .order_by(versions.c.version)
+        )
+        with self._connect() as connection:
+            found = connection.execute(sa.select(schema.runs.c.run_id).where(schema.runs.c.run_id == run_id)).first()
+            if found is None:
+                return None
+            rows = connection.execute(query).all()
+        return [(None if item == schema.NO_ITEM else item, json.loads(changes)) for item, changes in rows]
+
     def close(self) -> None:
         self.engine.dispose()
 

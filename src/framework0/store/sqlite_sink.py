@@ -8,6 +8,7 @@ other database go through SQLAlchemy.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from framework0.errors import StoreError
 from framework0.store.columns import COLUMNS, HEAD, KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.schema_values import NO_ITEM
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
 
@@ -71,6 +73,13 @@ def describe(error: BaseException, path: Path) -> str:
     else:
         hint = "check the file, or point --store or F0_STORE elsewhere"
     return f"cannot write the run store {path}: {text}; {hint}"
+
+
+CACHE_WRITES = (
+    "SELECT v.item, v.changes FROM context_versions v JOIN attempts a ON a.run_id = v.run_id "
+    "AND a.step = v.step AND a.item = v.item AND a.attempt = v.attempt "
+    "WHERE v.run_id = ? AND v.step = ? AND a.status = 'succeeded' ORDER BY v.version"
+)
 
 
 class SqliteSink:
@@ -135,6 +144,18 @@ class SqliteSink:
                 (step,),
             ).fetchall()
         return [dict(zip(COLUMNS["cache"], row, strict=True)) for row in rows]
+
+    def cache_writes(self, run_id: str, step: str) -> list[tuple[int | None, list[list[Any]]]] | None:
+        """The context writes of ``step``'s attempts that succeeded in run ``run_id``, oldest first, as
+        ``(item, [[op, key, value], ...])`` batches; None when that run is no longer stored."""
+        with self._lock:
+            try:
+                if self._connection.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                    return None
+                rows = self._connection.execute(CACHE_WRITES, (run_id, step)).fetchall()
+            except sqlite3.Error as error:
+                raise StoreError(describe(error, self.path)) from error
+        return [(None if item == NO_ITEM else item, json.loads(changes)) for item, changes in rows]
 
     def close(self) -> None:
         with self._lock:
