@@ -62,7 +62,8 @@ class ShellScriptlet(BaseScriptlet):
     Both streams are also written to the step's log, line by line as they come (``f0 logs``).
 
     On timeout (``TimeoutError``), cancellation (``StepCancelled``) or any other exception while the
-    command runs, the command and everything it started are killed before the step ends. Output of
+    command runs, the command and everything it started are killed before the step ends; on POSIX
+    they are also killed when the process running the step dies, even by ``kill -9``. Output of
     background processes that outlive the command (``cmd: "server &"``) is not waited for.
     """
 
