@@ -1,5 +1,7 @@
 """Several ``f0 serve`` processes on one PostgreSQL behave as one server: a change acknowledged by
-one reaches the subscribers of the others, in order, and compare-and-set holds across them."""
+one is read at once on the others and reaches their subscribers, in order, and compare-and-set
+holds across them. On SQLite one server process writes; a second one reads and refuses writes.
+(tests/server/test_linearizability.py checks this under load and kill -9.)"""
 
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import pytest
 from websockets.sync.client import connect
 
 if TYPE_CHECKING:
-    from tests.server.servers import Server, new_token, server_process
-    from tests.store.store_backends import postgres_schema
+    from tests.server.servers import Server, new_token, server_process, stop
+    from tests.store.store_backends import postgres_schema, sqlite_url
 else:
-    from servers import Server, new_token, server_process
-    from store_backends import postgres_schema
+    from servers import Server, new_token, server_process, stop
+    from store_backends import postgres_schema, sqlite_url
 
 
 @pytest.fixture
@@ -90,6 +92,19 @@ def test_a_server_reads_what_the_other_server_wrote(two_servers):
         assert on_b.get("/api/v1/contexts/shared").json() == {"name": "shared", "version": 1, "data": {"x": 1, "y": 2}}
 
 
+def test_a_read_on_one_server_sees_the_write_the_other_server_just_acknowledged(two_servers):
+    """Issue 13: a GET on B right after a PUT acknowledged by A returned the old value 242 times in 300."""
+    a, b = two_servers
+    with a.client() as on_a, b.client() as on_b:
+        on_b.get("/api/v1/contexts/shared")  # B holds the context in memory from now on
+        for n in range(1, 101):
+            assert on_a.put("/api/v1/contexts/shared/keys/n", json={"value": n}).json() == {"version": n}
+            assert on_b.get("/api/v1/contexts/shared/keys/n").json() == {"key": "n", "value": n, "version": n}
+            assert on_b.get("/api/v1/contexts/shared").json()["version"] == n
+            history_at_b = on_b.get("/api/v1/contexts/shared", params={"at": n}).json()
+            assert history_at_b["data"] == {"n": n}
+
+
 def test_compare_and_set_holds_across_servers(two_servers):
     a, b = two_servers
     acknowledged = []
@@ -119,3 +134,20 @@ def test_compare_and_set_holds_across_servers(two_servers):
     final = httpx.get(f"{a.url}/api/v1/contexts/c/keys/n", headers=a.headers).json()
     assert final["value"] == 100
     assert sorted(acknowledged) == list(range(1, 101))  # every acknowledged write is one increment
+
+
+def test_a_second_server_on_one_sqlite_file_reads_refuses_writes_and_takes_over_when_the_first_ends(tmp_path):
+    url = sqlite_url(tmp_path / "one.db")
+    token = new_token()
+    with server_process(url, token=token) as first, server_process(url, token=token) as second:
+        with first.client() as on_first, second.client() as on_second:
+            assert on_first.put("/api/v1/contexts/c/keys/x", json={"value": 1}).json() == {"version": 1}
+            assert on_second.get("/api/v1/contexts/c/keys/x").json()["value"] == 1
+            refused = on_second.put("/api/v1/contexts/c/keys/x", json={"value": "lost?"})
+            assert refused.status_code == 503
+            assert "another f0 serve writes this SQLite store" in refused.json()["error"]["message"]
+            assert on_first.put("/api/v1/contexts/c/keys/x", json={"value": 2}).json() == {"version": 2}
+            assert on_second.get("/api/v1/contexts/c").json() == {"name": "c", "version": 2, "data": {"x": 2}}
+            stop(first)
+            assert on_second.put("/api/v1/contexts/c/keys/x", json={"value": 3}).json() == {"version": 3}
+            assert on_second.get("/api/v1/contexts/c").json() == {"name": "c", "version": 3, "data": {"x": 3}}

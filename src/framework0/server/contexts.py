@@ -10,6 +10,8 @@ Every committed change is published on the server's event bus as a ``ContextChan
 
 from __future__ import annotations
 
+import logging
+import os
 import queue
 import threading
 import time
@@ -25,6 +27,9 @@ from framework0.events.types import ContextChanged
 from framework0.server.jsontext import to_json
 from framework0.store.database import Store
 from framework0.store.shared import ChangeRow, ContextRow, SharedContexts
+from framework0.store.url import sqlite_path
+
+log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]  # called once with the result, or with the exception
 
@@ -112,6 +117,65 @@ class _Pending:
         return self.context.keys.get(key)
 
 
+class OnlyWriter:
+    """Whether this server is the only one writing its store's contexts (then its copy in memory is
+    always current and reads need no store round trip).
+
+    Never on PostgreSQL (several servers share it). On SQLite, one server process writes: the one
+    that holds an exclusive lock on ``DATABASE.server.lock`` (``flock``, released by the kernel
+    when the process ends, even by kill -9). A second server on the same file reads through the
+    store and refuses writes, with a message, until the first one ends and it takes the lock over.
+    An in-memory database has one process by nature; where the lock cannot be taken (not POSIX, a
+    folder it cannot write) the server writes and checks every read against the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.path: str | None = None
+        self.held = False
+        self.file: Any = None
+        if store.dialect != "sqlite":
+            return
+        database = sqlite_path(store.url)
+        if database is None:
+            self.held = True
+        elif os.name == "posix":
+            self.path = f"{database}.server.lock"
+
+    def refusal(self, prepare: Callable[[], None] | None = None) -> str | None:
+        """Why this server may not write now (another server holds the lock), or None; takes the
+        lock when it is free, calling ``prepare`` first once it is taken (before ``held`` is set)."""
+        if self.held or self.path is None or self._claim(prepare):
+            return None
+        return (
+            f"another f0 serve writes this SQLite store ({self.path} is locked): SQLite serves one "
+            f"server process; stop the other one, or serve several from PostgreSQL"
+        )
+
+    def _claim(self, prepare: Callable[[], None] | None) -> bool:
+        import fcntl
+
+        assert self.path is not None
+        try:
+            if self.file is None:
+                self.file = open(self.path, "a")  # held until release()
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError as error:  # cannot lock here: write, and read through the store
+            log.warning("cannot lock %s (%s): reads check the store", self.path, error)
+            self.path = None
+            return False
+        if prepare is not None:
+            prepare()
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing the file releases the flock
+            self.file = None
+        self.held = self.held and self.path is None  # an in-memory database stays held
+
+
 class ContextService:
     """The server's named contexts. ``start()`` before use, ``close()`` at the end."""
 
@@ -125,15 +189,16 @@ class ContextService:
         self._contexts: dict[str, _Context] = {}
         self._lock = threading.Lock()  # guards _contexts for readers; only the writer changes it
         self._thread: threading.Thread | None = None
-        #: whether no other process writes this store's contexts, so that the copy in memory is
-        #: always current (reads then need no store round trip); never on PostgreSQL
-        self.only_writer = False
+        self.writer = OnlyWriter(store)
         self.commits = 0  # transactions committed (the group commit's effect shows as writes / commits)
         self.writes = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        refusal = self.writer.refusal()
+        if refusal is not None:
+            log.warning("%s; this server reads, and refuses writes until then", refusal)
         self._thread = threading.Thread(target=self._loop, name="f0-context-writer", daemon=True)
         self._thread.start()
 
@@ -142,6 +207,13 @@ class ContextService:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
+        self.writer.release()
+
+    @property
+    def only_writer(self) -> bool:
+        """Whether no other process writes this store's contexts: the copy in memory is then
+        always current, and reads need no store round trip (see ``OnlyWriter``)."""
+        return self.writer.held
 
     @property
     def alive(self) -> bool:
@@ -172,6 +244,10 @@ class ContextService:
 
     def cached(self, name: str) -> bool:
         return name in self._contexts
+
+    def held(self, name: str) -> bool:
+        """Whether ``read`` and ``read_key`` answer ``name`` from memory at once (no blocking)."""
+        return self.writer.held and name in self._contexts
 
     def current(self, name: str) -> tuple[int, dict[str, Any]] | None:
         """The context's version and data, or None when it is not loaded (see ``submit_load``)."""
@@ -320,6 +396,15 @@ class ContextService:
                 return
 
     def _process(self, batch: list[Any]) -> None:
+        if not self.writer.held and any(isinstance(item, (_Write, _Create)) for item in batch):
+            refusal = self.writer.refusal(prepare=self._take_over)
+            if refusal is not None:
+                for item in batch:
+                    if isinstance(item, (_Write, _Create)):
+                        _settle(item.done, StoreError(refusal))
+                batch = [item for item in batch if not isinstance(item, (_Write, _Create))]
+                if not batch:
+                    return
         names = sorted({item.name for item in batch})
         answers: list[tuple[Done, Any]] = []
         published: list[ContextChanged] = []
@@ -395,6 +480,13 @@ class ContextService:
         _answer(answers)
         if self.keep_history is not None:
             self._trim(versions)
+
+    def _take_over(self) -> None:
+        """The other server on this SQLite store ended and this one is its only writer now: forget
+        the copies in memory (read again from the store as they are needed)."""
+        with self._lock:
+            self._contexts.clear()
+        log.warning("this server now writes its SQLite store (the other server ended)")
 
     def _catch_up(self, connection: Any, row: ContextRow) -> list[ContextChanged]:
         """Bring the cached context up to the stored row (another server may have written since)."""

@@ -145,7 +145,8 @@ async def read_context(
 ) -> Response:
     """The whole context (``?at=V``: as it was at version V). A context never written is empty, version 0."""
     state = state_of(request)
-    current = await run_in_threadpool(state.contexts.read, name)  # linearizable: see ContextService.read
+    contexts = state.contexts  # reads are linearizable (see ContextService.read); from memory at once when held
+    current = contexts.read(name) if contexts.held(name) else await run_in_threadpool(contexts.read, name)
     version, data = current if current is not None else (0, {})
     if at is not None and at != version:
         data = await run_in_threadpool(state.contexts.at, name, at)
@@ -161,7 +162,10 @@ async def read_context(
 async def read_key(request: Request, name: str = NamePath, key: str = KeyPath) -> Response:
     """One key's value and the version that last wrote it."""
     state = state_of(request)
-    found = await run_in_threadpool(state.contexts.read_key, name, key)
+    contexts = state.contexts
+    found = (
+        contexts.read_key(name, key) if contexts.held(name) else await run_in_threadpool(contexts.read_key, name, key)
+    )
     if found is None:
         return reply({"error": {"type": "KeyNotFound", "message": f"context {name!r} has no key {key!r}"}}, 404)
     return reply({"key": key, "value": found[0], "version": found[1]})
