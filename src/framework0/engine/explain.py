@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from framework0.engine.caching import explain_difference
 from framework0.errors import UsageError, did_you_mean
 from framework0.store.database import Store
+
+PASSED = ("succeeded", "cached")
+RUN_AGAIN = "run again: "
 
 
 def explain_step(store: Store, run_id: str, step: str) -> list[str]:
@@ -15,45 +19,128 @@ def explain_step(store: Store, run_id: str, step: str) -> list[str]:
     run = store.find_run(run_id)
     run_id = run["run_id"]
     rows = {row["name"]: row for row in store.steps(run_id)}
+    graph = _graph(run)
     if step not in rows:
-        raise UsageError(f"run {run_id} has no step {step!r}{did_you_mean(step, rows)}")
+        if step in graph:  # planned, but nothing happened to it before the runner stopped
+            return [f"step {step!r} of run {run_id}: pending", "pending: it never started"]
+        raise UsageError(f"run {run_id} has no step {step!r}{did_you_mean(step, rows or graph)}")
     row = rows[step]
-    status, reason = row["status"], row["reason"]
+    status, reason, attempts = row["status"], row["reason"], row["attempts"]
     lines = [
-        f"step {step!r} of run {run_id}: {status}" + (f" after {row['attempts']} attempt(s)" if row["attempts"] else "")
+        f"step {step!r} of run {run_id}: {status}"
+        + (f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else "")
     ]
     if status == "cached":
         lines.append(f"cached: {reason}")
         lines.extend(_inputs(row))
+        lines.extend(_kept(run, row))
         return lines
     if status in ("skipped", "pending", "running"):
         lines.append(f"{status}: {reason or 'it never started'}")
         return lines
-    if reason and reason.startswith("run again"):
-        lines.append(f"{reason} (session {row['session']})")
+    again = bool(reason and reason.startswith(RUN_AGAIN))
+    if again:
+        lines.append(_run_again(store, run_id, row))
     if row["cache_inputs"] is None:
         if reason and "--no-cache" in reason:
             lines.append(f"ran: {reason}")
-        elif not (reason and reason.startswith("run again")):
-            lines.append("ran: it does not set cache: true, so it runs whenever its upstream steps succeed")
+        elif not again:
+            lines.append(_why_it_ran(step, graph, rows))
+            lines.extend(_kept(run, row))
         return lines
     now = json.loads(row["cache_inputs"])
     earlier = store.earlier_step(run, step)
     if earlier is None:
         lines.append("ran: cache: true, but no earlier run of this recipe has recorded this step")
-        return lines
-    before = json.loads(earlier["cache_inputs"])
-    changes = explain_difference(now, before)
-    if changes:
-        lines.append(f"ran: cache: true, but since run {earlier['run_id']}: " + "; ".join(changes))
-    elif earlier["status"] not in ("succeeded", "cached"):
-        lines.append(f"ran: same inputs as in run {earlier['run_id']}, but the step {earlier['status']} there")
     else:
-        lines.append(f"ran: same inputs as in run {earlier['run_id']}, but its cache entry was gone (cleaned?)")
+        before = json.loads(earlier["cache_inputs"])
+        changes = explain_difference(now, before)
+        if changes:
+            lines.append(f"ran: cache: true, but since run {earlier['run_id']}: " + "; ".join(changes))
+        elif earlier["status"] not in PASSED:
+            lines.append(f"ran: same inputs as in run {earlier['run_id']}, but the step {earlier['status']} there")
+        else:
+            lines.append(f"ran: same inputs as in run {earlier['run_id']}, but its cache entry was gone (cleaned?)")
+    if not again:
+        lines.extend(_kept(run, row))
     return lines
 
 
-def _inputs(row: dict[str, Any]) -> list[str]:
+def _graph(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The run's steps as recorded when it started (name -> {upstream, trigger, ...}); empty for a
+    run recorded before graphs were kept."""
+    try:
+        document = json.loads(run.get("graph") or "{}")
+        return {entry["name"]: entry for entry in document.get("steps", []) if isinstance(entry, dict)}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _why_it_ran(step: str, graph: Mapping[str, Mapping[str, Any]], rows: Mapping[str, Any]) -> str:
+    """Why a step that is not cache: true ran: its trigger, a tolerated failure, or its upstream steps."""
+    entry = graph.get(step)
+    if entry is None:
+        return "ran: it does not set cache: true, so it runs when its upstream steps let it"
+    upstream = [name for name in entry.get("upstream", []) if isinstance(name, str)]
+    status = {name: rows[name]["status"] if name in rows else "pending" for name in upstream}
+    not_passed = [name for name in upstream if status[name] not in PASSED]
+    tolerated = [
+        name for name in not_passed if status[name] == "failed" and graph.get(name, {}).get("continue_on_error")
+    ]
+    # A step without trigger: always runs only after every upstream step passed or failed tolerated,
+    # so one that ran after any other outcome is a cleanup step (also in a run recorded before the
+    # graph said so).
+    if entry.get("trigger") == "always" or len(tolerated) < len(not_passed):
+        if not upstream:
+            return "ran: trigger: always (a cleanup step); it has no upstream steps, so it runs in every run"
+        outcomes = ", ".join(f"{name} {status[name]}" for name in upstream)
+        return (
+            "ran: trigger: always (a cleanup step): it runs once its upstream steps are settled, "
+            f"whatever their outcome; here {outcomes}"
+        )
+    if tolerated:
+        names = ", ".join(tolerated)
+        step_s = "step" if len(tolerated) == 1 else "steps"
+        verb = "sets" if len(tolerated) == 1 else "set"
+        return (
+            f"ran: upstream {step_s} {names} failed, but {'it' if len(tolerated) == 1 else 'they'} {verb} "
+            "continue_on_error: true, so the run went on as if it had passed"
+        )
+    if not upstream:
+        return "ran: it has no upstream steps and does not set cache: true, so it runs in every run"
+    step_s = "step" if len(upstream) == 1 else "steps"
+    return (
+        f"ran: its upstream {step_s} {', '.join(upstream)} succeeded, and it does not set cache: true, "
+        "so it runs whenever they succeed"
+    )
+
+
+def _run_again(store: Store, run_id: str, row: Mapping[str, Any]) -> str:
+    """``ran again in session N (f0 resume): WHY``, naming the session the step last ran in before."""
+    session = int(row["session"])
+    earlier = [
+        int(attempt["session"]) for attempt in store.attempts(run_id, row["name"]) if int(attempt["session"]) < session
+    ]
+    before = max(earlier, default=session - 1)
+    why = str(row["reason"])[len(RUN_AGAIN) :]
+    why = why.replace("in the earlier session", f"in session {before}")
+    why = why.replace("when the runner stopped", f"when the runner of session {before} stopped")
+    return f"ran again in session {session} (f0 resume): {why}"
+
+
+def _kept(run: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """For a step a resume kept: which session it ran in, and that it was not run again."""
+    sessions, session = int(run["sessions"] or 1), int(row["session"])
+    if session >= sessions or row["status"] not in PASSED:
+        return []
+    kept_in = f"session {sessions}" if sessions == session + 1 else f"sessions {session + 1} to {sessions}"
+    return [
+        f"kept in {kept_in} (f0 resume): it {row['status']} in session {session}, so its output and "
+        "context changes were restored, not made again"
+    ]
+
+
+def _inputs(row: Mapping[str, Any]) -> list[str]:
     if row["cache_inputs"] is None:
         return []
     inputs = json.loads(row["cache_inputs"])
