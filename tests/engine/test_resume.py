@@ -246,8 +246,9 @@ def test_a_stopped_run_resumes_running_again_only_the_step_that_was_running(tmp_
 
 
 def test_f0_resume_of_an_unknown_run_is_a_one_line_error(tmp_path: Path) -> None:
-    process = f0("resume", "nope", "--store", f"sqlite:///{tmp_path}/s.db", cwd=tmp_path)
+    url = f"sqlite:///{tmp_path}/s.db"
+    framework0.run(make_recipe(tmp_path, CHAIN), store=url)  # a store that exists, without that run
+    process = f0("resume", "nope", "--store", url, cwd=tmp_path)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2
-    url = f"sqlite:///{tmp_path}/s.db"
     assert err.strip().splitlines() == [f"error: no run 'nope' in the store {url}; f0 runs list shows the runs"]

@@ -2,8 +2,11 @@
 
 A step that succeeded (or was cached) is kept, with its output and context changes, unless it is
 ``--from`` STEP or downstream of it, or downstream of a step that runs again. Everything else runs
-again. An attempt that was running when the runner died runs again under the same attempt number
-(at-least-once), and the context writes it had made are not recorded twice.
+again; of a ``foreach`` step that runs again, the items that succeeded are kept with their outputs
+(and their context changes, which the restored context holds) as long as the step gets the same
+number of items with the same params. An attempt that was running when the runner died runs again
+under the same attempt number (at-least-once), and the context writes it had made are not recorded
+twice.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class ResumeState:
     context_version: int
     history: list[Change] = field(default_factory=list)
     replay: dict[Unit, list[list[tuple[str, str, Any]]]] = field(default_factory=dict)
+    #: foreach steps that run again: how many items they had, and the outputs of those that succeeded
+    kept_items: dict[str, tuple[int, dict[int, Any]]] = field(default_factory=dict)
 
 
 def _loads(text: str | None) -> Any:
@@ -120,8 +125,24 @@ def load_resume(
         elif row["attempt"] > base.get(row["step"], 0):
             base[row["step"]] = row["attempt"]
     context, version, history, replay = _context(store, run, unfinished)
-    values = json.loads(run["params"])
-    values.update(params or {})
+    stored = json.loads(run["params"])
+    values = {**stored, **(params or {})}
+    kept_items: dict[str, tuple[int, dict[int, Any]]] = {}
+    if values == stored:  # other params may give other items: then every item runs again
+        for name in order:
+            row = rows.get(name)
+            if name in kept_set or name in rerun_from or not row or not row["items"]:
+                continue
+            if not all(up in kept_set for up in upstream[name]):
+                continue
+            done = {
+                attempt["item"]: _loads(attempt["output"])
+                for attempt in attempts
+                if attempt["step"] == name and attempt["status"] == "succeeded" and attempt["item"] != NO_ITEM
+            }
+            if done:
+                kept_items[name] = (int(row["items"]), done)
+                reasons[name] += f"; kept the {len(done)} of its {row['items']} items that had succeeded"
     return ResumeState(
         run_id=run_id,
         session=int(run["sessions"]) + 1,
@@ -136,6 +157,7 @@ def load_resume(
         context_version=version,
         history=history,
         replay=replay,
+        kept_items=kept_items,
     )
 
 

@@ -95,6 +95,7 @@ class _StepRun:
         "cache_key",
         "cache_inputs",
         "losses",
+        "kept_items",
     )
 
     def __init__(self, step: Step) -> None:
@@ -112,6 +113,8 @@ class _StepRun:
         self.cache_key: str | None = None
         self.cache_inputs: dict[str, Any] | None = None
         self.losses: dict[int | None, int] = {}  # by item: attempts whose worker was lost
+        #: a resumed foreach step: its item count then, and the outputs of the items that succeeded
+        self.kept_items: tuple[int, dict[int, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -414,6 +417,8 @@ class Runner:
             self._runs[name].base = base
         for name, reason in resume.reasons.items():
             self._runs[name].result.reason = reason
+        for name, kept_items in resume.kept_items.items():
+            self._runs[name].kept_items = kept_items
         kept = set(resume.kept)
         return [name for name in ready if name not in kept]
 
@@ -634,9 +639,20 @@ class Runner:
                     run.result.output = []
                     self._finish(run, "succeeded")
                     return
-                if step.cache and self._cached(run):
+                todo = list(range(len(items)))
+                if run.kept_items is not None and run.kept_items[0] != len(items):
+                    run.result.reason = f"run again: it now has {len(items)} items, not {run.kept_items[0]}"
+                elif run.kept_items is not None:
+                    for index, output in run.kept_items[1].items():
+                        run.outputs[index] = output
+                    todo = [index for index in todo if index not in run.kept_items[1]]
+                    run.left = len(todo)
+                    if not todo:
+                        self._finish_units(run)
+                        return
+                elif step.cache and self._cached(run):
                     return
-                self._ready.extend((run, index, run.base + 1) for index in range(len(items)))
+                self._ready.extend((run, index, run.base + 1) for index in todo)
                 return
         except TemplateError as error:
             run.result.error, _ = error_info(error)

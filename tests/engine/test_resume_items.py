@@ -1,0 +1,100 @@
+"""Resuming a foreach step keeps the items that succeeded and runs only the others."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import framework0
+
+STEPS = """
+from pathlib import Path
+
+
+def fetch(ctx, item, folder):
+    with open(Path(folder) / f"item-{item}.count", "a") as out:
+        out.write("x")
+    if item == "c" and not (Path(folder) / "fixed").exists():
+        raise ConnectionError(f"{item}: unreachable")
+    ctx.increment("fetched")
+    ctx.set(f"rows.{item}", len(item) * 10)
+    return f"{item}!"
+"""
+
+RECIPE = """
+    params:
+      regions: {type: list, default: [a, b, c, d]}
+    max_parallel: 8  # every item starts at once: none waits behind the failing one
+    steps:
+      - name: fetch
+        module: resume_items_steps
+        function: fetch
+        foreach: "{{ params.regions }}"
+        args: {item: "{{ item }}", folder: FOLDER}
+      - {name: total, uses: python, args: {call: "builtins:len", args: ["{{ steps.fetch.output }}"]}}
+"""
+
+
+def make(folder: Path) -> Path:
+    (folder / "resume_items_steps.py").write_text(STEPS)
+    path = folder / "recipe.yaml"
+    path.write_text(textwrap.dedent(RECIPE).replace("FOLDER", str(folder)))
+    return path
+
+
+def runs_per_item(folder: Path) -> dict[str, int]:
+    return {item: len((folder / f"item-{item}.count").read_text()) for item in "abcd"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/store.db"
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_resume_runs_only_the_foreach_items_that_did_not_succeed(tmp_path: Path, store: str, executor: str) -> None:
+    recipe = make(tmp_path)
+    first = framework0.run(recipe, store=store, executor=executor)
+    assert first.status == "failed"
+    (tmp_path / "fixed").touch()
+
+    second = framework0.resume(first.run_id, store=store, executor=executor)
+
+    assert second.status == "succeeded", second.error
+    assert runs_per_item(tmp_path) == {"a": 1, "b": 1, "c": 2, "d": 1}
+    assert second.steps["fetch"].output == ["a!", "b!", "c!", "d!"]
+    assert second.steps["total"].output == 4
+    assert second.context == {"fetched": 4, "rows.a": 10, "rows.b": 10, "rows.c": 10, "rows.d": 10}
+
+
+def test_a_resumed_foreach_step_says_which_items_it_kept(tmp_path: Path, store: str) -> None:
+    recipe = make(tmp_path)
+    first = framework0.run(recipe, store=store)
+    (tmp_path / "fixed").touch()
+    second = framework0.resume(first.run_id, store=store)
+    assert second.steps["fetch"].reason == (
+        "run again: it failed in the earlier session; kept the 3 of its 4 items that had succeeded"
+    )
+    assert second.steps["fetch"].attempts == 2  # the failed item's second attempt
+
+
+def test_resume_with_other_params_runs_every_item_again(tmp_path: Path, store: str) -> None:
+    recipe = make(tmp_path)
+    first = framework0.run(recipe, store=store)
+    (tmp_path / "fixed").touch()
+    second = framework0.resume(first.run_id, store=store, params={"regions": ["a", "b", "c", "d", "e"]})
+    assert second.status == "succeeded", second.error
+    assert runs_per_item(tmp_path) == {"a": 2, "b": 2, "c": 2, "d": 2}
+    assert second.steps["fetch"].output == ["a!", "b!", "c!", "d!", "e!"]
+
+
+def test_resume_from_a_foreach_step_runs_every_item_again(tmp_path: Path, store: str) -> None:
+    recipe = make(tmp_path)
+    (tmp_path / "fixed").touch()
+    first = framework0.run(recipe, store=store)
+    assert first.status == "succeeded"
+    again = framework0.resume(first.run_id, store=store, from_step="fetch")
+    assert again.status == "succeeded"
+    assert runs_per_item(tmp_path) == {"a": 2, "b": 2, "c": 2, "d": 2}
