@@ -105,6 +105,17 @@ def test_a_read_on_one_server_sees_the_write_the_other_server_just_acknowledged(
             assert history_at_b["data"] == {"n": n}
 
 
+def test_a_subscriber_resumes_on_the_other_server_from_the_version_it_was_just_given(two_servers):
+    a, b = two_servers
+    with a.client() as on_a, b.client() as on_b:
+        on_b.get("/api/v1/contexts/shared")  # B holds the context in memory from now on
+        for n in range(1, 21):
+            version = on_a.put("/api/v1/contexts/shared/keys/n", json={"value": n}).json()["version"]
+            with subscribe(b, "shared", since=version) as websocket:  # not "version does not exist yet"
+                on_a.put("/api/v1/contexts/shared/keys/n", json={"value": -n})
+                assert [change["version"] for change in versions_received(websocket, 1)] == [version + 1]
+
+
 def test_compare_and_set_holds_across_servers(two_servers):
     a, b = two_servers
     acknowledged = []

@@ -245,6 +245,16 @@ class ContextService:
     def cached(self, name: str) -> bool:
         return name in self._contexts
 
+    def behind(self, name: str) -> bool:
+        """Whether the store holds a version of ``name`` newer than the copy in memory (blocking:
+        one indexed read; never, for the store's only writer)."""
+        if self.writer.held:
+            return False
+        stored = self.tables.version(name)
+        with self._lock:
+            context = self._contexts.get(name)
+            return stored is not None and (context is None or context.version < stored)
+
     def held(self, name: str) -> bool:
         """Whether ``read`` and ``read_key`` answer ``name`` from memory at once (no blocking)."""
         return self.writer.held and name in self._contexts
