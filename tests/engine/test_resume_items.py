@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -98,3 +101,51 @@ def test_resume_from_a_foreach_step_runs_every_item_again(tmp_path: Path, store:
     again = framework0.resume(first.run_id, store=store, from_step="fetch")
     assert again.status == "succeeded"
     assert runs_per_item(tmp_path) == {"a": 2, "b": 2, "c": 2, "d": 2}
+
+
+def test_a_resumed_run_counts_this_sessions_time_apart_from_the_time_since_it_first_started(
+    tmp_path: Path, store: str
+) -> None:
+    recipe = make(tmp_path)
+    first = framework0.run(recipe, store=store)
+    (tmp_path / "fixed").touch()
+    second = framework0.resume(first.run_id, store=store)
+    assert second.started_at == pytest.approx(first.started_at)
+    assert second.session_started_at is not None and second.session_started_at >= first.finished_at
+    assert second.session_duration_s == pytest.approx(second.finished_at - second.session_started_at, abs=1e-5)
+    assert second.session_duration_s < second.duration_s
+
+
+def test_f0_resume_prints_this_sessions_time_and_the_total(tmp_path: Path, store: str) -> None:
+    recipe = make(tmp_path)
+    first = framework0.run(recipe, store=store)
+    (tmp_path / "fixed").touch()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "framework0", "resume", first.run_id, "--store", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    summary = [line for line in resumed.stdout.splitlines() if f"(run {first.run_id})" in line][-1]
+    assert re.fullmatch(
+        rf"\S+ succeeded in \S+ this session, \S+ since the run first started: 2 succeeded \(run {first.run_id}\)",
+        summary,
+    ), summary
+
+
+def test_f0_run_prints_one_duration(tmp_path: Path, store: str) -> None:
+    recipe = make(tmp_path)
+    (tmp_path / "fixed").touch()
+    ran = subprocess.run(
+        [sys.executable, "-m", "framework0", "run", str(recipe), "--store", store],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "this session" not in ran.stdout

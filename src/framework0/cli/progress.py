@@ -162,7 +162,10 @@ def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30, de
         lines.append(f"  {ICONS.get(step.status, '?')} {step.name:<{width}}  {duration:>7}{retries}  {detail}".rstrip())
     name = result.test_id or result.recipe_path or "recipe"
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no steps"
-    lines.append(f"{name} {result.status} in {format_duration(result.duration_s)}: {tally} (run {result.run_id})")
+    took = format_duration(result.session_duration_s)
+    if result.session_started_at is not None and result.session_started_at > result.started_at:
+        took += f" this session, {format_duration(result.duration_s)} since the run first started"
+    lines.append(f"{name} {result.status} in {took}: {tally} (run {result.run_id})")
     if result.error is not None and result.status != "succeeded":
         lines.append(f"  {result.error.message}")
     if debug:

@@ -72,10 +72,19 @@ class RunResult:
     context: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     error: ErrorInfo | None = None
+    #: when this session began: later than ``started_at`` for a resumed run, None when not known
+    session_started_at: float | None = None
 
     @property
     def duration_s(self) -> float:
+        """From the run's first start to its end (every session of a resumed run, and between)."""
         return round(self.finished_at - self.started_at, 6)
+
+    @property
+    def session_duration_s(self) -> float:
+        """This session's time: the same as ``duration_s`` unless the run was resumed."""
+        start = self.started_at if self.session_started_at is None else self.session_started_at
+        return round(self.finished_at - start, 6)
 
     @property
     def ok(self) -> bool:

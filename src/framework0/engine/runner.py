@@ -1052,6 +1052,7 @@ class Runner:
             context=self.state.snapshot(),
             params=dict(self.values),
             error=error,
+            session_started_at=self._started_at,
         )
         self.bus.publish(RunFinished(self.run_id, status, finished, result.duration_s, error))
         return result
