@@ -177,22 +177,22 @@ def test_unknown_retry_key_suggests_the_closest() -> None:
 
 
 def test_unknown_test_meta_key_suggests_the_closest() -> None:
-    text = "test_meta:\n  test_di: X-1\nsteps: []\n"
+    text = "test_meta:\n  test_di: X-1\nsteps: [{name: s, uses: hello_world}]\n"
     assert error(text) == "r.yaml:2:3: unknown key 'test_di' in test_meta (did you mean 'test_id'?)"
 
 
 def test_unknown_param_key_suggests_the_closest() -> None:
-    text = "params:\n  batch: {type: int, defualt: 3}\nsteps: []\n"
+    text = "params:\n  batch: {type: int, defualt: 3}\nsteps: [{name: s, uses: hello_world}]\n"
     assert error(text) == "r.yaml:2:22: unknown key 'defualt' in param 'batch' (did you mean 'default'?)"
 
 
 def test_unknown_defaults_key_suggests_the_closest() -> None:
-    text = "defaults:\n  timout: 5m\nsteps: []\n"
+    text = "defaults:\n  timout: 5m\nsteps: [{name: s, uses: hello_world}]\n"
     assert error(text) == "r.yaml:2:3: unknown key 'timout' in defaults (did you mean 'timeout'?)"
 
 
 def test_test_meta_and_its_alias_together_are_an_error() -> None:
-    text = "test_meta: {test_id: A}\nmeta: {test_id: B}\nsteps: []\n"
+    text = "test_meta: {test_id: A}\nmeta: {test_id: B}\nsteps: [{name: s, uses: hello_world}]\n"
     assert error(text) == "r.yaml:2:1: give either 'test_meta' or its alias 'meta', not both"
 
 
@@ -205,19 +205,28 @@ def test_args_and_its_alias_with_together_are_an_error() -> None:
 
 
 def test_max_parallel_must_be_an_integer() -> None:
-    assert error('max_parallel: "x"\nsteps: []\n') == "r.yaml:1:15: 'max_parallel' must be an integer, got a string 'x'"
+    assert (
+        error('max_parallel: "x"\nsteps: [{name: s, uses: hello_world}]\n')
+        == "r.yaml:1:15: 'max_parallel' must be an integer, got a string 'x'"
+    )
 
 
 def test_max_parallel_must_be_at_least_one() -> None:
-    assert error("max_parallel: 0\nsteps: []\n") == "r.yaml:1:15: 'max_parallel' must be at least 1, got 0"
+    assert (
+        error("max_parallel: 0\nsteps: [{name: s, uses: hello_world}]\n")
+        == "r.yaml:1:15: 'max_parallel' must be at least 1, got 0"
+    )
 
 
 def test_sequential_must_be_a_boolean() -> None:
-    assert error("sequential: 3\nsteps: []\n") == "r.yaml:1:13: 'sequential' must be true or false, got an integer 3"
+    assert (
+        error("sequential: 3\nsteps: [{name: s, uses: hello_world}]\n")
+        == "r.yaml:1:13: 'sequential' must be true or false, got an integer 3"
+    )
 
 
 def test_run_timeout_must_be_a_duration() -> None:
-    assert error("timeout: soon\nsteps: []\n") == (
+    assert error("timeout: soon\nsteps: [{name: s, uses: hello_world}]\n") == (
         "r.yaml:1:10: 'timeout': expected a duration like 500ms, 30s, 5m, 1h or a number of seconds, got 'soon'"
     )
 
@@ -388,19 +397,19 @@ def test_a_module_that_fails_on_import_is_reported(tmp_path: Path) -> None:
     )
 
 
-def test_a_missing_function_suggests_the_closest(tmp_path: Path) -> None:
+def test_a_missing_function_is_reported_at_its_own_line_with_the_closest_name(tmp_path: Path) -> None:
     (tmp_path / "f0_test_greetings.py").write_text("def greet(name: str) -> str:\n    return name\n")
     text = "steps:\n  - name: a\n    module: f0_test_greetings\n    function: gret\n"
     assert error(text, base_dir=tmp_path) == (
-        "r.yaml:3:13: module 'f0_test_greetings' has no attribute 'gret' (did you mean 'greet'?)"
+        "r.yaml:4:15: module 'f0_test_greetings' has no attribute 'gret' (did you mean 'greet'?)"
     )
 
 
-def test_a_function_that_is_not_a_scriptlet_is_refused(tmp_path: Path) -> None:
+def test_a_function_that_is_not_a_scriptlet_is_refused_at_its_own_line(tmp_path: Path) -> None:
     (tmp_path / "f0_test_constants.py").write_text("LIMIT = 3\n")
-    text = "steps:\n  - name: a\n    module: f0_test_constants\n    function: LIMIT\n"
+    text = "steps:\n  - name: a\n    function: LIMIT\n    module: f0_test_constants\n"
     assert error(text, base_dir=tmp_path) == (
-        "r.yaml:3:13: 'f0_test_constants:LIMIT' is an int, not a BaseScriptlet subclass or a function"
+        "r.yaml:3:15: 'f0_test_constants:LIMIT' is an int, not a BaseScriptlet subclass or a function"
     )
 
 
@@ -609,3 +618,103 @@ def test_a_recipe_file_name_with_a_newline_is_quoted_in_its_messages(tmp_path: P
         load_recipe(recipe)
     (line,) = str(caught.value).splitlines()
     assert line == f"{str(recipe)!r}:1:25: unknown scriptlet 'nope'; run 'f0 scriptlets list' to see them all"
+
+
+# -- what f0 validate used to miss (issue 13, item 16) ----------------------------------------------------
+
+
+def test_a_duplicate_step_still_has_its_own_errors_reported() -> None:
+    found = errors(
+        """\
+        steps:
+          - name: a
+            uses: hello_world
+          - name: a
+            uses: hello_world
+            args: {nmae: x, name: "{{ steps.zz.output }}"}
+            when: "params.q"
+            depends_on: [nope]
+        """
+    )
+    assert found == [
+        "r.yaml:4:11: duplicate step name 'a' (first defined at 2:11)",
+        "r.yaml:6:12: step 'a': unknown arg 'nmae' (did you mean 'name'?)",
+        "r.yaml:6:27: template reads unknown step 'zz'",
+        "r.yaml:7:11: template reads unknown param 'q'",
+        "r.yaml:8:17: step 'a' depends on unknown step 'nope'",
+    ]
+
+
+def test_renaming_a_duplicate_step_reports_the_same_errors_but_the_duplicate() -> None:
+    text = """\
+        steps:
+          - {name: a, uses: hello_world}
+          - {name: a, uses: hello_wrld, timeout: soon, args: {x: "{{ nope }}"}, trigger: allways}
+        """
+    renamed = errors(text.replace("name: a, uses: hello_wrld", "name: b, uses: hello_wrld"))
+    assert errors(text) == ["r.yaml:3:12: duplicate step name 'a' (first defined at 2:12)", *renamed]
+    assert len(renamed) == 4
+
+
+@pytest.mark.parametrize(
+    ("that", "message"),
+    [
+        (
+            "steps.latency.outptu > 1",
+            "template reads steps.latency.outptu: a step has 'output' and 'status' (did you mean 'output'?)",
+        ),
+        (
+            "steps['latency'].stat == 'x'",
+            "template reads steps.latency.stat: a step has 'output' and 'status' (did you mean 'status'?)",
+        ),
+        ("{{ steps.latency.results }}", "template reads steps.latency.results: a step has 'output' and 'status'"),
+        ("steps.nope.output > 1", "template reads unknown step 'nope'"),
+        ("params.nope", "template reads unknown param 'nope'"),
+        (
+            "steps.latency.output >",
+            "template error: unexpected 'end of print statement' (at column 23 of 'steps.latency.output >')",
+        ),
+    ],
+)
+def test_assert_that_expressions_are_checked_like_templates(that: str, message: str) -> None:
+    text = f"""\
+        steps:
+          - {{name: latency, uses: hello_world}}
+          - name: check
+            uses: assert
+            args: {{that: ["steps.latency.status == 'succeeded'", "{that}"]}}
+        """
+    assert errors(text) == [f"r.yaml:5:58: {message}"]
+
+
+def test_a_step_attribute_other_than_output_or_status_is_an_error_in_any_template() -> None:
+    text = """\
+        steps:
+          - {name: a, uses: hello_world}
+          - {name: b, uses: hello_world, args: {name: "{{ steps.a.ouput.x }}"}, when: "steps.a.outputs"}
+        """
+    assert errors(text) == [
+        "r.yaml:3:47: template reads steps.a.ouput: a step has 'output' and 'status' (did you mean 'output'?)",
+        "r.yaml:3:79: template reads steps.a.outputs: a step has 'output' and 'status' (did you mean 'output'?)",
+    ]
+
+
+def test_reading_a_whole_step_or_its_output_and_status_is_fine() -> None:
+    text = """\
+        steps:
+          - {name: a, uses: hello_world}
+          - name: b
+            uses: assert
+            args: {that: ["steps.a.output.x is defined or true", "steps.a['status']", "steps.a|length == 2"]}
+        """
+    assert [step.name for step in load_recipe_text(textwrap.dedent(text), file="r.yaml").steps] == ["a", "b"]
+
+
+def test_an_empty_list_of_steps_is_an_error() -> None:
+    assert error("steps: []\n") == "r.yaml:1:8: the recipe has no steps; add at least one under 'steps:'"
+
+
+def test_an_empty_list_of_steps_is_fine_when_an_include_brings_steps(tmp_path: Path) -> None:
+    (tmp_path / "common.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
+    (tmp_path / "r.yaml").write_text("include: [common.yaml]\nsteps: []\n")
+    assert [step.name for step in load_recipe(tmp_path / "r.yaml").steps] == ["a"]

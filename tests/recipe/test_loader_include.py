@@ -199,7 +199,11 @@ def test_text_recipes_include_relative_to_base_dir(tmp_path: Path) -> None:
 
 def test_only_params_defaults_and_steps_are_merged(tmp_path: Path) -> None:
     write(tmp_path, "common.yaml", "test_meta: {test_id: COMMON}\nmax_parallel: 1\nsteps: []\n")
-    main = write(tmp_path, "main.yaml", "test_meta: {test_id: MAIN}\ninclude: [common.yaml]\nsteps: []\n")
+    main = write(
+        tmp_path,
+        "main.yaml",
+        "test_meta: {test_id: MAIN}\ninclude: [common.yaml]\nsteps: [{name: a, uses: hello_world}]\n",
+    )
     recipe = load_recipe(main)
     assert (recipe.test_id, recipe.max_parallel) == ("MAIN", None)
 

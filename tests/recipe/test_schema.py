@@ -36,6 +36,7 @@ KEYWORDS: dict[str, type | tuple[type, ...]] = {
     "pattern": str,
     "minimum": (int, float),
     "maximum": (int, float),
+    "minItems": int,
 }
 TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 
@@ -107,6 +108,8 @@ def _valid(value: Any, schema: dict[str, Any]) -> bool:
         return False
     if isinstance(value, list) and "items" in schema and not all(_valid(item, schema["items"]) for item in value):
         return False
+    if isinstance(value, list) and len(value) < schema.get("minItems", 0):
+        return False
     if isinstance(value, dict):
         if not set(schema.get("required", [])) <= set(value):
             return False
@@ -171,8 +174,9 @@ VALID = {
 }
 
 INVALID = {
-    "unknown top-level key": "stpes: []\nsteps: []\n",
+    "unknown top-level key": "stpes: []\nsteps: [{name: a, uses: hello_world}]\n",
     "no steps": "test_meta: {test_id: X}\n",
+    "an empty list of steps": "steps: []\n",
     "unknown step key": "steps:\n  - {name: a, uses: hello_world, nmae: x}\n",
     "uses and module": "steps:\n  - {name: a, uses: hello_world, module: m, function: f}\n",
     "neither uses nor module": "steps:\n  - {name: a}\n",
@@ -182,14 +186,14 @@ INVALID = {
     "zero attempts": "steps:\n  - {name: a, uses: hello_world, retry: {attempts: 0}}\n",
     "unknown retry key": "steps:\n  - {name: a, uses: hello_world, retry: {dela: 1s}}\n",
     "bad duration": "steps:\n  - {name: a, uses: hello_world, timeout: soon}\n",
-    "negative duration": "timeout: -1\nsteps: []\n",
+    "negative duration": "timeout: -1\nsteps: [{name: a, uses: hello_world}]\n",
     "unknown trigger": "steps:\n  - {name: a, uses: hello_world, trigger: allways}\n",
-    "max_parallel zero": "max_parallel: 0\nsteps: []\n",
-    "sequential not a boolean": "sequential: 3\nsteps: []\n",
-    "unknown param type": "params: {n: {type: integer}}\nsteps: []\n",
-    "unknown param key in long form": "params: {n: {type: int, defualt: 3}}\nsteps: []\n",
-    "unknown defaults key": "defaults: {timout: 1m}\nsteps: []\n",
-    "unknown meta key": "test_meta: {test_di: X}\nsteps: []\n",
+    "max_parallel zero": "max_parallel: 0\nsteps: [{name: a, uses: hello_world}]\n",
+    "sequential not a boolean": "sequential: 3\nsteps: [{name: a, uses: hello_world}]\n",
+    "unknown param type": "params: {n: {type: integer}}\nsteps: [{name: a, uses: hello_world}]\n",
+    "unknown param key in long form": "params: {n: {type: int, defualt: 3}}\nsteps: [{name: a, uses: hello_world}]\n",
+    "unknown defaults key": "defaults: {timout: 1m}\nsteps: [{name: a, uses: hello_world}]\n",
+    "unknown meta key": "test_meta: {test_di: X}\nsteps: [{name: a, uses: hello_world}]\n",
 }
 
 

@@ -204,7 +204,13 @@ def test_references_of_attribute_access() -> None:
         params=frozenset({"region"}),
         names=frozenset({"steps", "params"}),
         dynamic_steps=False,
+        step_fields=frozenset({("list_files", "output")}),
     )
+
+
+def test_references_name_the_fields_read_of_each_step_but_not_methods_called() -> None:
+    found = references("{{ steps.a.output }} {{ steps['b']['status'] }} {{ steps.c.outptu }} {{ steps.d.keys() }}")
+    assert found.step_fields == frozenset({("a", "output"), ("b", "status"), ("c", "outptu")})
 
 
 def test_references_of_subscript_access() -> None:

@@ -10,7 +10,7 @@ is reported at once), and its name counts, so that steps naming it get no second
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from framework0.scriptlets.base import BaseScriptlet
 
 TEMPLATE_NAMES = ("params", "steps", "ctx", "run", "recipe")
+STEP_FIELDS = ("output", "status")  # what steps.X holds
 FOREACH_NAMES = ("item", "index")
 JINJA_GLOBALS = ("range", "dict", "true", "false", "none", "True", "False", "None")
 _NAMES = frozenset((*TEMPLATE_NAMES, *JINJA_GLOBALS))
@@ -47,6 +48,7 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
     drafter = _Drafter(parts, _ScriptletResolver(search_path), problems)
     defined: dict[str, Span] = {}  # every well-formed step name, where it is first defined
     drafts: list[_Draft] = []
+    duplicates: list[_Draft] = []  # checked like the others, but left out of the graph
     for raw in parts.steps:
         draft = drafter.draft(raw)
         if draft is None:
@@ -58,7 +60,8 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
         else:
             where = f"{first.line}:{first.col}" if first.file == span.file else str(first)
             problems.add(span, f"duplicate step name {short_repr(name)} (first defined at {where})")
-    steps = _Linker(parts, defined, problems).link(drafts)
+            duplicates.append(draft)
+    steps = _Linker(parts, defined, problems).link(drafts, duplicates)
     if problems.found:
         raise RecipeError(problems.found)
     meta = parts.meta
@@ -205,6 +208,8 @@ class _Drafter:
         try:
             return self.resolver.resolve(key)
         except ScriptletError as error:
+            if where == "module" and str(module).strip() and error.scriptlet != module:
+                where = "function"  # the module imported: the function is missing or not a scriptlet
             problems.at_value(site.at(where), str(error))
             return None
 
@@ -310,10 +315,13 @@ class _Linker:
             hint = self.step_hints[name] = did_you_mean(name, self.defined)
         return hint
 
-    def link(self, drafts: list[_Draft]) -> list[Step]:
+    def link(self, drafts: list[_Draft], duplicates: Sequence[_Draft] = ()) -> list[Step]:
         upstream: dict[str, list[str]] = {}
         for draft in drafts:
             upstream[draft.fields["name"]] = self.edges(draft)
+            self.check_args(draft)
+        for draft in duplicates:  # a second step of the same name: its own errors are reported too
+            self.edges(draft)
             self.check_args(draft)
         if self.parts.options.get("sequential"):
             # Each step also waits for the one before it: by idx, then steps without idx, in list order.
@@ -511,5 +519,10 @@ class _TemplateReader:
                 problems.at_value(self.site.at(*path), f"template reads unknown step {short_repr(step)}{hint}")
             else:
                 self.steps.add(step)
+        for step, field in sorted(refs.step_fields):
+            if field not in STEP_FIELDS and step in defined:
+                fields = " and ".join(repr(name) for name in STEP_FIELDS)
+                message = f"template reads steps.{step}.{field}: a step has {fields}{did_you_mean(field, STEP_FIELDS)}"
+                problems.at_value(self.site.at(*path), message)
         if "ctx" in refs.names:
             self.reads_context = True

@@ -260,9 +260,10 @@ def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain:
         _read_steps(top["steps"], root.at("steps"), own, problems)
     own.files.append((doc.file, hashlib.sha256(repr(data).encode()).hexdigest()))
     if "include" not in top:
-        return own
+        return _with_steps(own, top, root, problems, fragment)
     # Included files first, each over the ones before it, then this file over all of them.
     parts = Parts(root, meta=own.meta, options=own.options)
+    before = len(problems.found)
     names = problems.string_list(top["include"], root.at("include"), "'include'") or ()
     for index, name in enumerate(names):
         site = root.at("include", index) if isinstance(top["include"], list) else root.at("include")
@@ -270,6 +271,14 @@ def parts_of(doc: YamlDocument, base_dir: Path | None, reading: _Reading, chain:
         if included is not None:
             parts.merge(included)
     parts.merge(own)
+    # An include that could not be read may have held the steps: say nothing more about them then.
+    return _with_steps(parts, top, root, problems, fragment or len(problems.found) > before)
+
+
+def _with_steps(parts: Parts, top: dict[str, Any], root: Site, problems: Problems, skip: bool) -> Parts:
+    """``parts``, after reporting a recipe whose ``steps: []`` leaves it (includes merged) without a step."""
+    if not skip and top.get("steps") == [] and not parts.steps:
+        problems.at_value(root.at("steps"), "the recipe has no steps; add at least one under 'steps:'")
     return parts
 
 

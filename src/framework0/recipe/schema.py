@@ -117,7 +117,7 @@ def recipe_schema() -> dict[str, Any]:
                 "properties": {key: STEP_PROPERTIES[key] for key in DEFAULT_KEYS},
             },
             "include": STRINGS,
-            "steps": {"type": "array", "items": step},
+            "steps": {"type": "array", "minItems": 1, "items": step},
         },
     }
     # The schema and the loader must know the same keys.

@@ -62,6 +62,8 @@ class References:
     names: frozenset[str]
     #: ``steps`` is used otherwise: ``steps[name]``, ``steps|length``, ``steps.items()``, ...
     dynamic_steps: bool
+    #: ``(step, field)`` for each ``steps.X.field`` or ``steps.X['field']`` read (not a method called on it)
+    step_fields: frozenset[tuple[str, str]] = frozenset()
 
 
 def is_template(value: object) -> bool:
@@ -268,7 +270,11 @@ def _references(tree: nodes.Template) -> References:
     read = [node for node in tree.find_all(nodes.Name) if node.ctx == "load" and node.name not in bound]
     found: dict[str, set[str]] = {"steps": set(), "params": set()}
     constant: set[int] = set()
+    step_nodes: dict[int, str] = {}  # id of a `steps.X` node -> X
+    step_fields: set[tuple[str, str]] = set()
     called = {id(call.node) for call in tree.find_all(nodes.Call)}
+    # find_all goes depth first, outer nodes first: keep `steps.X.field` nodes to look at once all `steps.X` are known.
+    accesses: list[tuple[nodes.Node, Any]] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getattr):
             # `steps.items.output` reads the step named items; `steps.get('a')` calls the method.
@@ -278,16 +284,24 @@ def _references(tree: nodes.Template) -> References:
             base, key = node.node, node.arg.value if isinstance(node.arg, nodes.Const) else None
         else:
             continue
+        accesses.append((base, key))
         if not isinstance(base, nodes.Name) or base.name not in found or base.name in bound:
             continue
         if isinstance(key, str):
             found[base.name].add(key)
             constant.add(id(base))
+            if base.name == "steps":
+                step_nodes[id(node)] = key
+    for owner, field in accesses:
+        step = step_nodes.get(id(owner))
+        if step is not None and isinstance(field, str):
+            step_fields.add((step, field))
     return References(
         steps=frozenset(found["steps"]),
         params=frozenset(found["params"]),
         names=frozenset(node.name for node in read) - _SPECIAL_NAMES,
         dynamic_steps=any(node.name == "steps" and id(node) not in constant for node in read),
+        step_fields=frozenset(step_fields),
     )
 
 
