@@ -333,6 +333,18 @@ def test_a_websocket_outlives_the_head_timeout_and_counts_until_it_closes(store_
             time.sleep(0.1)
 
 
+def test_a_websocket_handshake_refused_at_once_is_counted_out(store_url: str, protocol: str) -> None:
+    with server_thread(store_url, max_connections_per_client=2) as server:
+        port = port_of(server)
+        no_key = b"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        for _ in range(5):
+            assert request(port, "127.0.0.1", no_key)[0] == 400
+        deadline = time.monotonic() + WAIT
+        while request(port, "127.0.0.1", get("/healthz"))[0] != 200:
+            assert time.monotonic() < deadline, "refused WebSocket handshakes still counted"
+            time.sleep(0.1)
+
+
 # --- units ---------------------------------------------------------------------------------------
 
 

@@ -226,10 +226,12 @@ class LimitedHTTP(asyncio.Protocol):
 
     def _after_parse(self, before: Any, received: int) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None:
             return
-        if transport.get_protocol() is not self:  # upgraded to a WebSocket
+        if transport.get_protocol() is not self:  # upgraded to a WebSocket (which may have closed already)
             self._upgraded(transport.get_protocol())
+            return
+        if transport.is_closing():
             return
         cycle = self.inner.cycle
         if cycle is not before:  # a request head arrived
