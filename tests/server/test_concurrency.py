@@ -5,11 +5,14 @@ of the server.
 The writers are OS processes running tests/server/writers.py (httpx, keep-alive), each logging its
 acknowledged writes to a file of its own. The compare-and-set group and the counter group run at the
 same time, on two contexts, for ``LOAD_S`` seconds each: the wall time of one group, the load of both.
+Nothing asserts speed (a busy 2-core machine can stall a server for seconds, and under load a
+compare-and-set writer may win only a few times in ten seconds): the tests wait for outcomes (each
+writer acknowledged a few times; acknowledgements before the kill and after the restart), with
+generous bounds that only catch a hang or a writer the others always overtake.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -34,7 +37,8 @@ else:
 WRITERS = Path(__file__).with_name("writers.py")
 PER_GROUP = 8  # processes per group (the machine running the suite may have 2 cores)
 LOAD_S = 10.0
-MAX_GAP_S = 5.0  # every writer is acknowledged at least once in every MAX_GAP_S
+PATIENCE_S = 120.0  # the longest wait for an event under load before the test calls it a hang
+MIN_ACKS = 3  # acknowledgements each writer gets (a starved writer gets none)
 CAS, COUNTER = "cas", "counters"
 KEY = "n"
 
@@ -81,10 +85,25 @@ def _ready(writer: Writer) -> bool:
 
 
 def go(started: list[Writer], seconds: float) -> None:
+    tell(started, f"go {seconds}")
+
+
+def tell(started: list[Writer], line: str) -> None:
     for writer in started:
         assert writer.process.stdin is not None
-        writer.process.stdin.write(f"go {seconds}\n".encode())
+        writer.process.stdin.write(f"{line}\n".encode())
         writer.process.stdin.flush()
+
+
+def wait_for(started: list[Writer], what: str, done: Any) -> list[Log]:
+    """The writers' logs once ``done(log)`` holds for each (at most PATIENCE_S: then a hang)."""
+    deadline = time.monotonic() + PATIENCE_S
+    while True:
+        logs = [read_log(writer.log) for writer in started]
+        if all(done(log) for log in logs):
+            return logs
+        assert time.monotonic() < deadline, f"{what}: not within {PATIENCE_S:.0f} s"
+        time.sleep(0.05)
 
 
 def finish(started: list[Writer], timeout: float) -> dict[str, list[Log]]:
@@ -123,20 +142,19 @@ def current(client: httpx.Client, context: str) -> tuple[int, int]:
     return body["version"], body["data"].get(KEY, 0)
 
 
-def gaps(log: Log) -> list[float]:
-    """The times between a writer's start, each of its acks, and its end."""
-    assert log.start is not None and log.end is not None
-    times = [log.start, *(at for _, _, at in log.acks), log.end]
-    return [later - earlier for earlier, later in itertools.pairwise(times)]
-
-
 def test_cas_and_counter_writers_lose_nothing_and_version_every_write_once(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "server.db")
     with server_process(url) as server, server.client() as client:
         create_contexts(client)
         with writers(server, tmp_path, {"cas": CAS, "counter": COUNTER}) as started:
-            go(started, LOAD_S)
-            logs = finish(started, timeout=LOAD_S + 30)
+            go(started, 4 * PATIENCE_S)  # until told to stop
+            began = time.monotonic()
+            # nobody starves: each writer is acknowledged MIN_ACKS times, however slow the machine
+            # (a writer that the others always overtake never is; the wait is bounded by PATIENCE_S)
+            wait_for(started, f"every writer acknowledged {MIN_ACKS} times", lambda log: len(log.acks) >= MIN_ACKS)
+            time.sleep(max(0.0, began + LOAD_S - time.monotonic()))  # the load lasts LOAD_S at least
+            tell(started, "stop")
+            logs = finish(started, timeout=PATIENCE_S)
         for mode, context in (("cas", CAS), ("counter", COUNTER)):
             group = logs[mode]
             assert [(log.unknown, log.failures) for log in group] == [(0, [])] * PER_GROUP
@@ -152,9 +170,6 @@ def test_cas_and_counter_writers_lose_nothing_and_version_every_write_once(tmp_p
             assert all(change["key"] == KEY and change["new"] == change["version"] for change in changes), mode
             if mode == "cas":  # each writer saw the value it wrote at the version it was given
                 assert all(written == acked for acked, written, _ in acks)
-            # nobody starves: an ack at least every MAX_GAP_S, from the start to the end
-            worst = max(max(gaps(log)) for log in group)
-            assert worst <= MAX_GAP_S, f"{mode}: a writer waited {worst:.1f}s for an acknowledgement"
         assert sum(log.conflicts for log in logs["cas"]) > 0  # the writers did contend
 
 
@@ -166,18 +181,15 @@ def test_kill_9_of_the_server_under_load_loses_no_acknowledged_write(tmp_path: P
         with server.client() as client:
             create_contexts(client)
         with writers(server, tmp_path, {"cas": CAS, "counter": COUNTER}) as started:
-            go(started, 2.5 + MAX_GAP_S + 1.5)  # 2.5 s, kill -9, a restart (about 1.5 s), MAX_GAP_S more
-            time.sleep(2.5)
-            server.kill()
-            time.sleep(0.2)  # the answers the server sent before it died are read and logged
-            before = [len(read_log(writer.log).acks) for writer in started]
+            go(started, 4 * PATIENCE_S)  # until told to stop
+            wait_for(started, "every writer acknowledged before the kill", lambda log: len(log.acks) >= 3)
+            server.kill()  # under load: every writer is writing
             server = start_process(url, server.token, "--port", port)  # the same URL: the writers reconnect
-            finish(started, timeout=30)
+            back = time.monotonic()
+            wait_for(started, "every writer acknowledged after the restart", lambda log: log.acks[-1][2] > back)
+            tell(started, "stop")
+            finish(started, timeout=PATIENCE_S)
             logs = [read_log(writer.log) for writer in started]
-        for mode in ("cas", "counter"):  # the server died under load
-            assert sum(acked for acked, writer in zip(before, started, strict=True) if writer.mode == mode) > 0
-        reconnected = [len(log.acks) > acked for log, acked in zip(logs, before, strict=True)]
-        assert all(reconnected), "a writer was not acknowledged after the restart"
         with server.client() as client:
             for mode, context in (("cas", CAS), ("counter", COUNTER)):
                 group = [log for log, writer in zip(logs, started, strict=True) if writer.mode == mode]

@@ -2,13 +2,15 @@
 
 Run as a script (``python tests/server/writers.py MODE URL CONTEXT KEY LOG``, the token in
 ``$F0_TOKEN``). It connects, writes ``{"ready": ...}`` to LOG, then waits for one line
-``go SECONDS`` on stdin and writes for that many seconds over one keep-alive connection:
+``go SECONDS`` on stdin and writes for that many seconds (or until a line ``stop`` comes) over one
+keep-alive connection:
 
 - ``cas``: GET the key, PUT value + 1 with ``expected_version``; on a 409 back off (random jitter,
   at most ``MAX_BACKOFF_S``) and read again;
 - ``counter``: POST ``{"increment": {KEY: 1}}`` to the context's changes.
 
-Every acknowledged write is appended to LOG at once (one JSON line, flushed), so a server killed
+Every acknowledged write is appended to LOG at once (one JSON line, flushed, with the time it was
+acknowledged on the machine's monotonic clock, which every process shares), so a server killed
 with kill -9 leaves the writer's log complete. A write that got no answer (the server died under
 it) is logged as ``unknown``: it may or may not have been committed. When the server is away the
 writer retries until it is back (on the same URL) or its time is up.
@@ -20,6 +22,7 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ import httpx
 
 MAX_BACKOFF_S = 0.02
 RETRY_S = 0.05  # between attempts while the server is unreachable
+TIMEOUT_S = 120.0  # for one answer: a busy machine can stall a server for seconds (not a failure here)
 MODES = ("cas", "counter")
 
 
@@ -78,12 +82,12 @@ class Writer:
         self.out.write(json.dumps(fields) + "\n")
         self.out.flush()
 
-    def run(self, mode: str, seconds: float) -> None:
+    def run(self, mode: str, seconds: float, stop: threading.Event) -> None:
         start = time.monotonic()
         self.record(go=start)
         deadline = start + seconds
         step = self.cas if mode == "cas" else self.increment
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             step()
         self.record(end=time.monotonic(), conflicts=self.conflicts)
 
@@ -145,15 +149,24 @@ def main(argv: list[str]) -> int:
     if mode not in MODES:
         raise SystemExit(f"writers.py: MODE is one of {MODES}, not {mode!r}")
     headers = {"Authorization": f"Bearer {os.environ['F0_TOKEN']}"}
-    with open(log, "a") as out, httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+    with open(log, "a") as out, httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT_S) as client:
         client.get("/healthz")  # connect before the start, so that the load starts together
         out.write(json.dumps({"ready": time.monotonic()}) + "\n")
         out.flush()
         command = sys.stdin.readline().split()
         if command[:1] != ["go"]:
             return 0
-        Writer(client, context, key, out).run(mode, float(command[1]))
+        stop = threading.Event()
+        threading.Thread(target=_wait_for_stop, args=(stop,), daemon=True).start()
+        Writer(client, context, key, out).run(mode, float(command[1]), stop)
     return 0
+
+
+def _wait_for_stop(stop: threading.Event) -> None:
+    for line in sys.stdin:  # "stop", or the end of stdin
+        if line.strip() == "stop":
+            break
+    stop.set()
 
 
 if __name__ == "__main__":
