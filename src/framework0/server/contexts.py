@@ -4,8 +4,11 @@ One writer thread owns every write. Writes that arrive together are resolved in 
 against the current keys and committed in one transaction (group commit); each is acknowledged
 only after that commit, so an acknowledged write survives a crash. The writer keeps each context's
 committed keys in memory for reads; several servers on one PostgreSQL stay correct because the
-writer locks the context's row and catches up on versions another server wrote before resolving.
-Every committed change is published on the server's event bus as a ``ContextChanged``.
+writer locks the context's row and catches up on versions another server wrote before resolving,
+and reads are linearizable: a read checks the context's stored version first and answers from
+memory only when the copy is that recent (``read``), unless this server is the store's only
+writer (``OnlyWriter``: SQLite). Every committed change is published on the server's event bus as
+a ``ContextChanged``.
 """
 
 from __future__ import annotations
