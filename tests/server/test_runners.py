@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import framework0
+from framework0.engine.attempt import NODE
+from framework0.store import open_store
+from framework0.store.context_history import context_at
 
 if TYPE_CHECKING:
     from tests.server.servers import Server, server_thread
@@ -142,3 +145,27 @@ def test_an_unreachable_context_server_is_one_line_and_nothing_runs(tmp_path: Pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the context server at http://127.0.0.1:9" in lines[0], done.stderr
     assert not marker.exists()
+
+
+def test_a_runner_recording_in_the_servers_store_is_the_only_writer_of_its_run(tmp_path: Path):
+    steps = tmp_path / "one_writer_steps.py"
+    steps.write_text("def say(ctx):\n    print('said once')\n    ctx.set('said', True)\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - {name: say, module: one_writer_steps, function: say}\n")
+    store_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with server_thread(store_url) as server:
+        os.environ["F0_TOKEN"] = server.token
+        try:
+            result = framework0.run(recipe, context_server=server.url, store=store_url)
+        finally:
+            del os.environ["F0_TOKEN"]
+    store = open_store(store_url)
+    try:
+        run = store.find_run(result.run_id)
+        logs = [line["text"] for line in store.logs(result.run_id)]
+        context = context_at(store, run)[1]
+    finally:
+        store.close()
+    assert (run["node"], run["pid"]) == (NODE, os.getpid())
+    assert logs == ["said once"]
+    assert json.loads(run["context"]) == context == result.context == {"said": True}

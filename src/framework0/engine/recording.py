@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from framework0.engine.attempt import NODE
 from framework0.graph.document import graph_document
-from framework0.store.writer import StoreWriter, dumps, initial_batch, step_row
+from framework0.store.schema_values import NO_ITEM, NO_STEP
+from framework0.store.writer import Batch, StoreWriter, dumps, initial_batch, pack_snapshot, step_row
 
 if TYPE_CHECKING:
     from framework0.errors import StoreError
@@ -41,6 +42,28 @@ def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
     return changes
 
 
+def found_context(run_id: str, context: Mapping[str, Any], version: int, *, at: float) -> Batch:
+    """The rows that record the context a new run found (a named context on a context server that
+    others wrote before): at its version, a snapshot (what later versions are rebuilt from) and one
+    change that sets every key (what the history shows, outside any step)."""
+    ops = [["set", key, context[key]] for key in sorted(context)]
+    change = {
+        "run_id": run_id,
+        "version": version,
+        "at": at,
+        "step": NO_STEP,
+        "attempt": 0,
+        "item": NO_ITEM,
+        "seq": 0,  # a step's writes count from 1, a server's changes have their version: never 0
+        "node": NODE,
+        "changes": dumps(ops),
+    }
+    return {
+        "context_versions": [change],
+        "context_snapshots": [{"run_id": run_id, "version": version, "data": pack_snapshot(context)}],
+    }
+
+
 def start_writer(
     sink: RunSink,
     *,
@@ -60,7 +83,10 @@ def start_writer(
     on_error: Callable[[StoreError], None],
 ) -> StoreWriter:
     """Write the run, its session and its steps-to-run now (so a store that cannot be written fails
-    before anything runs), then start the writer that records the rest as it happens."""
+    before anything runs), then start the writer that records the rest as it happens.
+
+    The run's row is written before the run's start is published: a context server that shares
+    this store sees it there and leaves the run to this writer (one writer per run)."""
     run_row = {
         "run_id": run_id,
         "test_id": recipe.test_id,
@@ -92,7 +118,10 @@ def start_writer(
         "pid": run_row["pid"],
     }
     again = [step_row(run_id, name, positions[name], session) for name in fresh_steps] if kind == "resume" else []
-    sink.write(initial_batch(run_row, session_row, again))
+    batch = initial_batch(run_row, session_row, again)
+    if kind == "run" and context:
+        batch.update(found_context(run_id, context, context_version, at=run_started_at))
+    sink.write(batch)
     writer = StoreWriter(
         sink,
         run_row,

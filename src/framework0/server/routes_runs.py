@@ -1,5 +1,6 @@
 """``/api/v1/runs``: the runs in the server's store, their results and events; runners post their
-events here so that viewers see a run live and the server records it."""
+events here so that viewers see a run live and the server records it (unless its runner does, in
+the same store)."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ async def run_events(request: Request, run_id: str = RunPath) -> Response:
 @router.post("/{run_id}/events", responses=_ERRORS, openapi_extra=body_schema(RunEvents))
 async def post_events(request: Request, run_id: str = RunPath) -> Response:
     """A runner's events, in order: published on the server's bus (so viewers see them live) and
-    recorded in the server's store."""
+    recorded in the server's store, unless the runner records the run in that store itself."""
     body = await parse(request, RunEvents)
     events = []
     for index, data in enumerate(body.events):
@@ -169,7 +170,15 @@ def _bad_time(event: Any) -> str | None:
 
 
 class RunRecorder:
-    """Records the runs whose events runners post (a subscriber of the server's bus)."""
+    """Records the runs whose events runners post (a subscriber of the server's bus), unless their
+    runner records them in the server's own store.
+
+    A run has one writer of its rows. A runner that records its run writes the run's row before it
+    publishes the run's start, so when the start arrives here the row is there already if the
+    runner's store is this one (``f0 serve`` and ``f0 run --context-server`` on one store): the
+    server leaves that run to its runner and only passes its events on to viewers. A runner that
+    records nowhere (``--store none``) or in another store is recorded here.
+    """
 
     def __init__(self, store: Store, bus: EventBus) -> None:
         self.store = store
@@ -223,8 +232,12 @@ class RunRecorder:
             "node": "remote",
             "pid": 0,
         }
+        with self._lock:
+            if event.run_id in self._writers:
+                return  # a start sent again: the run is being recorded
         try:
-            self.store.write(initial_batch(run_row, session_row, []))
+            if not self.store.add_run(initial_batch(run_row, session_row, [])):
+                return  # its runner records it in this store (see the class docstring)
         except StoreError:
             return  # not recorded; viewers still see it live
         positions = {name: position for position, name in enumerate(event.steps)}

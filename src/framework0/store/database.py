@@ -65,18 +65,46 @@ class Store:
     def write(self, batch: Batch) -> None:
         """Write every row of ``batch`` in one transaction (all or nothing)."""
         with self._connect(write=True) as connection:
-            for table in TABLE_ORDER:
-                rows = batch.get(table)
-                if rows:
-                    if type(rows[0]) is not dict:  # tuples in column order, as the writer makes them
-                        rows = [dict(zip(COLUMNS[table], row, strict=True)) for row in rows]
-                    connection.execute(self._statement(table), rows)
+            self._write_tables(connection, batch)
+
+    def add_run(self, batch: Batch) -> bool:
+        """Write a new run's first rows (``writer.initial_batch``) in one transaction, unless the
+        store holds a run of that id already: then write nothing and return False. So a run has one
+        writer, whoever wrote its row first (a runner writes its own before it publishes the run's
+        start), and nobody writes over it."""
+        (run,) = batch["runs"]
+        with self._connect(write=True) as connection:
+            added = connection.execute(self._insert_absent("runs").returning(schema.runs.c.run_id), run).first()
+            if added is None:
+                return False
+            self._write_tables(connection, {table: rows for table, rows in batch.items() if table != "runs"})
+        return True
+
+    def _write_tables(self, connection: Connection, batch: Batch) -> None:
+        for table in TABLE_ORDER:
+            rows = batch.get(table)
+            if rows:
+                if type(rows[0]) is not dict:  # tuples in column order, as the writer makes them
+                    rows = [dict(zip(COLUMNS[table], row, strict=True)) for row in rows]
+                connection.execute(self._statement(table), rows)
+
+    def _insert_absent(self, name: str) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING into ``name`` (a row whose key is there is left as it is)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        else:
+            raise StoreError(f"the store supports SQLite and PostgreSQL, not {self.dialect}")
+        return insert(TABLES[name]).on_conflict_do_nothing()
 
     def _statement(self, name: str) -> Any:
         table = TABLES[name]
         mode = WRITE_MODE[name]
         if mode == "insert":
             return table.insert()
+        if mode == "ignore":
+            return self._insert_absent(name)
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         elif self.dialect == "sqlite":
@@ -84,8 +112,6 @@ class Store:
         else:
             raise StoreError(f"the store supports SQLite and PostgreSQL, not {self.dialect}")
         statement = insert(table)
-        if mode == "ignore":
-            return statement.on_conflict_do_nothing()
         keys = KEYS[name]
         return statement.on_conflict_do_update(
             index_elements=list(keys),
@@ -145,6 +171,11 @@ class Store:
                 if len(found) == 2:
                     raise RunNotFound(f"run id {run_id!r} is ambiguous; give more of it (f0 runs list)")
                 row = found[0] if found else None
+        if row is None and len(run_id) < MIN_PREFIX:
+            raise RunNotFound(
+                f"no run {run_id!r} in the store {shown(self.url)}; a run id needs {MIN_PREFIX} or more characters "
+                "(f0 runs list shows the runs)"
+            )
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in the store {shown(self.url)}; f0 runs list shows the runs")
         return dict(row._mapping)

@@ -241,7 +241,9 @@ class StoreWriter:
                     run_id, event.step, positions[event.step], "running", 0, event.at,
                     None, 0.0, 0, None, None, None, None, None, None, None, None, session,
                 )  # fmt: skip
-            elif kind is ContextChanged and event.context is None:  # a shared context is the server's
+            elif kind is ContextChanged and event.context is None and self._run["finished_at"] is None:
+                # (a named context's own change is the server's to store; once the run has ended, a
+                # change another writer makes to the context it ran on is no longer the run's)
                 first = event.changes[0]
                 source = first.source
                 versions.append(
