@@ -171,3 +171,11 @@ def test_an_int_param_text_longer_than_python_reads_says_so() -> None:
         coerce_text(Param("p", "int"), "1" * 100_000)
     assert str(caught.value) == "param 'p' is an integer of 100000 digits; at most 4300 are allowed"
     assert coerce_text(Param("p", "int"), "9" * 4300) == int("9" * 4300)
+
+
+def test_a_long_non_finite_number_is_cut_in_the_message() -> None:
+    with pytest.raises(ParamError) as caught:
+        coerce_text(Param("p", "list"), "[" + "9" * 100_000 + "e999]")
+    assert str(caught.value) == (
+        "param 'p' holds " + "9" * 37 + "..., which is not a finite number (JSON has no NaN or infinity)"
+    )

@@ -44,14 +44,18 @@ def check_value(param: Param, value: Any) -> Any:
         or (kind == "dict" and isinstance(value, dict))
     )
     if not ok:
-        raise ParamError(f"param {param.name!r} must be {_article(kind)}, got {short_repr(value)}", param=param.name)
+        raise ParamError(
+            f"param {short_repr(param.name)} must be {_article(kind)}, got {short_repr(value)}", param=param.name
+        )
     if kind == "float" and isinstance(value, int):
         value = float(value)
     if isinstance(value, (list, dict, float)):
         _check_data(param.name, value)
     if param.choices is not None and value not in param.choices:
         allowed = ", ".join(short_repr(choice) for choice in param.choices)
-        raise ParamError(f"param {param.name!r} must be one of {allowed}, got {short_repr(value)}", param=param.name)
+        raise ParamError(
+            f"param {short_repr(param.name)} must be one of {allowed}, got {short_repr(value)}", param=param.name
+        )
     return value
 
 
@@ -68,15 +72,16 @@ def _check_data(name: str, value: Any) -> None:
             raise ParamError(_not_finite(name, repr(item)), param=name)
         if isinstance(item, (list, dict)):
             if depth >= MAX_PARAM_DEPTH:
-                raise ParamError(_TOO_DEEP.format(name, MAX_PARAM_DEPTH), param=name)
+                raise ParamError(_TOO_DEEP.format(short_repr(name), MAX_PARAM_DEPTH), param=name)
             stack.extend((inner, depth + 1) for inner in (item.values() if isinstance(item, dict) else item))
 
 
-_TOO_DEEP = "param {!r} is nested deeper than {} levels"
+_TOO_DEEP = "param {} is nested deeper than {} levels"
 
 
 def _not_finite(name: str, number: str) -> str:
-    return f"param {name!r} holds {number}, which is not a finite number (JSON has no NaN or infinity)"
+    number = number if len(number) <= 40 else number[:37] + "..."
+    return f"param {short_repr(name)} holds {number}, which is not a finite number (JSON has no NaN or infinity)"
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -98,10 +103,8 @@ def coerce_text(param: Param, text: str) -> Any:
         if kind == "int":
             digits = text.strip().lstrip("+-").replace("_", "")
             if digits.isdigit() and len(digits) > _MAX_DIGITS:
-                message = (
-                    f"param {param.name!r} is an integer of {len(digits)} digits; at most {_MAX_DIGITS} are allowed"
-                )
-                raise ParamError(message, param=param.name)
+                size = f"an integer of {len(digits)} digits; at most {_MAX_DIGITS} are allowed"
+                raise ParamError(f"param {short_repr(param.name)} is {size}", param=param.name)
             return int(text)
         if kind == "float":
             number = float(text)
@@ -120,11 +123,13 @@ def coerce_text(param: Param, text: str) -> Any:
     except _NotFinite as error:
         raise ParamError(_not_finite(param.name, error.number), param=param.name) from None
     except _TooDeep:
-        raise ParamError(_TOO_DEEP.format(param.name, MAX_PARAM_DEPTH), param=param.name) from None
+        raise ParamError(_TOO_DEEP.format(short_repr(param.name), MAX_PARAM_DEPTH), param=param.name) from None
     except (ValueError, RecursionError):
         pass
     hint = f" (JSON, like {_EXAMPLES[kind]})" if kind in _EXAMPLES else ""
-    raise ParamError(f"param {param.name!r} must be {_article(kind)}{hint}, got {short_repr(text)}", param=param.name)
+    raise ParamError(
+        f"param {short_repr(param.name)} must be {_article(kind)}{hint}, got {short_repr(text)}", param=param.name
+    )
 
 
 _MAX_DIGITS = 4300  # Python's own limit on reading an int from text (sys.int_info.default_max_str_digits)
@@ -249,7 +254,7 @@ def resolve_params(
             values[name] = check_value(param, value)
         elif param.required:
             raise ParamError(
-                f"param {name!r} is required: give it with -p {name}=VALUE or params={{{name!r}: ...}}",
+                f"param {short_repr(name)} is required: give it with -p {name}=VALUE or params={{{name!r}: ...}}",
                 param=name,
             )
         else:
