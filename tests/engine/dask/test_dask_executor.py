@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import framework0
-from framework0.engine.attempt import NODE
+from framework0.engine.attempt import NODE, AttemptTask
+from framework0.engine.executors import dask_worker
 from framework0.engine.runner import Runner
 from framework0.events import AttemptFinished, EventBus, LogLines
 
@@ -593,6 +594,25 @@ def test_without_distributed_the_dask_executor_says_which_extra_to_install(tmp_p
     assert process.returncode == 0, process.stderr
     assert process.stdout.startswith("UsageError: the dask executor needs Dask's distributed scheduler")
     assert "pip install 'framework0[dask]'" in process.stdout
+
+
+def test_a_task_of_a_run_that_ended_never_starts_on_a_worker(cluster: Cluster, tmp_path: Path) -> None:
+    # A task the runner withdrew and let go may still sit in a worker's queue when the run ends.
+    topic = f"framework0-ended-{uuid.uuid4().hex}"
+    cluster.client.run(dask_worker.forget, topic)  # what the executor tells the workers as the run ends
+    late = AttemptTask(
+        key=1,
+        step="late",
+        attempt=1,
+        item=None,
+        scriptlet_ref="dask_steps:touch",
+        search_path=(str(HERE),),
+        args={"folder": str(tmp_path), "name": "late"},
+        raw_args={},
+        validate=False,
+    )
+    cluster.client.submit(dask_worker.run_attempt, topic, late, None, 10_000, pure=False).result(timeout=60)
+    assert not (tmp_path / "late").exists()
 
 
 def test_after_a_failure_stops_the_run_no_step_reported_pending_has_run(cluster: Cluster, tmp_path: Path) -> None:

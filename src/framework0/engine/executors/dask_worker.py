@@ -42,6 +42,8 @@ _lock = threading.Lock()
 _running: dict[tuple[str, int], tuple[int, CancelToken]] = {}  # (topic, key) -> (thread, cancel token)
 _withdrawn: set[tuple[str, int]] = set()  # (topic, key) the runner withdrew before it started here
 _started: set[tuple[str, int]] = set()  # (topic, key) that started here, running or over
+_over: dict[str, None] = {}  # the topics of runs that ended, newest last: their tasks never start
+_OVER_KEPT = 10_000
 _shipped: dict[str, type[BaseScriptlet]] = {}  # scriptlets that came by value, by digest
 _state: dict[str, Any] = {}  # this process's resource monitor and line sender, made on first use
 #: a runner that went away answers no relayed context change: give up on it after this long
@@ -125,9 +127,9 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
     monitor, lines = _worker_state(worker)
     thread, cancelled = threading.get_ident(), CancelToken()
     with _lock:
-        if (topic, task.key) in _withdrawn:
+        if (topic, task.key) in _withdrawn or topic in _over:
             _withdrawn.discard((topic, task.key))
-            return  # the runner withdrew it and was told it never ran
+            return  # the runner withdrew it and was told it never ran, or its run is over
         _running[(topic, task.key)] = (thread, cancelled)
         _started.add((topic, task.key))
     try:
@@ -195,8 +197,12 @@ def withdraw(topic: str, keys: list[int]) -> list[int]:
 
 
 def forget(topic: str) -> None:
-    """The run on ``topic`` is over: drop what this worker remembers of it."""
+    """The run on ``topic`` is over: drop what this worker remembers of it, and never start one of
+    its tasks (one Dask still had queued here when the runner withdrew it and let it go)."""
     with _lock:
+        _over[topic] = None
+        while len(_over) > _OVER_KEPT:
+            del _over[next(iter(_over))]
         _withdrawn.difference_update({entry for entry in _withdrawn if entry[0] == topic})
         _started.difference_update({entry for entry in _started if entry[0] == topic})
 
