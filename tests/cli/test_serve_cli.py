@@ -55,3 +55,11 @@ def test_serve_without_a_server_dependency_says_what_to_install(tmp_path: Path, 
     process = f0_without(module, "serve", "--port", "0", "--store", f"sqlite:///{tmp_path / 'runs.db'}", cwd=tmp_path)
     assert one_line_error(process) == f"error: f0 serve needs {module}: pip install 'framework0[server]'"
     assert not (tmp_path / "runs.db").exists()
+
+
+def test_a_run_on_a_context_server_without_websockets_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text('steps:\n  - name: a\n    uses: shell\n    args: {cmd: "true"}\n')
+    process = f0_without(
+        "websockets", "run", "recipe.yaml", "--context-server", "http://127.0.0.1:9", "--context", "x", cwd=tmp_path
+    )
+    assert one_line_error(process) == "error: --context-server needs websockets: pip install 'framework0[server]'"

@@ -36,7 +36,10 @@ try:
     from websockets.sync.client import ClientConnection, connect
     from websockets.typing import Origin
 except ImportError as error:  # pragma: no cover - the extra is missing
-    raise ImportError("live subscriptions need websockets: pip install 'framework0[server]'") from error
+    # a ModuleNotFoundError naming the module: f0 serve and --context-server print their install hint
+    raise ModuleNotFoundError(
+        "live subscriptions need websockets: pip install 'framework0[server]'", name="websockets"
+    ) from error
 
 __all__ = ["RunSubscription", "Subscription"]
 

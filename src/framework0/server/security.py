@@ -43,7 +43,9 @@ from framework0.server.sessions import SESSION_COOKIE, Session, SessionStore, co
 try:
     import orjson
 except ImportError as error:  # pragma: no cover - the server extra is missing
-    raise ImportError("the context server needs orjson: install it with: pip install 'framework0[server]'") from error
+    raise ModuleNotFoundError(
+        "the context server needs orjson: install it with: pip install 'framework0[server]'", name="orjson"
+    ) from error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
