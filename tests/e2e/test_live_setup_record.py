@@ -192,6 +192,8 @@ def test_a_runner_that_records_nowhere_is_recorded_by_the_server(project: Path, 
         "settle": "succeeded",
     }
     assert read(project, store_url, "logs", run_id).splitlines() == PRINTED
+    assert document["context"] == FINAL
+    assert json.loads(read(project, store_url, "context", "show", run_id, "--json"))["context"] == FINAL
 
 
 def test_a_runner_with_a_store_of_its_own_is_recorded_by_both(project: Path, store_url: str, tmp_path: Path):
@@ -202,4 +204,5 @@ def test_a_runner_with_a_store_of_its_own_is_recorded_by_both(project: Path, sto
         document = json.loads(read(project, store, "runs", "show", run_id, "--json"))
         assert document["status"] == "succeeded"
         assert read(project, store, "logs", run_id).splitlines() == PRINTED
-    assert json.loads(read(project, own, "context", "show", run_id, "--json"))["context"] == FINAL
+    for store in (own, store_url):
+        assert json.loads(read(project, store, "context", "show", run_id, "--json"))["context"] == FINAL

@@ -169,3 +169,27 @@ def test_a_runner_recording_in_the_servers_store_is_the_only_writer_of_its_run(t
     assert (run["node"], run["pid"]) == (NODE, os.getpid())
     assert logs == ["said once"]
     assert json.loads(run["context"]) == context == result.context == {"said": True}
+
+
+def test_a_run_that_joined_a_context_others_wrote_is_recorded_by_the_server_without_it(tmp_path: Path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - {name: s, uses: set_context, args: {values: {x: 1}}}\n")
+    store_url = f"sqlite:///{tmp_path / 'server.db'}"
+    with server_thread(store_url) as server:
+        with server.client() as client:
+            assert client.put("/api/v1/contexts/joined/keys/owner", json={"value": "ops"}).status_code == 200
+        os.environ["F0_TOKEN"] = server.token
+        try:
+            result = framework0.run(recipe, context_server=server.url, context="joined", store=None)
+        finally:
+            del os.environ["F0_TOKEN"]
+    store = open_store(store_url)
+    try:
+        run = store.find_run(result.run_id)
+        recorded = context_at(store, run)
+    finally:
+        store.close()
+    assert result.context == {"owner": "ops", "x": 1}
+    # the server saw only the run's own change (version 2), not the context it found: it records
+    # no context rather than a wrong one (the runner's store, had it one, would have it all)
+    assert (run["status"], recorded, json.loads(run["context"])) == ("succeeded", (0, {}), {})

@@ -1,8 +1,13 @@
 """A run's events, sent to the context server as they happen, so that viewers see the run live.
 
 A bus subscriber whose handler is a queue put; a thread sends what queued up in batches. The
-server is a viewer here, not the run's record (the runner's own store is): when it cannot be
-reached the run goes on, and the publisher says so once.
+server records the run too, unless the runner records it in the server's own store (the server
+then only passes the events on: a run has one writer). Either way the runner's own store is the
+run's record: when the server cannot be reached the run goes on, and the publisher says so once.
+
+Every event is sent, the run's context changes included even when the context lives on the
+server: viewers of the run see them live, and a server that records the run records them as the
+run's context (the named context's own history is another thing, kept by the context service).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from framework0.errors import ServerError
-from framework0.events.types import ContextChanged
 from framework0.events.wire import to_wire
 
 if TYPE_CHECKING:
@@ -30,7 +34,7 @@ class EventPublisher:
     def __init__(self, client: ContextClient, run_id: str, *, shared_context: bool = False) -> None:
         self.client = client
         self.run_id = run_id
-        #: the run's context lives on the server: its changes are there already, as the context's own
+        #: the run's context lives on the server (its changes are sent all the same, as the run's)
         self.shared_context = shared_context
         self.failed: str | None = None
         self.sent = 0
@@ -40,8 +44,6 @@ class EventPublisher:
 
     def handle(self, event: Event) -> None:
         """The bus handler: a queue put in the publishing thread."""
-        if self.shared_context and type(event) is ContextChanged:
-            return
         self._queue.put(event)
 
     def close(self, timeout: float = 30.0) -> None:

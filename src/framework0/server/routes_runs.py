@@ -178,12 +178,19 @@ class RunRecorder:
     runner's store is this one (``f0 serve`` and ``f0 run --context-server`` on one store): the
     server leaves that run to its runner and only passes its events on to viewers. A runner that
     records nowhere (``--store none``) or in another store is recorded here.
+
+    The run's context changes come with its events (the runner sends the changes it sees of a
+    context on this server as the run's). They are recorded when they start at version 1, a context
+    the run began; a run that joined a context others had written cannot be rebuilt from its events
+    alone, so its context is not recorded here (its runner's store has it).
     """
 
     def __init__(self, store: Store, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
         self._writers: dict[str, StoreWriter] = {}
+        #: per run recorded: the context version its next change must have (None: not recorded)
+        self._next_version: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
     def handle(self, event: Any) -> None:
@@ -195,11 +202,27 @@ class RunRecorder:
         writer = self._writers.get(getattr(event, "run_id", ""))
         if writer is None:
             return
+        if type(event) is ContextChanged and not self._follows(event):
+            return
         writer.handle(event)
         if type(event) is RunFinished:  # recorded before the runner is answered
             with self._lock:
                 self._writers.pop(event.run_id, None)
+                self._next_version.pop(event.run_id, None)
             _close(writer)
+
+    def _follows(self, event: ContextChanged) -> bool:
+        """Whether ``event`` is the next change of its run's context, from version 1 on."""
+        version = event.changes[0].version
+        with self._lock:
+            expected = self._next_version.get(event.run_id)
+            if expected is None or version < expected:
+                return False  # a context the run joined, or a change sent again
+            if version > expected:
+                self._next_version[event.run_id] = None  # not from version 1: leave the context out
+                return False
+            self._next_version[event.run_id] = version + 1
+        return True
 
     def _start(self, event: RunStarted) -> None:
         run_row = {
@@ -246,6 +269,7 @@ class RunRecorder:
         )
         with self._lock:
             self._writers[event.run_id] = writer
+            self._next_version[event.run_id] = 1
 
     def close(self) -> None:
         with self._lock:
