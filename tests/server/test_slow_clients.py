@@ -117,10 +117,10 @@ def wait_until_closed(socks: list[socket.socket], within: float) -> dict[str, in
                 sock = as_socket(key.fileobj)
                 try:
                     data = sock.recv(1 << 16)
-                except (ConnectionResetError, BlockingIOError) as error:
-                    data = b"" if isinstance(error, ConnectionResetError) else b"?"
-                if data == b"?":
+                except BlockingIOError:  # readable a moment ago, nothing now
                     continue
+                except ConnectionResetError:  # closed with data unread: as good as closed
+                    data = b""
                 if data:
                     answers[sock] += data
                     continue
