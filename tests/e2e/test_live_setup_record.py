@@ -177,7 +177,23 @@ def test_a_run_on_a_named_context_with_data_records_the_context_it_found(project
         run_id = result["run_id"]
         shown = json.loads(read(project, store_url, "context", "show", run_id, "--json"))
         document = json.loads(read(project, store_url, "runs", "show", run_id, "--json"))
+        history = json.loads(read(project, store_url, "context", "history", run_id, "--json"))
     assert shown["context"] == document["context"] == {"owner": "ops", **FINAL}
+    # version 1 (the PUT): what the run found, outside any step; then the steps' changes
+    assert [(change["version"], change["key"], change["step"]) for change in history["changes"]] == [
+        (1, "owner", None),
+        (2, "rows.extracted", "extract"),
+        (3, "rows.counted", "count"),
+        (4, "rows.extracted", "count"),
+        (5, "report.ready", "settle"),
+    ]
+    store = open_store(store_url)
+    try:
+        view = run_view(store, run_id)
+    finally:
+        store.close()
+    assert view["context"]["values"] == {"owner": "ops", **FINAL}
+    assert [change["key"] for change in view["context"]["history"]][:2] == ["owner", "rows.extracted"]
 
 
 def test_a_runner_that_records_nowhere_is_recorded_by_the_server(project: Path, store_url: str):
