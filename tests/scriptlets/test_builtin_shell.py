@@ -234,7 +234,7 @@ def test_a_background_process_holding_the_output_does_not_hang_the_step() -> Non
 
 
 def watchers() -> list[psutil.Process]:
-    """This test process's lifeline watchers still alive (see shell's _lifeline)."""
+    """This test process's lifeline watchers (see shell's _lifeline)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
@@ -270,14 +270,32 @@ threading.Thread(target=ShellScriptlet().run, args=(ctx, params)).start()
 
 
 @posix_only
-def test_a_background_process_the_command_left_outlives_the_step_and_no_watcher_is_left() -> None:
-    output = run_shell({"cmd": "sleep 30 & echo $!"})
-    background = int(output["stdout"])
+def test_what_a_finished_step_left_running_outlives_the_process_that_ran_it(tmp_path: Path) -> None:
+    # `server &`: released when its step ended; only the running step's processes die.
+    left, running = tmp_path / "left", tmp_path / "running"
+    code = f"""
+import threading
+from framework0.context import ChangeSource, Context, ContextState
+from framework0.scriptlets.builtin.shell import ShellScriptlet
+ctx = Context(ContextState(), ChangeSource(node="test", step="s", attempt=1))
+ShellScriptlet().run(ctx, ShellScriptlet.parse_params({{"cmd": "sleep 300 & echo $! > {left}"}}))
+params = ShellScriptlet.parse_params({{"cmd": "echo $$ > {running}; exec sleep 300"}})
+threading.Thread(target=ShellScriptlet().run, args=(ctx, params)).start()
+"""
+    runner = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
     try:
-        assert watchers() == []  # released, and reaped: it can no longer kill anything
-        assert psutil.Process(background).status() != psutil.STATUS_ZOMBIE
+        (server,) = read_pids(left, 1, within=30)
+        (step,) = read_pids(running, 1, within=30)
     finally:
-        os.kill(background, signal.SIGKILL)
+        runner.kill()
+        runner.wait()
+    try:
+        assert is_gone(step, within=30)
+        assert psutil.Process(server).status() != psutil.STATUS_ZOMBIE
+    finally:
+        for pid in (server, step):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @posix_only
@@ -286,7 +304,58 @@ def test_a_background_process_the_command_left_outlives_the_step_and_no_watcher_
     [{"cmd": "true"}, {"cmd": "exit 3", "check": False}, {"cmd": "sleep 30", "timeout": 0.2}],
     ids=["succeeded", "failed", "timed-out"],
 )
-def test_no_watcher_outlives_the_step(args: dict[str, Any]) -> None:
-    with contextlib.suppress(TimeoutError):
-        run_shell(args)
-    assert watchers() == []
+def test_steps_leave_no_process_behind_but_the_one_watcher(args: dict[str, Any]) -> None:
+    for _ in range(2):
+        with contextlib.suppress(TimeoutError):
+            run_shell(args)
+    (watcher,) = watchers()
+    assert psutil.Process().children(recursive=True) == [watcher]
+
+
+@posix_only
+def test_a_runner_killed_as_the_command_starts_never_lets_it_run(tmp_path: Path) -> None:
+    # The instant between starting the command and starting its watcher: the runner dies there.
+    started, ran = tmp_path / "started", tmp_path / "ran"
+    code = f"""
+import os
+from framework0.context import ChangeSource, Context, ContextState
+from framework0.scriptlets.builtin import _lifeline
+from framework0.scriptlets.builtin.shell import ShellScriptlet
+
+def die(self, group):
+    with open({str(started)!r}, "w") as file:
+        file.write(str(group))
+    os._exit(9)
+
+_lifeline._Watcher.hold = die
+ctx = Context(ContextState(), ChangeSource(node="test", step="s", attempt=1))
+ShellScriptlet().run(ctx, ShellScriptlet.parse_params({{"cmd": "touch {ran}"}}))
+"""
+    runner = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert runner.returncode == 9
+    (command,) = read_pids(started, 1)
+    assert is_gone(command, within=30)
+    assert not ran.exists()
+
+
+def test_a_program_that_is_not_there_fails_as_it_always_did() -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        run_shell({"argv": ["f0-no-such-program", "--help"]})
+    assert str(caught.value) == "[Errno 2] No such file or directory: 'f0-no-such-program'"
+
+
+@posix_only
+def test_a_program_is_found_from_the_commands_folder_and_must_be_executable(tmp_path: Path) -> None:
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello\n")
+    with pytest.raises(PermissionError) as caught:
+        run_shell({"argv": ["./hello.sh"], "cwd": str(tmp_path)})
+    assert str(caught.value) == "[Errno 13] Permission denied: './hello.sh'"
+    script.chmod(0o755)
+    assert run_shell({"argv": ["./hello.sh"], "cwd": str(tmp_path)})["stdout"] == "hello\n"
+
+
+@posix_only
+@pytest.mark.parametrize("args", [{"cmd": "cat"}, {"argv": ["cat"]}], ids=["cmd", "argv"])
+def test_the_command_reads_an_empty_standard_input(args: dict[str, Any]) -> None:
+    assert run_shell(args) == {"stdout": "", "stderr": "", "exit_code": 0}

@@ -1,11 +1,17 @@
-"""A command's lifeline: the process group a step started dies with the process that started it.
+"""A command's lifeline: the process group a step starts dies with the process that started it.
 
-A ``kill -9`` of the runner gives it no chance to stop anything, so the command's group must be
-stopped from outside the runner. The runner keeps the write end of a pipe; a watcher, a tiny
-``/bin/sh`` in a session of its own whose standard input is the read end, waits on it. When the
-step ends the runner writes one line and the watcher exits, leaving the group alone (a server the
-command left running in the background keeps running, as before). When the runner dies in any way,
-the kernel closes the write end: the watcher reads end-of-file and kills the group with SIGKILL.
+A ``kill -9`` of the runner gives it no chance to stop anything, so the commands must be stopped
+from outside it. Each command leads a new session and process group. One watcher per process, a
+small ``/bin/sh`` in a session of its own started with the first command, reads a pipe whose write
+end only this process holds: ``+GROUP`` when a command starts, ``-GROUP`` when its step ends (a
+server the command left running in the background then keeps running, as before). When this
+process dies in any way, the kernel closes the write end: the watcher reads end-of-file and kills
+every group it still holds with SIGKILL.
+
+No instant is left uncovered: a command starts behind a gate, a ``/bin/sh`` that waits for a line
+on its standard input and only then ``exec``\\ s the command (same process, same pid, the command's
+own exit status). The gate opens once the watcher has been told of the group; if this process dies
+before, the gate reads end-of-file and exits (125) without running anything.
 
 Why not ``prctl(PR_SET_PDEATHSIG)``: it fires when the *thread* that started the child ends, not the
 process, and steps run on worker threads; it reaches the command only, not what the command starts;
@@ -13,69 +19,174 @@ it needs code between fork and exec (``preexec_fn``, unsafe with threads); and i
 pipe works on every POSIX system (macOS and the BSDs too) and reaches the whole group.
 
 Limits: a process that leaves the group (``setsid``, a daemon's double fork) is not followed; a
-runner killed in the instant between starting the command and starting its watcher leaves the
-command running; a process forked from the runner without ``exec`` while a step runs
-(``os.fork()`` in a Python step) holds the write end too, so the kill waits for it to exit. On
-Windows nothing is tied: the command is not stopped when the runner is killed.
+process forked from this one without ``exec`` while a step runs (``os.fork()`` in a Python step)
+holds the write end too, so the kill waits for it to exit. On Windows nothing is tied: the command
+is started as before and is not stopped when the runner is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import subprocess
 import sys
+import threading
+from typing import Any
 
-# Any line from the runner releases the group; end-of-file (the runner is gone) kills it.
-_WATCH = 'read -r _ || kill -s KILL -- -"$1"'
+# The gate: one line opens it; end-of-file (the runner is gone) ends it before the command runs.
+# The command then reads an empty standard input, as it would from subprocess.DEVNULL.
+_GATE = 'read -r _ || exit 125; exec "$@" </dev/null'
+# The watcher: holds the groups it is told of, kills those it holds at end-of-file. No line forks.
+_WATCH = """
+held=' '
+while read -r line; do
+    group=${line#?}
+    case $line in
+        +*) held="$held$group " ;;
+        -*) case $held in *" $group "*) held="${held%% $group *} ${held#* $group }" ;; esac ;;
+    esac
+done
+for group in $held; do kill -s KILL -- "-$group"; done
+"""
 
 
-class Lifeline:
-    """Ties a command's process group to this process::
-
-        process = subprocess.Popen(command, start_new_session=True)
-        lifeline = Lifeline()
-        try:
-            lifeline.tie(process.pid)  # its group dies with this process from now on
-            ...
-        finally:
-            lifeline.release()  # the step is over: the group is left alone
-
-    Does nothing on Windows.
-    """
+class _Watcher:
+    """This process's watcher and the write end of its pipe: started on first use, and again if it
+    was killed (it is then told every group held) or in a forked child (whose groups are its own)."""
 
     def __init__(self) -> None:
-        self._watcher: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
         self._writer: int | None = None
+        self._held: set[int] = set()
+        self._forks_watched = False
 
-    def tie(self, group: int) -> None:
-        """Kill process group ``group`` when this process dies, until :meth:`release`."""
-        if sys.platform == "win32" or self._writer is not None:
-            return
-        # Both ends close on exec, so no other child holds them; release() closes the writer.
-        reader, self._writer = os.pipe()
+    def hold(self, group: int) -> None:
+        with self._lock:
+            self._held.add(group)
+            self._send(f"+{group}\n")
+
+    def release(self, group: int) -> None:
+        with self._lock:
+            if group in self._held:
+                self._held.discard(group)
+                self._send(f"-{group}\n")
+
+    def _send(self, line: str) -> None:
+        if self._writer is not None:
+            try:
+                os.write(self._writer, line.encode())  # one short write: atomic, never interleaved
+                return
+            except BrokenPipeError:  # the watcher was killed
+                os.close(self._writer)
+                self._writer = None
+        self._start()
+
+    def _start(self) -> None:
+        if self._process is not None:
+            self._process.wait()
+        if not self._forks_watched:
+            os.register_at_fork(after_in_child=self._forget)
+            self._forks_watched = True
+        reader, self._writer = os.pipe()  # both ends close on exec: no other child holds them
         try:
-            self._watcher = subprocess.Popen(
-                ["/bin/sh", "-c", _WATCH, "f0-lifeline", str(group)],
+            self._process = subprocess.Popen(
+                ["/bin/sh", "-c", _WATCH, "f0-lifeline"],
                 stdin=reader,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                start_new_session=True,  # out of the terminal's reach, like the command
+                start_new_session=True,  # out of the terminal's reach, like the commands
             )
         finally:
             os.close(reader)
+        os.write(self._writer, "".join(f"+{group}\n" for group in sorted(self._held)).encode())
+
+    def _forget(self) -> None:
+        """In a forked child: the watcher, its pipe and the groups are the parent's."""
+        self._lock = threading.Lock()
+        if self._writer is not None:
+            os.close(self._writer)  # else the parent's watcher would wait for this child too
+        self._process, self._writer, self._held = None, None, set()
+
+
+_WATCHER = _Watcher()
+
+
+class Lifeline:
+    """Starts a command whose process group dies with this process::
+
+        lifeline = Lifeline()
+        process = lifeline.start(["make", "test"], shell=False, stdout=subprocess.PIPE)
+        try:
+            ...  # os.killpg(process.pid, signal.SIGTERM) stops it early, as before
+        finally:
+            lifeline.release()  # the step is over: the group is left alone
+
+    On POSIX the command leads a new session; on Windows it gets a new process group and nothing
+    more.
+    """
+
+    def __init__(self) -> None:
+        self._group: int | None = None
+
+    def start(self, command: str | list[str], *, shell: bool, **options: Any) -> subprocess.Popen[bytes]:
+        """Start ``command`` (a shell command line when ``shell``) with ``subprocess.Popen``'s
+        ``options`` (not ``stdin``: it reads an empty one); raise as ``Popen`` does when the
+        program cannot be found."""
+        if sys.platform == "win32":
+            flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+            return subprocess.Popen(command, shell=shell, stdin=subprocess.DEVNULL, **flags, **options)
+        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        _check_program(argv[0], options.get("env"), options.get("cwd"))
+        gate, opener = os.pipe()  # both ends close on exec: no other child holds them
+        try:
+            try:
+                process = subprocess.Popen(
+                    ["/bin/sh", "-c", _GATE, "f0-shell", *argv], stdin=gate, start_new_session=True, **options
+                )
+            finally:
+                os.close(gate)
+            try:
+                _WATCHER.hold(process.pid)
+                self._group = process.pid
+            except BaseException:
+                _reap(process)  # the gate never opened: the command never ran
+                raise
+            os.write(opener, b"\n")
+        finally:
+            os.close(opener)
+        return process
 
     def release(self) -> None:
-        """Stop watching: the watcher exits and the group is left alone. Idempotent."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            with contextlib.suppress(OSError):  # the watcher is gone already
-                os.write(writer, b"\n")
-            os.close(writer)
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            try:
-                watcher.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # only a stopped (SIGSTOP) watcher is that slow
-                watcher.kill()
-                watcher.wait()
+        """The step is over: its group is left alone from now on. Idempotent."""
+        group, self._group = self._group, None
+        if group is not None:
+            _WATCHER.release(group)
+
+
+def _check_program(program: str, env: dict[str, str] | None, cwd: str | None) -> None:
+    """Raise what ``Popen`` would for a program that cannot be run (the gate's ``exec`` would only
+    exit 127): it is looked for as ``execvp`` does, on the command's ``PATH`` from its folder."""
+    if os.path.dirname(program):
+        candidates = [program]
+    else:
+        candidates = [os.path.join(folder, program) for folder in os.get_exec_path(env)]
+    denied = False
+    for candidate in candidates:
+        path = os.path.join(cwd, candidate) if cwd else candidate
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return
+            denied = True
+    code = errno.EACCES if denied else errno.ENOENT
+    raise OSError(code, os.strerror(code), program)  # PermissionError or FileNotFoundError
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        process.kill()
+    process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()

@@ -108,19 +108,16 @@ class ShellScriptlet(BaseScriptlet):
         if params.cwd is not None and not Path(params.cwd).is_dir():
             raise NotADirectoryError(f"cwd {params.cwd!r} is not a folder")
         command: str | list[str] = params.cmd if params.cmd is not None else list(params.argv or ())
-        process = subprocess.Popen(
+        lifeline = Lifeline()
+        process = lifeline.start(
             command,
             shell=params.cmd is not None,
-            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=params.cwd,
             env=_environment(params.env),
-            **_new_process_group(),
         )
-        lifeline = Lifeline()
         try:
-            lifeline.tie(process.pid)
             readers = [
                 _PipeReader(process.stdout, _attempt_writer("stdout")),
                 _PipeReader(process.stderr, _attempt_writer("stderr")),
@@ -302,12 +299,6 @@ def _group_alive(group: int) -> bool:
         except (OSError, psutil.Error):
             continue
     return False
-
-
-def _new_process_group() -> dict[str, Any]:
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
 
 
 def _environment(extra: dict[str, str]) -> dict[str, str] | None:
