@@ -363,3 +363,26 @@ def test_a_websocket_handshake_refused_at_once_is_counted_out(store_url: str, pr
 )
 def test_client_key_counts_an_ipv6_client_by_its_64(peername: Any, key: str | None) -> None:
     assert limits.client_key(peername) == key
+
+
+def test_the_connection_cap_leaves_room_in_the_open_file_limit() -> None:
+    resource = pytest.importorskip("resource", reason="no open-file limits here")
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert limits.file_budget(5) == 5
+    if soft != resource.RLIM_INFINITY:
+        assert limits.file_budget(10**9) == soft - min(256, soft // 2)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"head_timeout_s": 0},
+        {"body_timeout_s": -1},
+        {"body_min_rate": -1},
+        {"max_connections": 0},
+        {"max_per_client": -1},
+    ],
+)
+def test_limits_refuse_settings_that_make_no_sense(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        limits.Limits(**options)
