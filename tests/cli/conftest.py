@@ -1,8 +1,11 @@
-"""The CLI tests use the store tests' databases (tests/store/store_backends.py) for PostgreSQL."""
+"""The CLI tests use the store tests' databases (tests/store/store_backends.py) and the server
+tests' real servers (tests/server/servers.py)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "store"))
+_TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_TESTS / "store"))
+sys.path.insert(0, str(_TESTS / "server"))

@@ -44,12 +44,12 @@ def test_svg_goes_to_standard_output_as_an_svg_document(recipe: Path) -> None:
     assert root.attrib["aria-label"].startswith("GRAPH-CLI: 3 steps")
 
 
-def test_output_writes_the_svg_to_a_file_and_prints_nothing(recipe: Path, tmp_path: Path) -> None:
+def test_output_writes_the_svg_to_a_file_and_says_so(recipe: Path, tmp_path: Path) -> None:
     target = tmp_path / "etl.svg"
     result = f0("graph", recipe, "--format", "svg", "-o", target)
 
     assert result.exit_code == 0, result.output
-    assert result.output == ""
+    assert result.output.startswith(f"wrote {target} (")
     assert ET.parse(target).getroot().tag == f"{SVG}svg"
 
 
@@ -109,8 +109,8 @@ def test_an_output_that_is_a_folder_is_a_usage_error_naming_it(recipe: Path, tmp
     result = f0("graph", recipe, "--format", "svg", "-o", tmp_path)
 
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for '-o' / '--output': File '{tmp_path}' is a directory."
+    assert result.stderr == (
+        f"error: cannot write {tmp_path}: it is a folder; give a file name, e.g. {tmp_path / 'graph.svg'}\n"
     )
 
 

@@ -17,7 +17,7 @@ test_meta: {test_id: SHOW-1}
 steps:
   - {name: greet, uses: hello_world}
   - {name: flaky, module: engine_steps, function: fail, retry: {attempts: 2, delay: 0}, continue_on_error: true}
-  - {name: after, module: engine_steps, function: noop, depends_on: [flaky]}
+  - {name: after, module: engine_steps, function: noop, when: "{{ steps.flaky.status == 'succeeded' }}"}
 """
 
 

@@ -43,7 +43,7 @@ def test_the_report_is_one_html_file_with_the_run_in_it(tmp_path: Path, recorded
     result = f0("report", run_id[:6], "-o", target, "--store", store)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"wrote {target} ({target.stat().st_size / 1024:,.0f} KiB): run {run_id}, 2 steps\n"
+    assert result.stdout == f"wrote {target} ({target.stat().st_size / 1024:.1f} KiB): run {run_id}, 2 steps\n"
     page = target.read_text(encoding="utf-8")
     assert page.lower().startswith("<!doctype html>")
     assert run_id in page and "REPORT-CLI" in page

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import click
 
 from framework0.cli.options import debug_option, store_option
+from framework0.cli.output import size_text
 from framework0.cli.runs import RUN_STATUSES, local_time, parse_moment, recipe_name
 
 
@@ -85,12 +86,12 @@ def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: 
             rows = sum(counts.get(table, 0) for table in TABLES)
             detail = ", ".join(f"{table} {counts[table]}" for table in TABLES if counts.get(table))
             click.echo(f"removed {_count(len(doomed), 'run')} {which}: {_count(rows, 'row')} ({detail})")
-            recorded = f"{_size(counts['bytes'])} of recorded data"
+            recorded = f"{size_text(counts['bytes'])} of recorded data"
             size_after = opened.file_size() if size_before is not None else None
             if size_before is not None and size_after is not None:
                 click.echo(
-                    f"freed {_size(max(0, size_before - size_after))} on disk: the store's file went from "
-                    f"{_size(size_before)} to {_size(size_after)} ({recorded})"
+                    f"freed {size_text(max(0, size_before - size_after))} on disk: the store's file went from "
+                    f"{size_text(size_before)} to {size_text(size_after)} ({recorded})"
                 )
             else:
                 click.echo(f"freed {recorded} (the database reuses the space)")
@@ -105,22 +106,13 @@ def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: 
 
 
 def _list(runs: list[OldRun]) -> None:
-    for run in runs:
-        name = recipe_name(run.test_id, run.recipe_path)
-        click.echo(f"  {run.run_id}  {name}  {run.status}  {local_time(run.started_at)}")
+    """The runs as aligned columns: id, recipe, status, start."""
+    rows = [(run.run_id, recipe_name(run.test_id, run.recipe_path), run.status) for run in runs]
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(3)]
+    for row, run in zip(rows, runs, strict=True):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        click.echo(f"  {'  '.join(cells)}  {local_time(run.started_at)}")
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _size(size: int) -> str:
-    """Bytes for people: ``512 bytes``, ``1.5 KiB``, ``20.0 MiB``."""
-    if size < 1024:
-        return _count(size, "byte")
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024 or unit == "GiB":
-            break
-    return f"{value:.1f} {unit}"

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import click
 
-from framework0.cli.options import debug_option
+from framework0.cli.options import PathArgument, debug_option
 
 FORMATS = ("mermaid", "dot", "svg", "html")
+EXTENSIONS = {"mermaid": "mmd", "dot": "dot", "svg": "svg", "html": "html"}
 
 
 @click.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=PathArgument("a recipe file"))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True)
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), metavar="FILE", help="Write to FILE instead of standard output."
-)
+@click.option("-o", "--output", type=click.Path(), metavar="FILE", help="Write to FILE instead of standard output.")
 @debug_option
 def graph(recipe: str, fmt: str, output: str | None, debug: bool) -> None:
     """Draw the dependency graph of RECIPE, left to right.
@@ -51,6 +50,11 @@ def graph(recipe: str, fmt: str, output: str | None, debug: bool) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        from framework0.cli.output import write_output
+        from framework0.cli.output import size_text, write_output
 
-        write_output(output, text)
+        written = write_output(output, text, example=f"graph.{EXTENSIONS[fmt]}")
+        count = len(loaded.steps)
+        click.echo(
+            f"wrote {written} ({size_text(written.stat().st_size)}): the {fmt} graph of {recipe}, "
+            f"{count} step{'' if count == 1 else 's'}"
+        )

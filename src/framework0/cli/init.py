@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from framework0.cli.options import PathArgument
+
 RECIPE = """\
 # A starter recipe: run it with  f0 run {recipe}
 test_meta:
@@ -44,7 +46,7 @@ def shout(text: str, ctx: Context) -> str:
 
 
 @click.command()
-@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.argument("directory", default=".", type=PathArgument("a folder", folder=True))
 @click.option("--name", default="recipe.yaml", show_default=True, help="File name of the recipe.")
 def init(directory: str, name: str) -> None:
     """Create a starter recipe and a scriptlet module in DIRECTORY (default: here).

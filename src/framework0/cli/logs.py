@@ -57,8 +57,6 @@ def logs(run_id: str, step: str | None, follow: bool, stream: str | None, store:
                 follow_run(opened, run["run_id"], step, show, last)
         except KeyboardInterrupt:
             sys.exit(130)
-        except BrokenPipeError:  # f0 logs RUN | head
-            sys.stdout = None  # nothing more can be written, not even the flush at exit
     finally:
         opened.close()
 

@@ -50,6 +50,21 @@ SUMMARIES: dict[str, str] = {
 }
 
 
+#: the status a shell reports for a program that SIGPIPE stopped (128 + 13)
+EXIT_BROKEN_PIPE = 141
+
+
+def stdout_gone() -> None:
+    """Point standard output at the null device: the reader has gone, and what is still buffered
+    (flushed again at exit) must not fail once more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's captured stream)
+        pass
+
+
 def debug_enabled(ctx: click.Context | None = None) -> bool:
     """``--debug`` anywhere on the command line, or ``F0_DEBUG=1``."""
     if os.environ.get("F0_DEBUG", "") not in ("", "0"):
@@ -80,7 +95,9 @@ class LazyGroup(click.Group):
         from framework0.errors import Framework0Error, RecipeError
 
         try:
-            return super().invoke(ctx)
+            done = super().invoke(ctx)
+            sys.stdout.flush()  # now, so that a reader gone is noticed here (below)
+            return done
         except Framework0Error as error:
             if debug_enabled(ctx):
                 import traceback
@@ -96,6 +113,9 @@ class LazyGroup(click.Group):
             sys.exit(error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # f0 ... | head: the reader has gone; stop quietly, as Unix tools do
+            stdout_gone()
+            sys.exit(EXIT_BROKEN_PIPE)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -126,4 +146,14 @@ def main() -> None:
         # A console that cannot show ✓ or → (Windows cp1252) gets a replacement, not a crash.
         if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
             stream.reconfigure(errors="replace")
-    cli(prog_name="f0")
+    try:
+        cli(prog_name="f0")
+    finally:
+        # A command that exits with a status of its own (f0 run: the run's) keeps it when its reader
+        # has gone; flushing here, not at exit, keeps Python from printing a traceback about it.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_gone()
+        except (OSError, ValueError, AttributeError):
+            pass

@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[str]
+else:  # click < 8.2 has no generic ParamType
+    _ParamType = click.ParamType
+
+
+class PathArgument(_ParamType):
+    """A file (or with ``folder=True`` a folder) the command reads; the wrong kind is refused in one
+    line, ``DIR: is a directory, not a recipe file`` (click.Path would print its usage block)."""
+
+    def __init__(self, what: str, *, folder: bool = False) -> None:
+        self.what = what
+        self.folder = folder
+        self.name = "folder" if folder else "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import os
+
+        from framework0.errors import UsageError
+
+        path = str(os.fspath(value))
+        if not self.folder and os.path.isdir(path):
+            raise UsageError(f"{path}: is a directory, not {self.what}")
+        if self.folder and os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{path}: is a file, not {self.what}")
+        return path
+
 
 DEBUG_KEY = "framework0.debug"
 
@@ -57,7 +86,7 @@ def running_options(function: F) -> F:
             click.option("--max-parallel", type=click.IntRange(min=1), help="At most this many steps at once."),
             click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout."),
             click.option(
-                "--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML, one test case per step."
+                "--junit", metavar="FILE", type=click.Path(), help="Also write JUnit XML, one test case per step."
             ),
             click.option("--no-cache", is_flag=True, help="Run cache: true steps even when an earlier output fits."),
             store_option,

@@ -13,7 +13,8 @@ from framework0.cli.options import debug_option, store_option
     "-o",
     "--output",
     "output",
-    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    type=click.Path(),
     required=True,
     help="The HTML file to write (it opens from disk, offline).",
 )
@@ -29,7 +30,7 @@ def report(run_id: str, output: str, store: str | None, debug: bool) -> None:
       f0 report 3fa2c1 -o report.html
       f0 report 3fa2c1 -o /tmp/run.html --store postgresql://ci-db/framework0
     """
-    from framework0.cli.output import write_output
+    from framework0.cli.output import size_text, write_output
     from framework0.store import open_store
     from framework0.viz.pages import render_report
     from framework0.viz.run_view import run_view
@@ -40,5 +41,8 @@ def report(run_id: str, output: str, store: str | None, debug: bool) -> None:
     finally:
         history.close()
     written = write_output(output, render_report(view))
-    size = written.stat().st_size
-    click.echo(f"wrote {written} ({size / 1024:,.0f} KiB): run {view['run']['run_id']}, {len(view['steps'])} steps")
+    count = len(view["steps"])
+    click.echo(
+        f"wrote {written} ({size_text(written.stat().st_size)}): run {view['run']['run_id']}, "
+        f"{count} step{'' if count == 1 else 's'}"
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from framework0.cli.options import chosen_executor, running_options
+from framework0.cli.options import PathArgument, chosen_executor, running_options
 
 if TYPE_CHECKING:
     from framework0.engine.runner import Runner
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
-@click.option("--recipe", "recipe_option", type=click.Path(dir_okay=False), help="The recipe (the seed's spelling).")
+@click.argument("recipe", required=False, type=PathArgument("a recipe file"))
+@click.option("--recipe", "recipe_option", type=PathArgument("a recipe file"), help="The recipe (the seed's spelling).")
 @click.option("--timeout", help="Stop the whole run after this long (30s, 5m, 1h).")
 @click.option(
     "--context-server",
@@ -77,6 +78,10 @@ def run(
         run_timeout = parse_duration(timeout) if timeout is not None else None
     except ValueError as error:
         raise UsageError(f"--timeout: {error}") from None
+    if run_timeout is not None and run_timeout <= 0:  # it would stop the run before it starts
+        raise UsageError(
+            f"--timeout: a run timeout must be more than 0, got {run_timeout:g}s; leave it out for no limit"
+        )
     loaded = load_recipe(path, params=overrides, params_from_text=True)
     import gc
 
@@ -97,13 +102,41 @@ def run(
             context_name=context_name,
         )
 
-    execute(make, loaded, as_json=as_json, junit=junit, debug=debug)
+    from framework0.errors import ServerError
+
+    try:
+        execute(make, loaded, as_json=as_json, junit=junit, debug=debug)
+    except ServerError as error:
+        if error.status == 401 and context_server:
+            raise token_refused(context_server) from error
+        raise
+
+
+def token_refused(url: str) -> Exception:
+    """The server's refusal of the token, said in the command line's terms (the client library's
+    own message tells Python callers about ``token=``)."""
+    from framework0.client.token import read_token, token_file_default
+    from framework0.errors import ServerError
+
+    url, file = url.rstrip("/"), token_file_default()
+    if os.environ.get("F0_TOKEN", "").strip():
+        return ServerError(
+            f"the context server at {url} refused the token in F0_TOKEN: set F0_TOKEN to the token f0 serve "
+            "uses (it prints it when it starts)",
+            status=401,
+        )
+    fix = f"set F0_TOKEN to the token f0 serve uses (it prints it when it starts), or write it to {file}"
+    if read_token() is None:
+        return ServerError(f"the context server at {url} needs a token and none was found: {fix}", status=401)
+    return ServerError(f"the context server at {url} refused the token in {file}: {fix}", status=401)
 
 
 def check_junit(junit: str | None) -> None:
     from framework0.errors import UsageError
 
     if junit:
+        if Path(junit).is_dir():
+            raise UsageError(f"--junit {junit}: is a directory; give a file name, e.g. {Path(junit) / 'junit.xml'}")
         folder = Path(junit).resolve().parent
         if not folder.is_dir():
             raise UsageError(f"--junit {junit}: the folder {str(folder)!r} does not exist")
@@ -111,28 +144,32 @@ def check_junit(junit: str | None) -> None:
 
 def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debug: bool) -> None:
     """Run with a progress display (stderr under --json), print the result, exit with its status."""
+    import contextlib
+
+    from framework0.cli.lines import whole_lines
+    from framework0.cli.progress import make_progress, print_summary
     from framework0.errors import UsageError
     from framework0.events import EventBus
 
     bus = EventBus()
-    stream = sys.stderr if as_json else sys.stdout
-    from framework0.cli.progress import make_progress, print_summary
-
-    progress = make_progress(stream, live=stream.isatty())
-    bus.subscribe(progress)
-    runner = make(bus)
-    import contextlib
-
-    try:
-        # Under --json stdout holds only the result: what steps print goes to stderr.
-        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            result = runner.run()
-    finally:
-        progress.close()
+    live = (sys.stderr if as_json else sys.stdout).isatty()
+    # On a terminal the live panel keeps lines whole; in a pipe or a file, whole_lines does.
+    shown = contextlib.nullcontext((sys.stdout, sys.stderr)) if live else whole_lines(sys.stdout, sys.stderr)
+    with shown as (out, err):
+        stream = err if as_json else out
+        progress = make_progress(stream, live=live)
+        bus.subscribe(progress)
+        runner = make(bus)
+        try:
+            # Under --json stdout holds only the result: what steps print goes to stderr.
+            with contextlib.redirect_stdout(err) if as_json else contextlib.nullcontext():
+                result = runner.run()
+        finally:
+            progress.close()
+        if not as_json:
+            print_summary(result, stream, debug=debug)
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
-    else:
-        print_summary(result, stream, debug=debug)
     if junit:
         from framework0.viz.junit import junit_xml
 

@@ -146,7 +146,8 @@ def list_command(
         cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)]
         click.echo("  ".join([*cells, line[-1]]))
     if more:
-        click.echo(f"(the newest {limit} runs; --limit N shows more, --limit 0 all)")
+        newest = "the newest run" if limit == 1 else f"the newest {limit} runs"
+        click.echo(f"({newest}; --limit N shows more, --limit 0 all)")
 
 
 def _listed(row: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, Any]:
@@ -233,7 +234,7 @@ def _summary(store: Store, result: RunResult, *, debug: bool) -> str:
     for step in result.steps.values():
         duration = format_duration(step.duration_s) if step.duration_s is not None else ""
         attempts = f"{step.attempts} attempt{'s' if step.attempts != 1 else ''}" if step.attempts else ""
-        items = f"{step.items} items" if step.items is not None else ""
+        items = f"{step.items} item{'' if step.items == 1 else 's'}" if step.items is not None else ""
         head = f"  {ICONS.get(step.status, '▶')} {step.name:<{width}}  {step.status:<9}  {duration:>7}"
         lines.append("  ".join(part for part in (head, attempts, items) if part).rstrip())
         if step.error is not None:

@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from framework0.cli.options import debug_option
+from framework0.cli.options import PathArgument, debug_option
 
 
 @click.command()
-@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("recipes", nargs=-1, required=True, type=PathArgument("a recipe file"))
 @debug_option
 def validate(recipes: tuple[str, ...], debug: bool) -> None:
     """Check each RECIPE and print every error as FILE:LINE:COL: message.
@@ -32,7 +32,8 @@ def validate(recipes: tuple[str, ...], debug: bool) -> None:
                 click.echo(str(diagnostic), err=True)
             errors += len(error.diagnostics)
         else:
-            click.echo(f"{path}: ok ({len(recipe.steps)} steps)")
+            count = len(recipe.steps)
+            click.echo(f"{path}: ok ({count} step{'' if count == 1 else 's'})")
     if errors:
         click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
         sys.exit(2)
