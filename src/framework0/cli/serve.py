@@ -34,7 +34,7 @@ from framework0.cli.options import debug_option, store_option
     show_default=True,
     metavar="N",
     help="Connections one client address may hold open (an IPv6 /64 counts as one); 0: no cap. "
-    "Raise it behind a proxy, which sends every client from its own address.",
+    "Raise it behind a reverse proxy: all its clients come from its one address.",
 )
 @store_option
 @debug_option

@@ -29,7 +29,9 @@ def require_server_extra() -> None:
 def missing_module(error: BaseException) -> str | None:
     """The module an ``ImportError`` (or the one it was raised from) could not import."""
     seen: BaseException | None = error
-    while seen is not None:
+    for _ in range(10):  # a chain of causes, never a long one
+        if seen is None:
+            break
         name = getattr(seen, "name", None)
         if isinstance(seen, ImportError) and name:
             return str(name).partition(".")[0]
