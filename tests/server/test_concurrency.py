@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 if TYPE_CHECKING:  # mypy names this folder's modules tests.server.*; pytest puts the folders on sys.path
     from tests.server.servers import Server, new_token, server_process, start_process, stop
@@ -142,6 +143,7 @@ def current(client: httpx.Client, context: str) -> tuple[int, int]:
     return body["version"], body["data"].get(KEY, 0)
 
 
+@pytest.mark.timeout(900)  # well under a minute; much longer on a saturated 2-core machine
 def test_cas_and_counter_writers_lose_nothing_and_version_every_write_once(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "server.db")
     with server_process(url) as server, server.client() as client:
@@ -173,6 +175,7 @@ def test_cas_and_counter_writers_lose_nothing_and_version_every_write_once(tmp_p
         assert sum(log.conflicts for log in logs["cas"]) > 0  # the writers did contend
 
 
+@pytest.mark.timeout(900)  # well under a minute; much longer on a saturated 2-core machine
 def test_kill_9_of_the_server_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "server.db")
     server = start_process(url, new_token())
