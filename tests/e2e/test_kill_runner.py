@@ -52,10 +52,10 @@ def f0(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProce
     )
 
 
-def wait_for_pids(path: Path, runner: subprocess.Popen[bytes]) -> list[int]:
+def wait_for_pids(path: Path, runner: subprocess.Popen[bytes], stderr: Path) -> list[int]:
     deadline = time.monotonic() + WITHIN
     while not path.exists():
-        assert runner.poll() is None, f"f0 run ended (exit {runner.returncode}) before the step started"
+        assert runner.poll() is None, f"f0 run ended (exit {runner.returncode}) first:\n{stderr.read_text()}"
         assert time.monotonic() < deadline, "the shell step never wrote its pids"
         time.sleep(0.05)
     return [int(word) for word in path.read_text().split()]
@@ -122,16 +122,18 @@ def test_kill_9_of_f0_run_ends_the_shell_step_and_what_it_started_and_resume_run
     recipe = RECIPE if timeout is None else RECIPE + f"      timeout: {timeout}\n"
     (tmp_path / "r.yaml").write_text(recipe, encoding="utf-8")
     store = f"sqlite:///{tmp_path / 's.db'}"
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "r.yaml", "--executor", executor, "--store", store],
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "framework0", "run", "r.yaml", "--executor", executor, "--store", store],
+            cwd=tmp_path,
+            env=environment(),
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
     started: list[psutil.Process] = []
     try:
-        step_pids = wait_for_pids(tmp_path / "pids", runner)
+        step_pids = wait_for_pids(tmp_path / "pids", runner, stderr)
         # Everything the runner started, the step's processes and (process executor) its workers.
         started = psutil.Process(runner.pid).children(recursive=True)
         assert set(step_pids) <= {process.pid for process in started}
