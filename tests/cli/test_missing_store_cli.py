@@ -127,8 +127,8 @@ def test_a_store_that_a_run_created_is_read(tmp_path: Path) -> None:
     [
         (
             "mysql://user@db/runs",
-            "error: store URL mysql://user@db/runs: the store is SQLite or PostgreSQL "
-            "(sqlite:///runs.db or postgresql://user@host/db), not 'mysql'",
+            "error: store URL mysql://user@db/runs: the store is SQLite (sqlite:///path/runs.db) "
+            "or PostgreSQL (postgresql://user@host/db), not mysql",
         ),
         (
             "postgresql://user@db:54e2/runs",

@@ -14,7 +14,7 @@ from framework0.store.url import shown, sqlite_path, store_url
 
 
 def test_only_sqlite_and_postgresql_are_stores():
-    with pytest.raises(StoreError) as caught:
+    with pytest.raises(UsageError) as caught:  # a usage error (exit 2), found before anything is opened
         open_store("mysql://user:secret@db/runs")
     assert str(caught.value) == (
         "store URL mysql://user:***@db/runs: the store is SQLite (sqlite:///path/runs.db) "

@@ -28,7 +28,8 @@ def store_url(url: str | None = None, *, cwd: Path | None = None) -> str:
     scheme = chosen.partition("://")[0].split("+")[0].lower()
     if scheme not in SCHEMES:
         raise UsageError(
-            f"store URL {shown(chosen)}{origin}: the store is SQLite or PostgreSQL ({EXAMPLES}), not {scheme!r}"
+            f"store URL {shown(chosen)}{origin}: the store is SQLite (sqlite:///path/runs.db) "
+            f"or PostgreSQL (postgresql://user@host/db), not {scheme}"
         )
     try:
         urlsplit(chosen).port  # noqa: B018 - reading it checks it
