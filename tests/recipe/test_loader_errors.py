@@ -718,3 +718,12 @@ def test_an_empty_list_of_steps_is_fine_when_an_include_brings_steps(tmp_path: P
     (tmp_path / "common.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
     (tmp_path / "r.yaml").write_text("include: [common.yaml]\nsteps: []\n")
     assert [step.name for step in load_recipe(tmp_path / "r.yaml").steps] == ["a"]
+
+
+def test_a_diagnostic_line_is_at_most_1000_characters_of_message() -> None:
+    from framework0.errors import Diagnostic, Span
+
+    line = str(Diagnostic(Span("r.yaml", 1, 2), "x" * 5000))
+    assert line == "r.yaml:1:2: " + "x" * 997 + "..."
+    assert str(Diagnostic(Span("a\tb.yaml", 3, 4), "m")) == "'a\\tb.yaml':3:4: m"
+    assert str(Diagnostic(Span("ünïcode name.yaml", 3, 4), "m")) == "ünïcode name.yaml:3:4: m"
