@@ -2,8 +2,8 @@
 
 A bus subscriber whose handler is a queue put; a thread sends what queued up in batches. The
 server records the run too, unless the runner records it in the server's own store (the server
-then only passes the events on: a run has one writer). Either way the runner's own store is the
-run's record: when the server cannot be reached the run goes on, and the publisher says so once.
+then only passes the events on: a run has one writer). The server is not needed for the runner's
+own record: when it cannot be reached the run goes on, and the publisher says so once.
 
 Every event is sent, the run's context changes included even when the context lives on the
 server: viewers of the run see them live, and a server that records the run records them as the
