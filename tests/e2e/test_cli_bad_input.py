@@ -155,6 +155,13 @@ def test_a_100000_digit_int_in_a_recipe_gives_a_short_line(tmp_path: Path) -> No
     ]
 
 
+def test_a_huge_arg_a_scriptlet_refuses_is_cut_in_its_message(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("steps: [{name: a, uses: hello_world, args: {name: " + "9" * 4000 + "}}]\n")
+    (line,) = diagnostics(f0("validate", "r.yaml", cwd=tmp_path))
+    assert line.startswith("r.yaml:1:") and "arg 'name': Input should be a valid string" in line
+    assert len(line) < 200
+
+
 def test_a_recipe_file_name_with_a_newline_is_quoted(tmp_path: Path) -> None:
     (tmp_path / "my\nrecipe.yaml").write_text("steps: [{name: a, uses: hello_wrld}]\n")
     assert diagnostics(f0("validate", "my\nrecipe.yaml", cwd=tmp_path)) == [

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from framework0.errors import did_you_mean
+from framework0.errors import did_you_mean, short_repr
 
 
 class ScriptletParams(BaseModel):
@@ -64,7 +64,7 @@ def describe_validation_error(
             problems.append((top, f"unknown arg {location!r}{did_you_mean(location, fields)}"))
         elif location:
             message = detail["msg"].removeprefix("Value error, ")
-            shown = repr(detail.get("input"))
+            shown = short_repr(detail.get("input"))
             got = "" if shown in message else f" (got {shown})"
             problems.append((top, f"arg {location!r}: {message}{got}"))
         else:
