@@ -479,7 +479,7 @@ steps:
     depends_on: [a, b]
   - {name: flaky, uses: python, args: {call: "tasks:flaky", args: ["MARKER"]}, retry: 2}
   - {name: boom, uses: python, args: {call: "tasks:boom"}, continue_on_error: true}
-  - {name: after_boom, uses: hello_world, depends_on: [boom]}
+  - {name: after_boom, uses: hello_world, when: "{{ steps.boom.status == 'succeeded' }}"}
 """
 
 

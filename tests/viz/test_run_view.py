@@ -40,7 +40,7 @@ steps:
     continue_on_error: true
   - name: never
     uses: hello_world
-    depends_on: [boom]
+    when: "{{ steps.boom.status == 'succeeded' }}"
   - name: each
     uses: shell
     foreach: "{{ [1, 2, 3] }}"
