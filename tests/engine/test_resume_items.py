@@ -78,7 +78,7 @@ def test_a_resumed_foreach_step_says_which_items_it_kept(tmp_path: Path, store: 
     (tmp_path / "fixed").touch()
     second = framework0.resume(first.run_id, store=store)
     assert second.steps["fetch"].reason == (
-        "run again: it failed in the earlier session; kept the 3 of its 4 items that had succeeded"
+        "run again: it failed in the earlier session; kept the 3 items of its 4 that had succeeded"
     )
     assert second.steps["fetch"].attempts == 2  # the failed item's second attempt
 

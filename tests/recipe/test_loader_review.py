@@ -45,6 +45,11 @@ def test_a_timeout_of_zero_is_refused(tmp_path: Path) -> None:
     assert messages == ["'timeout' must be more than 0, got 0", "'timeout' must be more than 0, got '0s'"]
 
 
+def test_a_default_timeout_of_zero_is_refused(tmp_path: Path) -> None:
+    messages = errors_of(tmp_path, "defaults: {timeout: 0}\nsteps: [{name: a, uses: hello_world}]\n")
+    assert messages == ["'defaults.timeout' must be more than 0, got 0"]
+
+
 def test_a_template_that_loads_another_template_is_refused_at_load_time(tmp_path: Path) -> None:
     messages = errors_of(tmp_path, "steps: [{name: a, uses: hello_world, args: {name: \"{% include 'x' %}\"}}]\n")
     assert len(messages) == 1 and "{% include %} is not available" in messages[0]

@@ -142,7 +142,9 @@ def load_resume(
             }
             if done:
                 kept_items[name] = (int(row["items"]), done)
-                reasons[name] += f"; kept the {len(done)} of its {row['items']} items that had succeeded"
+                total = int(row["items"])
+                which = "the item" if len(done) == 1 else f"the {len(done)} items"
+                reasons[name] += f"; kept {which} of its {total} that had succeeded"
     return ResumeState(
         run_id=run_id,
         session=int(run["sessions"]) + 1,

@@ -641,7 +641,8 @@ class Runner:
                     return
                 todo = list(range(len(items)))
                 if run.kept_items is not None and run.kept_items[0] != len(items):
-                    run.result.reason = f"run again: it now has {len(items)} items, not {run.kept_items[0]}"
+                    now = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+                    run.result.reason = f"run again: it now has {now}, not {run.kept_items[0]}"
                 elif run.kept_items is not None:
                     for index, output in run.kept_items[1].items():
                         run.outputs[index] = output

@@ -474,7 +474,10 @@ def _read_defaults(value: Any, site: Site, problems: Problems) -> dict[str, Any]
             defaults["retry"] = retry
     if "timeout" in given:
         timeout = problems.duration(given["timeout"], site.at("timeout"), "defaults.timeout")
-        if timeout is not None:
+        if timeout is not None and timeout <= 0:
+            message = f"'defaults.timeout' must be more than 0, got {short_repr(given['timeout'])}"
+            problems.at_value(site.at("timeout"), message)
+        elif timeout is not None:
             defaults["timeout"] = timeout
     for key in ("continue_on_error", "cache"):
         if key in given:
