@@ -46,9 +46,7 @@ class Span:
     col: int
 
     def __str__(self) -> str:
-        # A name holding a newline or another control character is quoted, so the line stays one line.
-        file = self.file if self.file.isprintable() else repr(self.file)
-        return f"{file}:{self.line}:{self.col}"
+        return f"{one_line_name(self.file)}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +220,12 @@ class StepCancelled(BaseException):
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def one_line_name(name: str) -> str:
+    """A file name or title as shown in a one-line message: quoted (``repr``) when it holds a newline
+    or another control character, so that the line stays one line."""
+    return name if name.isprintable() else repr(name)
 
 
 def short_repr(value: object, width: int = 60) -> str:

@@ -205,3 +205,16 @@ def test_validate_reports_a_duplicate_steps_own_errors_and_a_wrong_function_at_i
         "r.yaml:6:15: module 'framework0.scriptlets.steps.hello_world' has no attribute 'HelloWorldScriptle' "
         "(did you mean 'HelloWorldScriptlet'?)",
     ]
+
+
+def test_a_valid_recipe_whose_name_holds_a_newline_is_one_line_in_validate_and_run(tmp_path: Path) -> None:
+    (tmp_path / "my\nrecipe.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
+    validated = f0("validate", "my\nrecipe.yaml", cwd=tmp_path)
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.splitlines() == ["'my\\nrecipe.yaml': ok (1 step)"]
+    ran = f0("run", "my\nrecipe.yaml", "--store", "none", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert not [line for line in lines if line.startswith("recipe.yaml")]  # no name broken over two lines
+    header = next(line for line in lines if line.startswith("▶"))
+    assert header.endswith("\\nrecipe.yaml': 1 step (run " + header.split("(run ")[-1])

@@ -10,6 +10,7 @@ import time
 from typing import IO, Any
 
 from framework0.engine.result import RunResult
+from framework0.errors import one_line_name
 from framework0.events import AttemptFinished, Event, RunStarted, StepFinished, StepStarted
 from framework0.recipe.durations import format_duration
 
@@ -53,7 +54,7 @@ class PlainProgress:
                 f"retrying in {format_duration(event.will_retry_in_s)}"
             )
         elif isinstance(event, RunStarted):
-            name = event.test_id or event.recipe_path or "recipe"
+            name = one_line_name(event.test_id or event.recipe_path or "recipe")
             count = len(event.steps)
             line = f"▶ {name}: {count} step{'' if count == 1 else 's'} (run {event.run_id})"
         else:
@@ -160,7 +161,7 @@ def print_summary(result: RunResult, stream: IO[str], *, max_steps: int = 30, de
             detail = step.reason
         retries = f" ({step.attempts} attempts)" if step.attempts > 1 else ""
         lines.append(f"  {ICONS.get(step.status, '?')} {step.name:<{width}}  {duration:>7}{retries}  {detail}".rstrip())
-    name = result.test_id or result.recipe_path or "recipe"
+    name = one_line_name(result.test_id or result.recipe_path or "recipe")
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no steps"
     took = format_duration(result.session_duration_s)
     if result.session_started_at is not None and result.session_started_at > result.started_at:

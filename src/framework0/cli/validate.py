@@ -7,6 +7,7 @@ import sys
 import click
 
 from framework0.cli.options import PathArgument, debug_option
+from framework0.errors import one_line_name
 
 
 @click.command()
@@ -33,7 +34,7 @@ def validate(recipes: tuple[str, ...], debug: bool) -> None:
             errors += len(error.diagnostics)
         else:
             count = len(recipe.steps)
-            click.echo(f"{path}: ok ({count} step{'' if count == 1 else 's'})")
+            click.echo(f"{one_line_name(str(path))}: ok ({count} step{'' if count == 1 else 's'})")
     if errors:
         click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
         sys.exit(2)
