@@ -119,50 +119,66 @@ class Lifeline:
         lifeline = Lifeline()
         process = lifeline.start(["make", "test"], shell=False, stdout=subprocess.PIPE)
         try:
+            ...  # get ready to read its output
+            lifeline.open()  # the command runs from here
             ...  # os.killpg(process.pid, signal.SIGTERM) stops it early, as before
         finally:
             lifeline.release()  # the step is over: the group is left alone
 
     On POSIX the command leads a new session; on Windows it gets a new process group and nothing
-    more.
+    more (and runs at once).
     """
 
     def __init__(self) -> None:
         self._group: int | None = None
+        self._opener: int | None = None
 
     def start(self, command: str | list[str], *, shell: bool, **options: Any) -> subprocess.Popen[bytes]:
         """Start ``command`` (a shell command line when ``shell``) with ``subprocess.Popen``'s
-        ``options`` (not ``stdin``: it reads an empty one); raise as ``Popen`` does when the
-        program cannot be found."""
+        ``options`` (not ``stdin``: it reads an empty one), held until :meth:`open`; raise as
+        ``Popen`` does when the program cannot be found."""
         if sys.platform == "win32":
             flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
             return subprocess.Popen(command, shell=shell, stdin=subprocess.DEVNULL, **flags, **options)
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
         _check_program(argv[0], options.get("env"), options.get("cwd"))
-        gate, opener = os.pipe()  # both ends close on exec: no other child holds them
+        gate, self._opener = os.pipe()  # both ends close on exec: no other child holds them
         try:
-            try:
-                process = subprocess.Popen(
-                    ["/bin/sh", "-c", _GATE, "f0-shell", *argv], stdin=gate, start_new_session=True, **options
-                )
-            finally:
-                os.close(gate)
-            try:
-                _WATCHER.hold(process.pid)
-                self._group = process.pid
-            except BaseException:
-                _reap(process)  # the gate never opened: the command never ran
-                raise
-            os.write(opener, b"\n")
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", _GATE, "f0-shell", *argv], stdin=gate, start_new_session=True, **options
+            )
+        except BaseException:
+            self._close_gate()
+            raise
         finally:
-            os.close(opener)
+            os.close(gate)
+        try:
+            _WATCHER.hold(process.pid)
+        except BaseException:
+            self._close_gate()
+            _reap(process)  # the gate never opened: the command never ran
+            raise
+        self._group = process.pid
         return process
 
+    def open(self) -> None:
+        """Let the command run (its group is held: it dies with this process)."""
+        if self._opener is not None:
+            os.write(self._opener, b"\n")
+            self._close_gate()
+
     def release(self) -> None:
-        """The step is over: its group is left alone from now on. Idempotent."""
+        """The step is over: its group is left alone from now on (a command never opened exits
+        without running). Idempotent."""
+        self._close_gate()
         group, self._group = self._group, None
         if group is not None:
             _WATCHER.release(group)
+
+    def _close_gate(self) -> None:
+        opener, self._opener = self._opener, None
+        if opener is not None:
+            os.close(opener)
 
 
 def _check_program(program: str, env: dict[str, str] | None, cwd: str | None) -> None:

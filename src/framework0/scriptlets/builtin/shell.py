@@ -122,6 +122,7 @@ class ShellScriptlet(BaseScriptlet):
                 _PipeReader(process.stdout, _attempt_writer("stdout")),
                 _PipeReader(process.stderr, _attempt_writer("stderr")),
             ]
+            lifeline.open()
             _wait(process, ctx, params.timeout)
             _drain(readers, ctx)
         except BaseException:
