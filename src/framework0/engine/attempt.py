@@ -57,6 +57,8 @@ class AttemptTask:
     context_view: ContextView | None = None
     #: the context server holding the run's context: a worker elsewhere writes to it directly
     shared_at: SharedAt | None = None
+    #: the runner's working folder, where relative paths resolve, for workers that may be elsewhere
+    workdir: str | None = None
 
 
 @dataclass(slots=True)

@@ -258,3 +258,15 @@ def touch(folder: str, name: str, seconds: float = 0.0) -> str:
     time.sleep(seconds)
     Path(folder, name).write_text("ran", encoding="utf-8")
     return name
+
+
+def read_file(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def working_folder() -> str:
+    return os.getcwd()
+
+
+def rename(source: str, destination: str) -> None:
+    os.rename(source, destination)

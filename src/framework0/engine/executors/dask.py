@@ -93,6 +93,7 @@ class DaskExecutor(Executor):
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
         self._view: ContextView | None = None
         self._shared: SharedAt | None = None
+        self._workdir: str | None = None
         self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
         self._pids: dict[str, int | None] = {}  # worker address -> its process id
         self._holds = 0  # failures reported and not yet handled by the runner
@@ -112,6 +113,7 @@ class DaskExecutor(Executor):
     ) -> int:
         self._notify, self._context = notify, context
         self._topic = f"framework0-{os.urandom(8).hex()}"
+        self._workdir = os.getcwd()  # steps run there on workers that share this file system
         self._max_log = max_log_bytes()
         self._limit = workers
         self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
@@ -188,6 +190,7 @@ class DaskExecutor(Executor):
         try:
             shipped = self._ship(task)
             task.shared_at = self._shared
+            task.workdir = self._workdir
             if self._shared is None:
                 task.context_view = self._context_now()
             future = self.client.submit(

@@ -29,7 +29,7 @@ from framework0.context import CancelToken
 from framework0.context.relay import Answer, Answers, Relayed
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.capture import OutputCapture, install
-from framework0.engine.interrupt import interrupt, settle
+from framework0.engine.interrupt import interrupt, settle, shield
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, StepCancelled
 from framework0.events.types import LogLines
@@ -143,13 +143,24 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
                     f"{type(error).__name__}: {error}"
                 ) from None
             capture = OutputCapture(lines.deliver(topic), echo=False, limit=max_log)
+            folder = _RunFolder(task.workdir, cancelled)
+            if folder.missing:
+                note = (
+                    f"this Dask worker ({worker.address}) has no folder {task.workdir} (the runner's): "
+                    f"relative paths resolve in the worker's folder {os.getcwd()}; "
+                    "share the folder with the workers or use absolute paths"
+                )
+                lines.deliver(topic)(
+                    LogLines("", task.step, task.attempt, task.item, "framework", note, time.time()), True
+                )
 
             def relay(relayed: Relayed) -> Callable[[], Answer]:
                 ticket, wait = _answers.open()
                 worker.log_event(topic, {"r": pickle.dumps((task.key, ticket, worker.address, relayed))})
                 return wait
 
-            outcome = run_detached(task, monitor, cancelled, capture, scriptlet, relay)
+            with folder:
+                outcome = run_detached(task, monitor, cancelled, capture, scriptlet, relay)
         except (StepCancelled, Exception) as error:  # whatever went wrong, the runner hears of it
             info, types = error_info(error)
             outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
@@ -164,6 +175,57 @@ def run_attempt(topic: str, task: AttemptTask, shipped: bytes | None, max_log: i
                 continue
     lines.flush()
     worker.log_event(topic, {"o": pickle.dumps(outcome)})
+
+
+_folders = threading.Lock()
+_folder: dict[str, Any] = {"path": None, "users": 0, "home": None}  # the process's run folder lease
+
+
+class _RunFolder:
+    """Runs an attempt in the runner's folder ``workdir`` when this worker has it (a shared file
+    system): the working directory is the whole process's, so attempts of runs in other folders
+    wait until the attempts in the current one end (each waits for a free slot anyway; a cluster
+    serving one runner at a time never waits). Back to the worker's own folder when none runs."""
+
+    def __init__(self, workdir: str | None, cancelled: CancelToken) -> None:
+        self.path = os.path.realpath(workdir) if workdir else None
+        self.missing = self.path is not None and not os.path.isdir(self.path)
+        self._cancelled = cancelled
+        self._entered = False
+
+    def __enter__(self) -> None:
+        if self.path is None or self.missing:
+            return
+        while True:
+            with shield(), _folders:  # never torn in half by a cancel
+                if not _folder["users"] or _folder["path"] == self.path:
+                    if not _folder["users"]:
+                        _folder["home"] = os.getcwd()
+                        if os.path.realpath(_folder["home"]) != self.path:
+                            os.chdir(self.path)
+                        _folder["path"] = self.path
+                    _folder["users"] += 1
+                    self._entered = True
+                    return
+            if self._cancelled.wait(0.1):
+                raise StepCancelled("cancelled while waiting for another run's steps to leave this worker")
+
+    def __exit__(self, *exc: object) -> None:
+        while True:  # a cancel landing here must not keep the folder taken
+            try:
+                with shield(), _folders:
+                    if not self._entered:
+                        return
+                    self._entered = False
+                    _folder["users"] -= 1
+                    if not _folder["users"]:
+                        if os.getcwd() != _folder["home"]:
+                            with contextlib.suppress(OSError):
+                                os.chdir(_folder["home"])
+                        _folder["path"] = None
+                return
+            except StepCancelled:
+                continue
 
 
 def deliver(answers: list[tuple[int, bytes]]) -> None:
