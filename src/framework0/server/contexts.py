@@ -211,6 +211,7 @@ class ContextService:
             self._thread.join(timeout=30)
             self._thread = None
         self.writer.release()
+        self.tables.close()
 
     @property
     def only_writer(self) -> bool:

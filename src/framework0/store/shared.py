@@ -8,6 +8,7 @@ locking differs (a row lock on PostgreSQL, the database write lock on SQLite).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ class SharedContexts:
         self.store = store
         self.engine = store.engine
         self.dialect = store.dialect
+        self._probes = _Probes(store) if self.dialect == "postgresql" else None
+
+    def close(self) -> None:
+        """Close the connections kept for reading versions."""
+        if self._probes is not None:
+            self._probes.close()
 
     # -- the writer's transaction -----------------------------------------------------------------
 
@@ -179,7 +186,10 @@ class SharedContexts:
         return None if row is None else _context_row(row)
 
     def version(self, name: str) -> int | None:
-        """The context's committed version (None: no such context): one indexed read."""
+        """The context's committed version (None: no such context): one indexed read, and on
+        PostgreSQL one round trip (see ``_Probes``)."""
+        if self._probes is not None:
+            return self._probes.version(name)
         with self._read() as connection:
             found = connection.execute(
                 sa.select(shared_contexts.c.version).where(shared_contexts.c.name == name)
@@ -287,6 +297,65 @@ class SharedContexts:
                 yield connection
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(describe_error(error, self.store.url)) from error
+
+
+class _Probes:
+    """A few autocommit PostgreSQL connections kept aside for reading a context's version before
+    every read: one round trip each (a pooled connection costs three: the pool's ping, the query,
+    the reset), about 0.1 ms instead of 1 ms on a local database. At most ``SIZE`` at once (readers
+    wait for one), apart from the engine's pool so that they never starve the writer."""
+
+    SIZE = 4
+    QUERY = "SELECT version FROM shared_contexts WHERE name = %s"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.free: list[Any] = []
+        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(self.SIZE)
+
+    def version(self, name: str) -> int | None:
+        with self.slots:
+            with self.lock:
+                connection = self.free.pop() if self.free else None
+            for attempt in range(2):  # a kept connection may have died (a database restart): once more on a new one
+                reused = connection is not None
+                try:
+                    if connection is None:
+                        connection = self._connect()
+                    row = connection.execute(self.QUERY, (name,)).fetchone()
+                except Exception as error:
+                    if connection is not None:
+                        _close_quietly(connection)
+                        connection = None
+                    if reused and attempt == 0:
+                        continue
+                    raise StoreError(describe_error(error, self.store.url)) from error
+                with self.lock:
+                    self.free.append(connection)
+                return None if row is None else int(row[0])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> Any:
+        pooled = self.store.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()  # from now on outside the pool (its slot is free again); closed by close()
+        assert connection is not None
+        connection.autocommit = True
+        return connection
+
+    def close(self) -> None:
+        with self.lock:
+            free, self.free = self.free, []
+        for connection in free:
+            _close_quietly(connection)
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:
+        pass
 
 
 def failure_kind(error: BaseException) -> str:
