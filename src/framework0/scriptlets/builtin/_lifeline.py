@@ -10,8 +10,9 @@ every group it still holds with SIGKILL.
 
 No instant is left uncovered: a command starts behind a gate, a ``/bin/sh`` that waits for a line
 on its standard input and only then ``exec``\\ s the command (same process, same pid, the command's
-own exit status). The gate opens once the watcher has been told of the group; if this process dies
-before, the gate reads end-of-file and exits (125) without running anything.
+own exit status). The gate opens (``Lifeline.open``) only after the watcher has been told of the
+group; if this process dies before, the gate reads end-of-file and exits (125) without running
+anything.
 
 Why not ``prctl(PR_SET_PDEATHSIG)``: it fires when the *thread* that started the child ends, not the
 process, and steps run on worker threads; it reaches the command only, not what the command starts;
