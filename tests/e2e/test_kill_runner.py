@@ -84,15 +84,7 @@ def kill_left_overs(processes: list[psutil.Process]) -> None:
             pass
 
 
-# The process executor's workers outlive a killed runner until their attempt ends (the shell's
-# watcher fires when the worker dies): engine/executors/process.py must end a worker whose runner
-# is gone (its pipe to the runner reaches end-of-file). Remove the mark once it does.
-PROCESS = pytest.param(
-    "process",
-    None,
-    marks=pytest.mark.xfail(strict=True, reason="a process worker outlives a killed runner"),
-    id="process",
-)
+PROCESS = pytest.param("process", None, id="process")
 
 STRICT = os.environ.get("F0_STRICT", "") not in ("", "0")
 # Under F0_STRICT=1 a missing Dask is not skipped: the dask case then fails.

@@ -103,9 +103,13 @@ def _worker_main(conn: Connection, max_log: int) -> None:
             try:
                 kind, payload = conn.recv()
             except (EOFError, OSError):
+                # The runner is gone without saying "stop" (a crash, kill -9): end now, with what
+                # this worker started, rather than finish an attempt nobody will record (a shell
+                # step's command dies with this process: its lifeline).
                 answers.close("the runner went away")
-                tasks.put(None)
-                return
+                if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():
+                    os.killpg(0, signal.SIGKILL)  # this worker's group: itself and what its steps started
+                os._exit(1)
             if kind == "answer":
                 answers.deliver(*payload)
             elif kind == "task":
