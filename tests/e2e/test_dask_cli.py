@@ -244,8 +244,8 @@ def test_unreachable_scheduler_records_no_run(unreachable):
     _, process, where = unreachable
     assert process.returncode != 0
     listed = f0("runs", "list", "--json", cwd=where)
-    assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == []
+    assert listed.returncode == 2, listed.stderr  # not even a store was made
+    assert listed.stderr.startswith("error: no store at ")
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------------
