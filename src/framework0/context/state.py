@@ -81,6 +81,11 @@ class ContextState:
     def version(self) -> int:
         return self._version
 
+    def held(self) -> AbstractContextManager[Any]:
+        """While held, no change is applied or reported (``on_change``): what a caller reads then
+        and what it starts listening to meet without a gap."""
+        return self._notify_lock
+
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 

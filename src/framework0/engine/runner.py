@@ -443,24 +443,26 @@ class Runner:
         resume = self._resume
         kept = set(resume.kept) if resume is not None else set()
         positions = {name: position for position, name in enumerate(self._runs)}
-        self._writer = start_writer(
-            self.store,
-            recipe=self.recipe,
-            run_id=self.run_id,
-            params=self.values,
-            started_at=self._started_at,
-            run_started_at=run_started,
-            session=resume.session if resume is not None else 1,
-            kind="resume" if resume is not None else "run",
-            from_step=resume.from_step if resume is not None else None,
-            positions=positions,
-            fresh_steps=[name for name in self._runs if name not in kept],
-            context=self.state.snapshot(),
-            context_version=self.state.version,
-            snapshot_every=every,
-            on_error=self._outcomes.put,
-        )
-        self.bus.subscribe(self._writer.handle)
+        with self.state.held():  # no change falls between the snapshot below and the writer listening
+            self._writer = start_writer(
+                self.store,
+                recipe=self.recipe,
+                run_id=self.run_id,
+                params=self.values,
+                started_at=self._started_at,
+                run_started_at=run_started,
+                session=resume.session if resume is not None else 1,
+                kind="resume" if resume is not None else "run",
+                from_step=resume.from_step if resume is not None else None,
+                positions=positions,
+                fresh_steps=[name for name in self._runs if name not in kept],
+                context=self.state.snapshot(),
+                context_version=self.state.version,
+                snapshot_every=every,
+                on_error=self._outcomes.put,
+            )
+            self.bus.subscribe(self._writer.handle)
+            self._publishing = True
 
     def _close_store(self, opened: bool) -> None:
         writer = self._writer
