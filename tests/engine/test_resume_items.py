@@ -149,3 +149,69 @@ def test_f0_run_prints_one_duration(tmp_path: Path, store: str) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert "this session" not in ran.stdout
+
+
+THREE_SESSIONS = """
+    params:
+      tag: {type: str, default: v1}
+    max_parallel: 8
+    steps:
+      - {name: a, uses: python, args: {call: "resume_tagged_steps:read", args: [FOLDER/a]}}
+      - name: b
+        module: resume_tagged_steps
+        function: tagged
+        foreach: [0, 1]
+        args: {item: "{{ item }}", up: "{{ steps.a.output }}-{{ params.tag }}", folder: FOLDER}
+"""
+
+TAGGED = """
+from pathlib import Path
+
+
+def read(path):
+    return Path(path).read_text()
+
+
+def tagged(ctx, item, up, folder):
+    if str(item) in (Path(folder) / "fail").read_text().split():
+        raise ValueError(f"item {item} told to fail")
+    ctx.set(f"item.{item}", f"{up}-{item}")
+    return f"{up}-{item}"
+"""
+
+
+def three_sessions(tmp_path: Path) -> Path:
+    (tmp_path / "resume_tagged_steps.py").write_text(TAGGED)
+    path = tmp_path / "three.yaml"
+    path.write_text(textwrap.dedent(THREE_SESSIONS).replace("FOLDER", str(tmp_path)))
+    (tmp_path / "a").write_text("old")
+    return path
+
+
+def test_an_item_that_failed_after_its_input_changed_is_not_kept_from_before(tmp_path: Path, store: str) -> None:
+    recipe = three_sessions(tmp_path)
+    (tmp_path / "fail").write_text("1")
+    first = framework0.run(recipe, store=store)  # item 0 succeeds with a = old
+    (tmp_path / "a").write_text("new")
+    (tmp_path / "fail").write_text("0")
+    framework0.resume(first.run_id, store=store, from_step="a")  # with a = new: item 0 fails, 1 succeeds
+    (tmp_path / "fail").write_text("")
+
+    third = framework0.resume(first.run_id, store=store)
+
+    assert third.status == "succeeded", third.error
+    assert third.steps["b"].output == ["new-v1-0", "new-v1-1"]
+    assert third.context == {"item.0": "new-v1-0", "item.1": "new-v1-1"}
+
+
+def test_an_item_done_under_other_params_is_not_kept_in_a_later_session(tmp_path: Path, store: str) -> None:
+    recipe = three_sessions(tmp_path)
+    (tmp_path / "fail").write_text("1")
+    first = framework0.run(recipe, store=store)  # item 0 succeeds with tag v1
+    (tmp_path / "fail").write_text("0")
+    framework0.resume(first.run_id, store=store, params={"tag": "v2"})  # item 0 fails, 1 succeeds
+    (tmp_path / "fail").write_text("")
+
+    third = framework0.resume(first.run_id, store=store)
+
+    assert third.steps["b"].output == ["old-v2-0", "old-v2-1"]

@@ -129,20 +129,30 @@ def load_resume(
     values = {**stored, **(params or {})}
     kept_items: dict[str, tuple[int, dict[int, Any]]] = {}
     if values == stored:  # other params may give other items: then every item runs again
+        fresh = _fresh_since(store.sessions(run_id), dag, order)
         for name in order:
             row = rows.get(name)
             if name in kept_set or name in rerun_from or not row or not row["items"]:
                 continue
             if not all(up in kept_set for up in upstream[name]):
                 continue
+            # an item's work counts only if done after its inputs last changed: the params, a --from
+            # that ran the step or one upstream of it, an upstream step run again
+            since = max([fresh[name], *(int(rows[up]["session"]) for up in upstream[name] if up in rows)])
+            latest: dict[int, Any] = {}
+            for attempt in attempts:
+                if attempt["step"] == name and attempt["item"] != NO_ITEM:
+                    last = latest.get(attempt["item"])
+                    if last is None or attempt["attempt"] > last["attempt"]:
+                        latest[attempt["item"]] = attempt
             done = {
-                attempt["item"]: _loads(attempt["output"])
-                for attempt in attempts
-                if attempt["step"] == name and attempt["status"] == "succeeded" and attempt["item"] != NO_ITEM
+                item: _loads(attempt["output"])
+                for item, attempt in latest.items()
+                if attempt["status"] == "succeeded" and int(attempt["session"]) >= since
             }
             if done:
-                kept_items[name] = (int(row["items"]), done)
                 total = int(row["items"])
+                kept_items[name] = (total, done)
                 which = "the item" if len(done) == 1 else f"the {len(done)} items"
                 reasons[name] += f"; kept {which} of its {total} that had succeeded"
     return ResumeState(
@@ -161,6 +171,28 @@ def load_resume(
         replay=replay,
         kept_items=kept_items,
     )
+
+
+def _fresh_since(sessions: list[Any], dag: Any, order: list[str]) -> dict[str, int]:
+    """By step: the latest session that changed its inputs (params given anew, or a ``--from`` that
+    ran it again); work of earlier sessions cannot be kept for it."""
+    fresh = dict.fromkeys(order, 1)
+    values: dict[str, Any] | None = None
+    for row in sorted(sessions, key=lambda row: row["session"]):
+        number, given = int(row["session"]), json.loads(row["params"])
+        if values is None:
+            values = dict(given)
+            continue
+        if any(values.get(key, _MISSING) != value for key, value in given.items()):
+            fresh = dict.fromkeys(order, number)
+        values.update(given)
+        if row["from_step"] and row["from_step"] in fresh:
+            for name in (row["from_step"], *dag.descendants(row["from_step"])):
+                fresh[name] = number
+    return fresh
+
+
+_MISSING = object()
 
 
 def _refuse_if_alive(run: Mapping[str, Any]) -> None:
