@@ -168,3 +168,44 @@ def test_explain_says_a_cached_step_replayed_its_context_writes(tmp_path: Path) 
     explained = f0("explain", run_id, "total", "--store", store, cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
     assert "replayed its context writes (rows.count, rows.first, rows.total)" in explained.stdout
+
+
+SESSIONS = """
+steps:
+  - {name: a, uses: python, args: {call: "cache_session_steps:read", args: [FOLDER/a]}}
+  - name: s
+    module: cache_session_steps
+    function: remember
+    cache: true
+    args: {value: "{{ steps.a.output }}"}
+"""
+
+SESSION_STEPS = """
+from pathlib import Path
+
+
+def read(path):
+    return Path(path).read_text()
+
+
+def remember(ctx, value):
+    ctx.set("result", value)
+    ctx.set(f"seen.{value}", True)
+    return value
+"""
+
+
+def test_a_cached_step_replays_the_writes_of_the_session_that_made_its_entry(tmp_path: Path, store: str) -> None:
+    (tmp_path / "cache_session_steps.py").write_text(SESSION_STEPS)
+    path = tmp_path / "sessions.yaml"
+    path.write_text(textwrap.dedent(SESSIONS).replace("FOLDER", str(tmp_path)))
+    (tmp_path / "a").write_text("v1")
+    first = framework0.run(path, store=store)
+    (tmp_path / "a").write_text("v2")
+    framework0.resume(first.run_id, store=store, from_step="a")  # a second entry, same run
+    (tmp_path / "a").write_text("v1")
+
+    again = framework0.run(path, store=store)
+
+    assert again.steps["s"].status == "cached"
+    assert again.context == {"result": "v1", "seen.v1": True}

@@ -500,7 +500,7 @@ class Runner:
         entry = self.store.cache_get(run.cache_key)
         if entry is None:
             return False
-        writes = self.store.cache_writes(entry["run_id"], step.name)
+        writes = self.store.cache_writes(entry["run_id"], step.name, entry["created_at"])
         if writes is None:
             return False  # the run it came from was cleaned away, and with it the context it wrote
         import json

@@ -129,10 +129,18 @@ class Store:
         with self._connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def cache_writes(self, run_id: str, step: str) -> list[tuple[int | None, list[list[Any]]]] | None:
-        """The context writes of ``step``'s attempts that succeeded in run ``run_id``, oldest first, as
-        ``(item, [[op, key, value], ...])`` batches; None when that run is no longer stored."""
-        versions, attempts = schema.context_versions, schema.attempts
+    def cache_writes(
+        self, run_id: str, step: str, created_at: float
+    ) -> list[tuple[int | None, list[list[Any]]]] | None:
+        """The context writes of ``step``'s attempts that succeeded in the session of run ``run_id``
+        that made a cache entry at ``created_at``, oldest first, as ``(item, [[op, key, value], ...])``
+        batches; None when that run is no longer stored."""
+        versions, attempts, sessions = schema.context_versions, schema.attempts, schema.sessions
+        session = (
+            sa.select(sa.func.max(sessions.c.session))
+            .where(sessions.c.run_id == run_id, sessions.c.started_at <= created_at)
+            .scalar_subquery()
+        )
         query = (
             sa.select(versions.c.item, versions.c.changes)
             .join(
@@ -144,7 +152,12 @@ class Store:
                     attempts.c.attempt == versions.c.attempt,
                 ),
             )
-            .where(versions.c.run_id == run_id, versions.c.step == step, attempts.c.status == "succeeded")
+            .where(
+                versions.c.run_id == run_id,
+                versions.c.step == step,
+                attempts.c.status == "succeeded",
+                attempts.c.session == session,
+            )
             .order_by(versions.c.version)
         )
         with self._connect() as connection:

@@ -78,7 +78,8 @@ def describe(error: BaseException, path: Path) -> str:
 CACHE_WRITES = (
     "SELECT v.item, v.changes FROM context_versions v JOIN attempts a ON a.run_id = v.run_id "
     "AND a.step = v.step AND a.item = v.item AND a.attempt = v.attempt "
-    "WHERE v.run_id = ? AND v.step = ? AND a.status = 'succeeded' ORDER BY v.version"
+    "WHERE v.run_id = ? AND v.step = ? AND a.status = 'succeeded' AND a.session = "
+    "(SELECT MAX(session) FROM sessions WHERE run_id = ? AND started_at <= ?) ORDER BY v.version"
 )
 
 
@@ -145,14 +146,17 @@ class SqliteSink:
             ).fetchall()
         return [dict(zip(COLUMNS["cache"], row, strict=True)) for row in rows]
 
-    def cache_writes(self, run_id: str, step: str) -> list[tuple[int | None, list[list[Any]]]] | None:
-        """The context writes of ``step``'s attempts that succeeded in run ``run_id``, oldest first, as
-        ``(item, [[op, key, value], ...])`` batches; None when that run is no longer stored."""
+    def cache_writes(
+        self, run_id: str, step: str, created_at: float
+    ) -> list[tuple[int | None, list[list[Any]]]] | None:
+        """The context writes of ``step``'s attempts that succeeded in the session of run ``run_id``
+        that made a cache entry at ``created_at``, oldest first, as ``(item, [[op, key, value], ...])``
+        batches; None when that run is no longer stored."""
         with self._lock:
             try:
                 if self._connection.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
                     return None
-                rows = self._connection.execute(CACHE_WRITES, (run_id, step)).fetchall()
+                rows = self._connection.execute(CACHE_WRITES, (run_id, step, run_id, created_at)).fetchall()
             except sqlite3.Error as error:
                 raise StoreError(describe(error, self.path)) from error
         return [(None if item == NO_ITEM else item, json.loads(changes)) for item, changes in rows]
