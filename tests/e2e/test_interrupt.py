@@ -96,14 +96,14 @@ def start_runbook(tmp_path: Path, executor: str, cleanup_waits: float = 0) -> tu
                 module: engine_steps
                 function: Lifecycle
                 depends_on: [take_lock]
-                args: {{log: "{tmp_path / 'work.log'}", wait: 60, started: "{started}"}}
+                args: {{log: "{tmp_path / "work.log"}", wait: 60, started: "{started}"}}
               - {{name: report, module: engine_steps, function: noop, depends_on: [work]}}
               - name: release_lock
                 module: engine_steps
                 function: Lifecycle
                 depends_on: [report]
                 trigger: always
-                args: {{log: "{tmp_path / 'cleanup.log'}", wait: {cleanup_waits}, started: "{cleaning}"}}
+                args: {{log: "{tmp_path / "cleanup.log"}", wait: {cleanup_waits}, started: "{cleaning}"}}
               - {{name: remove, uses: shell, args: {{cmd: "rm {lock}"}}, depends_on: [release_lock], trigger: always}}
             """
         )
@@ -156,3 +156,81 @@ def test_a_second_ctrl_c_abandons_the_cleanup_steps(tmp_path):
     assert result["steps"]["remove"]["status"] == "pending"
     assert lock.exists()
     assert "Traceback" not in stderr
+
+
+def run_in_background(tmp_path: Path, text: str, *options: str) -> subprocess.Popen[str]:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(textwrap.dedent(text))
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", *options]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_ctrl_c_does_not_stop_a_cleanup_step_that_runs_alone(tmp_path):
+    # Alone, with nothing else to watch, a step may run on the scheduler's own thread, where
+    # Ctrl-C lands; a cleanup step never does. (It takes 0.5 s of the 2 s grace period.)
+    cleaning = tmp_path / "cleaning"
+    process = run_in_background(
+        tmp_path,
+        f"""
+        steps:
+          - {{name: work, module: engine_steps, function: noop}}
+          - name: cleanup
+            module: engine_steps
+            function: Lifecycle
+            depends_on: [work]
+            trigger: always
+            args: {{log: "{tmp_path / "cleanup.log"}", wait: 0.5, started: "{cleaning}"}}
+        """,
+    )
+    wait_for_file(process, cleaning)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    result = json.loads(stdout)
+    assert result["steps"]["cleanup"]["status"] == "succeeded"
+    assert (tmp_path / "cleanup.log").read_text().splitlines()[-1] == "teardown:None"
+
+
+def test_a_second_ctrl_c_finishes_a_cleanup_step_waiting_to_retry_with_its_error(tmp_path):
+    started, log, store = tmp_path / "started", tmp_path / "cleanup.log", f"sqlite:///{tmp_path}/s.db"
+    process = run_in_background(
+        tmp_path,
+        f"""
+        steps:
+          - name: work
+            module: engine_steps
+            function: Lifecycle
+            args: {{log: "{tmp_path / "work.log"}", wait: 60, started: "{started}"}}
+          - name: cleanup
+            module: engine_steps
+            function: Lifecycle
+            depends_on: [work]
+            trigger: always
+            retry: {{attempts: 5, delay: 60s}}
+            args: {{log: "{log}", fail: true}}
+        """,
+        "--store",
+        store,
+    )
+    wait_for_file(process, started)
+    process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "teardown:RuntimeError" in log.read_text()):  # its first attempt failed
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the cleanup step never ran"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    cleanup = json.loads(stdout)["steps"]["cleanup"]
+    assert (cleanup["status"], cleanup["attempts"], cleanup["error"]["type"]) == ("failed", 1, "RuntimeError")
+    shown = subprocess.run(
+        [sys.executable, "-m", "framework0", "runs", "show", json.loads(stdout)["run_id"], "--json", "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["steps"]["cleanup"]["status"] == "failed"

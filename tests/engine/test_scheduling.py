@@ -398,3 +398,23 @@ def test_a_step_whose_template_fails_does_not_keep_the_steps_ready_with_it_from_
     assert result.steps["second"].status == ("pending" if max_parallel == 1 else "succeeded")
     assert result.steps["after"].status == "pending"  # ready only after the failure: not started
     assert result.status == "failed"
+
+
+@pytest.mark.parametrize("max_parallel", [1, 4])
+def test_a_step_whose_condition_fails_later_in_the_run_does_not_keep_its_siblings_from_starting(max_parallel):
+    result = run(
+        f"""
+        params: {{zero: 0}}
+        max_parallel: {max_parallel}
+        steps:
+          - {{name: first, module: engine_steps, function: noop}}
+          - name: broken
+            module: engine_steps
+            function: noop
+            depends_on: [first]
+            when: "{{{{ 1 // params.zero }}}}"
+          - {{name: sibling, module: engine_steps, function: echo, args: {{value: ran}}, depends_on: [first]}}
+        """
+    )
+    assert result.steps["broken"].status == "failed"
+    assert (result.steps["sibling"].status, result.steps["sibling"].output) == ("succeeded", "ran")

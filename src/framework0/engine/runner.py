@@ -194,7 +194,7 @@ class Runner:
         self._publishing = False
         self._to_prepare: deque[str] = deque()
         self._draining = False
-        self._deferred = 0  # _Deferred failures in the queue, not yet handled
+        self._deferred: list[_Deferred] = []  # handled after the next hand-over of ready units
         self.store = store
         self.use_cache = use_cache
         self._resume = resume
@@ -300,7 +300,10 @@ class Runner:
         while self._in_flight or self._ready or self._timers or self._deferred:
             try:
                 self._pump()
-                if not self._in_flight and not self._ready and not self._deferred and not self._pending_timers():
+                if self._deferred:
+                    self._settle_deferred()  # now that the units ready with them have been handed over
+                    continue
+                if not self._in_flight and not self._ready and not self._pending_timers():
                     break
                 wait = self._next_wait()
                 try:
@@ -310,8 +313,6 @@ class Runner:
                 while outcome is not None:
                     if type(outcome) is tuple:
                         self._on_start(*outcome)
-                    elif type(outcome) is _Deferred:
-                        self._on_deferred(outcome)
                     elif outcome is _INTERRUPT:
                         self._on_ctrl_c()
                     else:
@@ -325,34 +326,26 @@ class Runner:
             except KeyboardInterrupt:
                 self._on_ctrl_c()
             if self._abandoned_all:
-                self._drop_deferred()
+                while self._deferred:
+                    self._settle_deferred()
                 break
 
     def _defer(self, failure: _Deferred) -> None:
-        self._deferred += 1
-        self._outcomes.put(failure)
+        self._deferred.append(failure)
 
-    def _on_deferred(self, failure: _Deferred) -> None:
-        self._deferred -= 1
-        if failure.attempt is None:
-            self._finish(failure.run, "failed")
-        else:
-            assert failure.outcome is not None
-            self._in_flight[failure.outcome.key] = failure.attempt
-            self._handle_outcome(failure.outcome)
-
-    def _drop_deferred(self) -> None:
-        """Abandoning everything: settle the failures still in the queue (nothing else there matters)."""
-        while self._deferred:
-            try:
-                message = self._outcomes.get_nowait()
-            except queue.Empty:
-                return
-            if type(message) is _Deferred:
-                self._on_deferred(message)
+    def _settle_deferred(self) -> None:
+        """Handle the failures found so far; those their handling finds wait for the next hand-over."""
+        failures, self._deferred = self._deferred, []
+        for failure in failures:
+            if failure.attempt is None:
+                self._finish(failure.run, "failed")
+            else:
+                assert failure.outcome is not None
+                self._in_flight[failure.outcome.key] = failure.attempt
+                self._handle_outcome(failure.outcome)
 
     def _on_ctrl_c(self) -> None:
-        if self._interrupted or self._cancelling:  # a second Ctrl-C, or one after the run's timeout
+        if self._interrupted:
             self._abandon_all("interrupted twice")
             self._abandoned_all = True
         else:
@@ -599,6 +592,7 @@ class Runner:
             and self.executor.can_run_here
             and not self._live_timers()
             and not self._cancelling
+            and ready[0][0].step.trigger != "always"  # Ctrl-C is raised in what runs here: not in cleanup
         ):
             # A serial section (a chain, sequential: true): nothing else can start or fire until
             # this attempt ends, so run it here and save two thread handoffs.
@@ -1014,6 +1008,16 @@ class Runner:
         self._stop(cancel_running=True)
 
     def _abandon_all(self, reason: str) -> None:
+        """Give up on everything (a second Ctrl-C): cleanup steps waiting to start or to retry are
+        finished as they stand, running attempts are abandoned, nothing starts any more."""
+        self._stopping = self._cancelling = self._cleanup_over = True
+        waiting = [(unit[0], unit[1]) for unit in self._ready]
+        waiting += [(t[3][0], t[3][1]) for t in self._timers if t[2] == "retry"]
+        self._ready.clear()
+        self._timers = [t for t in self._timers if t[2] != "retry"]
+        heapq.heapify(self._timers)
+        for run, item in waiting:
+            self._drop_unit(run, item)
         now = time.time()
         for key, attempt in list(self._in_flight.items()):
             if not attempt.started:
