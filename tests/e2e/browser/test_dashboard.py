@@ -50,7 +50,7 @@ steps:
     depends_on: [flaky]
   - name: never
     uses: hello_world
-    depends_on: [boom]
+    when: "{{{{ steps.boom.status == 'succeeded' }}}}"
   - name: mark
     uses: set_context
     args: {{values: {{banner: "{SCRIPT}"}}}}
