@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from framework0.errors import StoreNotFound
 from framework0.store import open_store
 
 STEPS = """\
@@ -259,7 +260,11 @@ def wait_for_line(folder: Path, text: str, within: float = 30) -> str:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if (folder / "runs.db").exists():
-            store = open_store(store_url(folder))
+            try:  # never a migration of its own, racing the runner's (create=False)
+                store = open_store(store_url(folder), create=False)
+            except StoreNotFound:  # the runner has not made it yet
+                time.sleep(0.05)
+                continue
             try:
                 for run in store.list_runs():
                     if any(row["text"] == text for row in store.logs(run["run_id"])):
