@@ -116,18 +116,16 @@ def test_a_resumed_run_counts_this_sessions_time_apart_from_the_time_since_it_fi
     assert second.session_duration_s < second.duration_s
 
 
+def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "framework0", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_f0_resume_prints_this_sessions_time_and_the_total(tmp_path: Path, store: str) -> None:
     recipe = make(tmp_path)
     first = framework0.run(recipe, store=store)
     (tmp_path / "fixed").touch()
-    resumed = subprocess.run(
-        [sys.executable, "-m", "framework0", "resume", first.run_id, "--store", store],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    resumed = f0("resume", first.run_id, "--store", store, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     summary = [line for line in resumed.stdout.splitlines() if f"(run {first.run_id})" in line][-1]
     assert re.fullmatch(
@@ -139,14 +137,7 @@ def test_f0_resume_prints_this_sessions_time_and_the_total(tmp_path: Path, store
 def test_f0_run_prints_one_duration(tmp_path: Path, store: str) -> None:
     recipe = make(tmp_path)
     (tmp_path / "fixed").touch()
-    ran = subprocess.run(
-        [sys.executable, "-m", "framework0", "run", str(recipe), "--store", store],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    ran = f0("run", str(recipe), "--store", store, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "this session" not in ran.stdout
 
