@@ -68,9 +68,9 @@ _INTERRUPT = object()  # Ctrl-C, as a message in the runner's queue
 
 @dataclass(slots=True)
 class _Deferred:
-    """A failure found without running anything (a template that cannot be rendered), handled as
-    a message after the scheduler has started every unit that was ready with it: the steps ready at
-    the same moment all start, whatever their order in the recipe."""
+    """A failure found without running anything (a template that cannot be rendered), handled only
+    after the scheduler has handed over every unit that was ready with it: the steps ready at the
+    same moment all start, whatever their order in the recipe."""
 
     run: _StepRun
     attempt: _Attempt | None = None  # None: the step failed as it was prepared (when, foreach)
@@ -636,19 +636,21 @@ class Runner:
                     self._finish(run, "succeeded")
                     return
                 todo = list(range(len(items)))
-                if run.kept_items is not None and run.kept_items[0] != len(items):
-                    now = f"{len(items)} item{'' if len(items) == 1 else 's'}"
-                    run.result.reason = f"run again: it now has {now}, not {run.kept_items[0]}"
-                elif run.kept_items is not None:
-                    for index, output in run.kept_items[1].items():
+                kept = run.kept_items
+                if kept is not None and kept[0] == len(items):
+                    for index, output in kept[1].items():
                         run.outputs[index] = output
-                    todo = [index for index in todo if index not in run.kept_items[1]]
+                    todo = [index for index in todo if index not in kept[1]]
                     run.left = len(todo)
                     if not todo:
                         self._finish_units(run)
                         return
-                elif step.cache and self._cached(run):
-                    return
+                else:
+                    if kept is not None:
+                        now = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+                        run.result.reason = f"run again: it now has {now}, not {kept[0]}"
+                    if step.cache and self._cached(run):
+                        return
                 self._ready.extend((run, index, run.base + 1) for index in todo)
                 return
         except TemplateError as error:
