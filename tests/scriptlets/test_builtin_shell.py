@@ -234,9 +234,10 @@ def test_a_background_process_holding_the_output_does_not_hang_the_step() -> Non
 
 
 def watchers() -> list[psutil.Process]:
-    """This test process's lifeline watchers (see shell's _lifeline)."""
+    """This test process's lifeline watchers (see shell's _lifeline): its own children, not those of
+    the processes it started (a shared Dask cluster's workers have watchers of their own)."""
     found = []
-    for child in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children():
         try:
             if "f0-lifeline" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
                 found.append(child)
