@@ -6,9 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+if TYPE_CHECKING:
+    from framework0.config import Config
 
 if TYPE_CHECKING:
     _ParamType = click.ParamType[str]
@@ -60,6 +64,25 @@ store_option = click.option(
     help="Where runs are recorded: a SQLAlchemy URL (sqlite:///runs.db, postgresql://user@host/db). "
     "Default: $F0_STORE, else .framework0/framework0.db here.",
 )
+
+
+def command_config(store: str | None = None, **flags: Any) -> Config:
+    """The settings a command runs with: the environment's (``Config.from_environ``), overridden by
+    the flags given on the command line (``None`` means not given); ``--store none`` keeps runs in
+    memory only, as ``F0_STORE=none`` does."""
+    import os
+
+    from framework0.config import Config
+
+    config = Config.from_environ(os.environ)
+    changes: dict[str, Any] = {
+        name: (value, "--" + name.replace("_", "-")) for name, value in flags.items() if value is not None
+    }
+    if store:
+        context = click.get_current_context(silent=True)
+        given = context is not None and context.get_parameter_source("store") is not ParameterSource.ENVIRONMENT
+        changes["store"] = (None if store.lower() == "none" else store, "--store" if given else "F0_STORE")
+    return config.replace(**changes) if changes else config
 
 
 def running_options(function: F) -> F:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from framework0.store.url import DEFAULT_PATH, shown, sqlite_path, store_origin, store_url
+from framework0.store.url import DEFAULT_PATH, shown, sqlite_path, store_url
 
 if TYPE_CHECKING:
     from framework0.store.database import Store
@@ -35,60 +35,47 @@ class RunSink(Protocol):
     def close(self) -> None: ...
 
 
-DURABILITY = ("full", "fast")
-
-
-def durability() -> str:
-    """``$F0_STORE_DURABILITY``: ``full`` (the default: a committed step survives a power cut) or
-    ``fast`` (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off: a crash of the
-    machine, not of the process, may lose the last steps recorded)."""
-    import os
-
-    from framework0.errors import UsageError
-
-    value = os.environ.get("F0_STORE_DURABILITY", "full").strip().lower() or "full"
-    if value not in DURABILITY:
-        raise UsageError(f"F0_STORE_DURABILITY={value!r}: use full (the default) or fast")
-    return value
-
-
-def open_sink(url: str | None = None, *, durable: str | None = None) -> RunSink:
-    """Open the store a run writes to: ``url``, ``$F0_STORE`` or the default SQLite file."""
-    mode = durable or durability()
-    resolved = store_url(url)
+def open_sink(url: str | None = None, *, durability: str = "full", origin: str = "--store") -> RunSink:
+    """Open the store a run writes to: ``url`` or the default SQLite file. ``durability`` is
+    ``full`` (a committed step survives a power cut) or ``fast`` (SQLite synchronous=NORMAL,
+    PostgreSQL synchronous_commit=off: a crash of the machine may lose the last steps recorded)."""
+    resolved = store_url(url, origin=origin)
     path = sqlite_path(resolved)
     if path is not None and "?" not in resolved:
         from framework0.store.sqlite_sink import SqliteSink
 
-        sink = SqliteSink(path, synchronous="FULL" if mode == "full" else "NORMAL")
+        sink = SqliteSink(path, synchronous="FULL" if durability == "full" else "NORMAL")
         sink.url = resolved
         return sink
     if path is not None:
-        return open_store(resolved, synchronous="FULL" if mode == "full" else "NORMAL")
-    return open_store(resolved, synchronous="on" if mode == "full" else "off")
+        return open_store(resolved, synchronous="FULL" if durability == "full" else "NORMAL")
+    return open_store(resolved, synchronous="on" if durability == "full" else "off")
 
 
-def open_store(url: str | None = None, *, synchronous: str | None = None, create: bool = True) -> Store:
-    """Open the whole store (SQLAlchemy): ``url``, ``$F0_STORE`` or the default SQLite file.
+def open_store(
+    url: str | None = None, *, synchronous: str | None = None, create: bool = True, origin: str = "--store"
+) -> Store:
+    """Open the whole store (SQLAlchemy): ``url`` or the default SQLite file; ``origin`` names where
+    ``url`` came from (``--store``, ``F0_STORE``) for the messages.
 
     With ``create=False`` (commands that only read runs) a store that does not exist is never
     created, not even its folder: StoreNotFound says where it was looked for."""
     from framework0.store.database import Store
 
-    resolved = require_store(url) if not create else store_url(url)
+    resolved = require_store(url, origin=origin) if not create else store_url(url, origin=origin)
     return Store(resolved, synchronous=synchronous)
 
 
-def require_store(url: str | None = None) -> str:
-    """The URL of the store ``url``, ``$F0_STORE`` or the default names, once it is known to exist:
-    a SQLite file with framework0's tables, or a PostgreSQL database with them. Creates nothing;
-    StoreNotFound (exit 2) when there is no such store."""
-    resolved = store_url(url)
-    origin = store_origin(url)
+def require_store(url: str | None = None, *, origin: str = "--store") -> str:
+    """The URL of the store ``url`` (or the default) names, once it is known to exist: a SQLite file
+    with framework0's tables, or a PostgreSQL database with them. Creates nothing; StoreNotFound
+    (exit 2) when there is no such store."""
+    resolved = store_url(url, origin=origin)
+    origin = origin if url else "default"
     hint = (
         "run a recipe here first, or pass --store"
         if origin == "default"
-        else f"check the URL, or run a recipe with this {'--store' if origin == '--store' else 'F0_STORE'} first"
+        else f"check the URL, or run a recipe with this {origin} first"
     )
     path = sqlite_path(resolved)
     if path is not None:

@@ -1,9 +1,9 @@
-"""Where the store lives: ``--store`` or ``F0_STORE`` (any SQLAlchemy URL), else SQLite at
-``.framework0/framework0.db`` under the working directory. Pure string work; no SQLAlchemy import."""
+"""Where the store lives: a URL (``--store`` or ``F0_STORE``, read at the edge into ``Config.store``),
+else SQLite at ``.framework0/framework0.db`` under the working directory. Pure string work; no
+SQLAlchemy import."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,15 +14,16 @@ SCHEMES = ("sqlite", "postgresql", "postgres")
 EXAMPLES = "sqlite:///runs.db or postgresql://user@host/db"
 
 
-def store_url(url: str | None = None, *, cwd: Path | None = None) -> str:
-    """The store URL to use: ``url``, else ``$F0_STORE``, else the default SQLite file under ``cwd``.
+def store_url(url: str | None = None, *, origin: str = "--store", cwd: Path | None = None) -> str:
+    """The store URL to use: ``url``, else the default SQLite file under ``cwd``. ``origin`` names
+    where ``url`` came from (``--store``, ``F0_STORE``) for the messages.
 
     A URL that names no store the project supports, or has a port that is not a number, is a
     UsageError (exit 2) here, before anything is opened."""
-    chosen = url or os.environ.get("F0_STORE") or ""
+    chosen = url or ""
     if not chosen:
         return "sqlite:///" + str(((cwd or Path.cwd()) / DEFAULT_PATH).absolute())
-    origin = "" if url else " (from F0_STORE)"
+    origin = "" if origin == "--store" else f" (from {origin})"
     if "://" not in chosen:
         raise UsageError(f"store {chosen!r}{origin} is not a URL; use e.g. {EXAMPLES}")
     scheme = chosen.partition("://")[0].split("+")[0].lower()
@@ -36,13 +37,6 @@ def store_url(url: str | None = None, *, cwd: Path | None = None) -> str:
     except ValueError as error:
         raise UsageError(f"store URL {shown(chosen)}{origin}: {str(error).lower()}") from None
     return chosen
-
-
-def store_origin(url: str | None = None) -> str:
-    """Where the store URL came from, for messages: ``--store``, ``F0_STORE`` or the default."""
-    if url:
-        return "--store"
-    return "F0_STORE" if os.environ.get("F0_STORE") else "default"
 
 
 def sqlite_path(url: str) -> Path | None:
