@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean, short_repr
 from framework0.graph.dag import build_dag, find_cycle
+from framework0.recipe.diagnostics import Problems, Site, describe
 from framework0.recipe.durations import parse_duration
-from framework0.recipe.loader import STEP_NAME, Parts, Problems, RawStep, Site, describe, read_retry
 from framework0.recipe.model import TRIGGERS, Recipe, RetryPolicy, Step
+from framework0.recipe.reading import STEP_NAME, Parts, RawStep, read_retry
 from framework0.recipe.yaml_source import NodePath
 from framework0.scriptlets.registry import (
     ScriptletSpec,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework0.recipe.loader import DEFAULT_KEYS, META_KEYS, PARAM_KEYS, RETRY_KEYS, STEP_KEYS, TOP_KEYS
 from framework0.recipe.model import PARAM_TYPES, TRIGGERS
+from framework0.recipe.reading import DEFAULT_KEYS, META_KEYS, PARAM_KEYS, RETRY_KEYS, STEP_KEYS, TOP_KEYS
 
 DURATION: dict[str, Any] = {
     "description": "seconds, or a string like 500ms, 30s, 5m, 1h",
