@@ -79,9 +79,8 @@ def test_the_sqlite_writer_uses_wal_and_synchronous_full(tmp_path: Path, monkeyp
         sink.close()
 
 
-def test_fast_durability_lowers_sqlite_to_synchronous_normal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("F0_STORE_DURABILITY", "fast")
-    sink = open_sink(f"sqlite:///{tmp_path}/s.db")
+def test_fast_durability_lowers_sqlite_to_synchronous_normal(tmp_path: Path) -> None:
+    sink = open_sink(f"sqlite:///{tmp_path}/s.db", durability="fast")
     try:
         assert sink._connection.execute("PRAGMA synchronous").fetchone() == (1,)  # type: ignore[attr-defined]
     finally:

@@ -135,7 +135,7 @@ def test_sqlite_writes_are_durable_unless_asked_otherwise(tmp_path: Path, monkey
         assert sa_connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     store.close()
 
-    weaker = open_sink(url, durable="fast")  # opt-in only
+    weaker = open_sink(url, durability="fast")  # opt-in only
     assert isinstance(weaker, SqliteSink)
     assert weaker._connection.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     weaker.close()
@@ -158,7 +158,7 @@ def test_postgresql_commits_are_durable_whatever_the_url_says(monkeypatch: pytes
                 assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
                 assert connection.exec_driver_sql("SHOW search_path").scalar() == url.rsplit("%3D", 1)[1]
             store.close()
-        opted = open_sink(url, durable="fast")  # opt-in only
+        opted = open_sink(url, durability="fast")  # opt-in only
         assert isinstance(opted, Store)
         with opted.engine.connect() as connection:
             assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"

@@ -12,6 +12,7 @@ twice.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,11 +253,12 @@ def prepare_resume(
     """
     from pathlib import Path
 
+    from framework0.config import Config
     from framework0.recipe.loader import load_recipe
     from framework0.recipe.params import resolve_params
     from framework0.store import open_store
 
-    history = open_store(store)
+    history = open_store(store or Config.from_environ(os.environ).store)
     try:
         run = history.find_run(run_id)
         path = run["recipe_path"]
@@ -293,7 +295,10 @@ def resume(
     from framework0.store import open_sink
 
     recipe, state = prepare_resume(run_id, from_step=from_step, params=params, store=store)
-    sink = open_sink(store)
+    from framework0.config import Config
+
+    config = Config.from_environ(os.environ)
+    sink = open_sink(store or config.store, durability=config.durability)
     try:
         return Runner(recipe, resume=state, store=sink, **options).run()
     finally:

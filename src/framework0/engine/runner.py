@@ -424,14 +424,16 @@ class Runner:
 
         every = self._snapshot_every or snapshot_interval(DEFAULT_SNAPSHOT_EVERY)  # checked before opening
         if isinstance(self.store, str):
-            from framework0.store import durability
+            from framework0.config import Config
 
-            if durability() == "fast":
+            config = Config.from_environ(os.environ)
+            if config.durability == "fast":
                 print(
                     "note: F0_STORE_DURABILITY=fast: a crash of this machine may lose the last steps recorded",
                     file=sys.stderr,
                 )
-            self.store = open_sink(self.store)
+            origin = "--store" if self.store else config.source("store")
+            self.store = open_sink(self.store or config.store, durability=config.durability, origin=origin)
         assert self.store is not None
         resume = self._resume
         kept = set(resume.kept) if resume is not None else set()
