@@ -27,7 +27,7 @@ from framework0.context.merge import ChangeRequest, Resolution, Strategies, reso
 from framework0.errors import ContextConflict, ContextError, StoreError
 from framework0.events import EventBus
 from framework0.events.types import ContextChanged
-from framework0.server.jsontext import to_json
+from framework0.store.codec import dumps
 from framework0.store.database import Store
 from framework0.store.shared import ChangeRow, ContextRow, SharedContexts
 from framework0.store.url import sqlite_path
@@ -642,11 +642,6 @@ class ContextService:
                     continue  # the history stays longer; the next commit tries again
                 with self._lock:
                     context.oldest = oldest
-
-
-def dumps(value: Any) -> str:
-    """JSON text as stored (orjson: the writer thread's hottest call)."""
-    return to_json(value).decode()
 
 
 class LoopDone:
