@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import abc
 import os
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from framework0.context import ContextState
-from framework0.engine.attempt import AttemptOutcome, AttemptTask
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
 from framework0.errors import ExecutorError
 from framework0.events.types import LogLines
+
+W = TypeVar("W")
 
 AttemptStart = tuple[int, float]
 """``(key, started_at)``: the attempt ``key`` started at that time (epoch seconds)."""
@@ -108,3 +114,187 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def shutdown(self) -> None:
         """Release workers; attempts still running are abandoned."""
+
+
+class QueuedExecutor(Executor, Generic[W]):
+    """The queue policy, once: what waits for a worker, the hold after a failure, withdrawals.
+
+    A subclass says what a worker ``W`` is and how to use one: ``_start_workers`` and
+    ``_stop_workers``; ``_claim`` (under ``_lock``: a free worker for a task, or None); ``_launch``
+    (hand the task to that worker); ``_cancel_running`` and ``_abandon_running``. When an attempt
+    ends it calls ``_ended`` then ``_report`` with its outcome, or ``_lost`` if it failed for the
+    executor's reasons; ``_release`` (under ``_lock``) gives a worker back as its attempt ends.
+
+    The base keeps the tasks that wait for a worker, in order (``queue_depth`` of them beyond the
+    free workers), and those handed to a worker (``_launched``) until their outcome. A withdrawn
+    task still waiting is dropped here; one already handed over goes to ``_withdraw_launched``. A
+    failed outcome holds the queue until the runner's ``resume()`` for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[AttemptTask] = deque()
+        self._launched: dict[int, W] = {}  # handed to a worker, no outcome reported yet
+        self._holds = 0  # failures reported and not yet handled by the runner
+        self._broken: ExecutorError | None = None  # nothing can run: every task fails with this
+        self._context: ContextState
+        self._notify: Notify
+
+    # -- what the runner calls ---------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        workers: int | None,
+        context: ContextState,
+        notify: Notify,
+        log_here: Callable[[LogLines], None] | None = None,
+    ) -> int:
+        self._context, self._notify = context, notify
+        with self._lock:
+            self._pending.clear()
+            self._launched.clear()
+            self._holds, self._broken = 0, None
+        return self._start_workers(workers, log_here)
+
+    def submit(self, task: AttemptTask) -> None:
+        with self._lock:
+            broken = self._broken
+            if broken is None:
+                self._pending.append(task)
+            else:
+                self._holds += 1
+        if broken is None:
+            self._dispatch()
+        else:
+            self._tell_failed(task.key, broken)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._holds = max(0, self._holds - 1)
+        self._dispatch()
+
+    def withdraw(self, key: int) -> None:
+        with self._lock:
+            waiting = next((task for task in self._pending if task.key == key), None)
+            if waiting is not None:
+                self._pending.remove(waiting)
+            worker = self._launched.get(key)
+        if waiting is not None:
+            self._notify(AttemptOutcome(key, ok=False, started=False))
+        elif worker is not None:
+            self._withdraw_launched(key, worker)
+
+    def cancel(self, key: int) -> None:
+        with self._lock:
+            worker = self._launched.get(key)
+        if worker is not None:
+            self._cancel_running(key, worker)
+
+    def abandon(self, key: int) -> None:
+        with self._lock:
+            worker = self._launched.pop(key, None)
+        if worker is not None:
+            self._abandon_running(key, worker)
+            self._dispatch()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._holds = 0
+        self._stop_workers()
+        with self._lock:
+            self._launched.clear()
+
+    # -- for subclasses ----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Hand waiting tasks to free workers, in order, unless a failure holds the queue."""
+        while True:
+            with self._lock:
+                if not self._pending or self._holds:
+                    return
+                worker = self._claim(self._pending[0])
+                if worker is None:
+                    return
+                task = self._pending.popleft()
+                self._launched[task.key] = worker
+            self._launch(task, worker)
+
+    def _ended(self, outcome: AttemptOutcome) -> W | None:
+        """Attempt ``outcome.key`` ended: its worker (given back), or None if it was given up on
+        (its outcome is not to be reported). A failure holds the queue from now on."""
+        with self._lock:
+            worker = self._launched.pop(outcome.key, None)
+            if worker is not None:
+                self._release(worker)
+                if not outcome.ok and outcome.started:
+                    self._holds += 1
+        return worker
+
+    def _report(self, outcome: AttemptOutcome) -> None:
+        """Report the outcome of an attempt ``_ended`` returned a worker for; start what may start."""
+        self._notify(outcome)
+        self._dispatch()
+
+    def _lost(self, key: int, error: ExecutorError) -> W | None:
+        """Attempt ``key``, handed to a worker, failed by ``error``, not by the step: its worker
+        (given back), or None if it was given up on or withdrawn (reported already)."""
+        with self._lock:
+            worker = self._launched.pop(key, None)
+            if worker is None:
+                return None
+            self._release(worker)
+            self._holds += 1
+        self._tell_failed(key, error)
+        self._dispatch()
+        return worker
+
+    def _tell_failed(self, key: int, error: ExecutorError) -> None:
+        """Report attempt ``key`` started (the runner ignores a second notice) and failed by ``error``;
+        the caller has counted the hold."""
+        self._notify((key, time.time()))
+        info, types = error_info(error)
+        self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
+
+    def _break(self, error: ExecutorError) -> None:
+        """Nothing can run any more: fail every waiting task, and every one submitted from now on."""
+        with self._lock:
+            self._broken = error
+            waiting = list(self._pending)
+            self._pending.clear()
+            self._holds += len(waiting)
+        for task in waiting:
+            self._tell_failed(task.key, error)
+
+    @abc.abstractmethod
+    def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
+        """Start the workers (``start``'s ``workers``); how many attempts can run at once."""
+
+    @abc.abstractmethod
+    def _stop_workers(self) -> None:
+        """Stop the workers; attempts still running are abandoned."""
+
+    @abc.abstractmethod
+    def _claim(self, task: AttemptTask) -> W | None:
+        """Under ``_lock``: take a free worker for ``task``, or None if none is free."""
+
+    @abc.abstractmethod
+    def _launch(self, task: AttemptTask, worker: W) -> None:
+        """Run ``task`` on ``worker`` (claimed for it); report its start when it starts."""
+
+    def _release(self, worker: W) -> None:
+        """Under ``_lock``: ``worker``'s attempt ended; it is free again (if it is still alive)."""
+
+    @abc.abstractmethod
+    def _cancel_running(self, key: int, worker: W) -> None:
+        """Ask attempt ``key`` on ``worker`` to stop (``cancel``)."""
+
+    @abc.abstractmethod
+    def _abandon_running(self, key: int, worker: W) -> None:
+        """Free ``worker`` from attempt ``key`` by the strongest means (``abandon``)."""
+
+    def _withdraw_launched(self, key: int, worker: W) -> None:
+        """Attempt ``key`` was handed to ``worker`` and may not have started: it goes on (the
+        default), or, if it never starts, is reported by ``_ended`` and ``_report`` with
+        ``started=False``."""

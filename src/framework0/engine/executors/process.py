@@ -29,11 +29,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framework0.context import CancelToken, ContextState
+from framework0.context import CancelToken
 from framework0.context.relay import Answer, Answers, ContextView, Relayed, answer, apply_batches
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
 from framework0.engine.capture import OutputCapture, max_log_bytes, show_lines
-from framework0.engine.executors.base import Executor, Notify, cpu_slots
+from framework0.engine.executors.base import QueuedExecutor, cpu_slots
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ContextError, ExecutorError, StepCancelled, WorkerLost
@@ -184,7 +184,7 @@ class _Slot:
             self.conn.send(message)
 
 
-class ProcessExecutor(Executor):
+class ProcessExecutor(QueuedExecutor[_Slot]):
     """Worker processes, ``spawn``-started on every platform; the context travels by value."""
 
     name = "process"
@@ -192,35 +192,18 @@ class ProcessExecutor(Executor):
     queue_depth = 64
 
     def __init__(self) -> None:
+        super().__init__()
         self._mp = multiprocessing.get_context("spawn")
-        self._lock = threading.Lock()
         self._idle: deque[_Slot] = deque()
         self._slots: list[_Slot] = []
-        self._by_key: dict[int, _Slot] = {}
-        self._queued: deque[AttemptTask] = deque()
-        self._holds = 0  # failures reported and not yet handled by the runner
-        self._context: ContextState | None = None
-        self._running: dict[int, AttemptTask] = {}  # dispatched tasks by key
-        self._broken: ExecutorError | None = None  # workers cannot start: every task fails with this
         self._boot_failures = 0
-        self._notify: Notify | None = None
         self._closing = False
         self._max_log = 0
 
-    def start(
-        self,
-        *,
-        workers: int | None,
-        context: ContextState,
-        notify: Notify,
-        log_here: Callable[[LogLines], None] | None = None,
-    ) -> int:
-        self._notify, self._context = notify, context
-        self._closing, self._broken = False, None
-        self._slots, self._by_key, self._holds, self._boot_failures = [], {}, 0, 0
-        self._running = {}
+    def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
+        self._closing = False
+        self._slots, self._boot_failures = [], 0
         self._idle.clear()
-        self._queued.clear()
         self._max_log = max_log_bytes()
         slots = cpu_slots(workers)
         for _ in range(slots):
@@ -237,44 +220,29 @@ class ProcessExecutor(Executor):
             self._slots.append(slot)
         threading.Thread(target=self._read, args=(slot,), name="f0-reader", daemon=True).start()
 
-    def submit(self, task: AttemptTask) -> None:
-        if self._broken is not None:
-            self._fail(task.key, self._broken)
-            return
-        with self._lock:
-            self._queued.append(task)
-        self._dispatch()
+    def _claim(self, task: AttemptTask) -> _Slot | None:
+        if not self._idle:
+            return None
+        slot = self._idle.popleft()
+        slot.current = task.key
+        return slot
 
-    def _dispatch(self) -> None:
-        """Send queued tasks to idle workers, in order."""
-        assert self._notify is not None
-        while True:
-            with self._lock:
-                if not self._idle or not self._queued or self._holds:
-                    return
-                slot = self._idle.popleft()
-                task = self._queued.popleft()
-                slot.current = task.key
-                self._by_key[task.key] = slot
-                self._running[task.key] = task
-            assert self._context is not None
-            task.shared_at = self._context.shared_at()  # on a context server: the worker writes there
-            if task.shared_at is None:
-                task.context_view = ContextView.of(self._context)  # the context as the attempt starts
-            self._notify((task.key, time.time()))  # before the outcome can possibly arrive
-            try:
-                slot.send(("task", task))
-            except Exception as error:  # an arg that cannot be pickled, or a dead pipe
-                with self._lock:
-                    slot.current = None
-                    self._by_key.pop(task.key, None)
-                    self._idle.append(slot)
-                    self._holds += 1  # a failure like any other: the runner resumes the queue
-                info, types = error_info(ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
-                self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
+    def _launch(self, task: AttemptTask, slot: _Slot) -> None:
+        task.shared_at = self._context.shared_at()  # on a context server: the worker writes there
+        if task.shared_at is None:
+            task.context_view = ContextView.of(self._context)  # the context as the attempt starts
+        self._notify((task.key, time.time()))  # before the outcome can possibly arrive
+        try:
+            slot.send(("task", task))
+        except Exception as error:  # an arg that cannot be pickled, or a dead pipe
+            self._lost(task.key, ExecutorError(f"cannot send step {task.step!r} to a worker: {error}"))
+
+    def _release(self, slot: _Slot) -> None:
+        slot.current = None
+        if not slot.retired:
+            self._idle.append(slot)
 
     def _read(self, slot: _Slot) -> None:
-        assert self._notify is not None
         while True:
             try:
                 kind, payload = slot.conn.recv()
@@ -285,62 +253,54 @@ class ProcessExecutor(Executor):
                     if echo:
                         show_lines(lines)
                     self._notify(lines)
-                continue
-            if kind == "relay":  # an atomic context change: made here, on the run's state, and answered
+            elif kind == "relay":  # an atomic context change: made here, on the run's state, and answered
                 self._answer(slot, *payload)
-                continue
-            if kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
+            elif kind == "ready":  # a worker takes tasks once it has booted, so timeouts exclude its start-up
                 with self._lock:
                     slot.ready = True
                     self._boot_failures = 0
                     if not slot.retired:
                         self._idle.append(slot)
                 self._dispatch()
-                continue
-            outcome: AttemptOutcome = payload
-            with self._lock:
-                self._by_key.pop(outcome.key, None)
-                task = self._running.pop(outcome.key, None)
-                slot.current = None
-                if slot.retired:
-                    return
-                self._idle.append(slot)
-                if not outcome.ok:
-                    self._holds += 1
-            if outcome.context_operations and task is not None and self._context is not None:
-                # Applied here, before the next task's view is taken, rather than by the runner.
-                apply_batches(self._context, outcome.context_operations)
-                outcome.context_operations = None
-            elif outcome.context_version is not None and self._context is not None:
-                self._context.catch_up(outcome.context_version, _CATCH_UP_S)  # the next step sees its writes
-            self._notify(outcome)
-            self._dispatch()
+            else:
+                self._outcome(payload)
         slot.process.join(timeout=5)
         with self._lock:
-            key, slot.current = slot.current, None
-            retired = slot.retired
+            key, retired = slot.current, slot.retired
             slot.retired = True
             if slot in self._idle:
                 self._idle.remove(slot)
-            if key is not None:
-                self._by_key.pop(key, None)
         if retired or self._closing:
             return
         if key is not None:
-            with self._lock:
-                self._holds += 1
-            died = WorkerLost(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
-            info, types = error_info(died)
-            self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
+            self._lost(
+                key, WorkerLost(f"the worker process died (exit code {slot.process.exitcode}) during the attempt")
+            )
         if not slot.ready:
             self._boot_failures += 1
             if self._boot_failures >= _MAX_BOOT_FAILURES:
-                self._give_up(slot.process.exitcode)
+                self._break(
+                    ExecutorError(
+                        f"worker processes exit before they are ready (exit code {slot.process.exitcode}); a script "
+                        "that calls framework0.run with the process executor needs an `if __name__ == '__main__':` "
+                        "guard"
+                    )
+                )
                 return
         self._spawn()
 
+    def _outcome(self, outcome: AttemptOutcome) -> None:
+        if self._ended(outcome) is None:
+            return  # given up on: what it did is not the run's
+        if outcome.context_operations:
+            # Applied here, before the next task's view is taken, rather than by the runner.
+            apply_batches(self._context, outcome.context_operations)
+            outcome.context_operations = None
+        elif outcome.context_version is not None:
+            self._context.catch_up(outcome.context_version, _CATCH_UP_S)  # the next step sees its writes
+        self._report(outcome)
+
     def _answer(self, slot: _Slot, ticket: int, relayed: Relayed) -> None:
-        assert self._context is not None
         if slot.current is None:  # given up on: what it writes now is not the run's
             reply = Answer(error=(ContextError, "the runner no longer waits for this attempt"))
         else:
@@ -351,56 +311,19 @@ class ProcessExecutor(Executor):
         with contextlib.suppress(OSError):  # the worker died meanwhile: its reader sees that
             slot.send(("answer", (ticket, reply)))
 
-    def _give_up(self, exitcode: int | None) -> None:
-        """Workers die before they are ready: fail every waiting task rather than respawn forever."""
-        self._broken = ExecutorError(
-            f"worker processes exit before they are ready (exit code {exitcode}); a script that calls "
-            "framework0.run with the process executor needs an `if __name__ == '__main__':` guard"
-        )
-        with self._lock:
-            waiting = list(self._queued)
-            self._queued.clear()
-        for task in waiting:
-            self._fail(task.key, self._broken)
+    def _cancel_running(self, key: int, slot: _Slot) -> None:
+        with contextlib.suppress(OSError):
+            slot.send(("cancel", key))
 
-    def _fail(self, key: int, error: ExecutorError) -> None:
-        assert self._notify is not None
-        info, types = error_info(error)
-        self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
-
-    def resume(self) -> None:
+    def _abandon_running(self, key: int, slot: _Slot) -> None:
         with self._lock:
-            self._holds = max(0, self._holds - 1)
-        self._dispatch()
-
-    def withdraw(self, key: int) -> None:
-        with self._lock:
-            queued = next((task for task in self._queued if task.key == key), None)
-            if queued is not None:
-                self._queued.remove(queued)
-        if queued is not None:
-            assert self._notify is not None
-            self._notify(AttemptOutcome(key, ok=False, started=False))
-
-    def cancel(self, key: int) -> None:
-        with self._lock:
-            slot = self._by_key.get(key)
-        if slot is not None:
-            with contextlib.suppress(OSError):
-                slot.send(("cancel", key))
-
-    def abandon(self, key: int) -> None:
-        with self._lock:
-            slot = self._by_key.pop(key, None)
-            if slot is None:
-                return
             slot.retired = True
             slot.current = None
         _kill(slot.process)
         if not self._closing:
             self._spawn()
 
-    def shutdown(self) -> None:
+    def _stop_workers(self) -> None:
         self._closing = True
         with self._lock:
             slots = list(self._slots)
