@@ -1,6 +1,6 @@
 """The dask executor: attempts run on a Dask cluster; Framework0's runner still decides what runs.
 
-Without a scheduler address (``--dask-scheduler`` or ``$F0_DASK_SCHEDULER``) the executor starts a
+Without a scheduler address (its ``scheduler`` argument) the executor starts a
 ``distributed.LocalCluster`` sized to this machine (Dask's own sizing: worker processes by CPU
 count, each behind a nanny that restarts it if it dies), and closes it when the run ends.
 
@@ -37,27 +37,36 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from framework0.context import ContextState
 from framework0.context.relay import Answer, ContextView, answer, apply_batches
 from framework0.context.state import SharedAt
-from framework0.engine.attempt import AttemptOutcome, AttemptTask, close_shared, error_info
+from framework0.engine.attempt import AttemptOutcome, AttemptTask, close_shared
 from framework0.engine.capture import max_log_bytes, show_lines
 from framework0.engine.executors import dask_worker
-from framework0.engine.executors.base import Executor, Notify
+from framework0.engine.executors.base import QueuedExecutor
 from framework0.errors import ContextError, ExecutorError, UsageError, WorkerLost
 from framework0.events.types import LogLines
 
-SCHEDULER_ENV = "F0_DASK_SCHEDULER"
 MISSING = "the dask executor needs Dask's distributed scheduler: pip install 'framework0[dask]'"
 CONNECT_TIMEOUT_S = 10.0
 CATCH_UP_S = 10.0  # how long the runner waits to see a worker's writes to the context server itself
 
 
-class DaskExecutor(Executor):
+class _Handed:
+    """An attempt handed to Dask: its future once submitted, the worker running it once started."""
+
+    __slots__ = ("task", "future", "worker", "withdrawing")
+
+    def __init__(self, task: AttemptTask) -> None:
+        self.task = task
+        self.future: Any = None
+        self.worker: str | None = None  # the address of the worker running it
+        self.withdrawing = False  # withdrawn, waiting for the workers to confirm
+
+
+class DaskExecutor(QueuedExecutor[_Handed]):
     """Attempts as Dask tasks, on a cluster at ``scheduler`` (``tcp://HOST:8786``) or on a local one."""
 
     name = "dask"
@@ -74,54 +83,36 @@ class DaskExecutor(Executor):
     ) -> None:
         if importlib.util.find_spec("distributed") is None:
             raise UsageError(MISSING)
-        self.scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+        super().__init__()
+        self.scheduler = scheduler or None
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
         self.connect_timeout = connect_timeout
         self.client: Any = None
         self._cluster: Any = None
-        self._lock = threading.Lock()
-        self._notify: Notify | None = None
-        self._context: ContextState | None = None
         self._topic = ""
         self._limit: int | None = None
         self._max_log = 0
-        self._tasks: dict[int, AttemptTask] = {}  # handed to Dask, no outcome yet
-        self._futures: dict[int, Any] = {}
-        self._workers: dict[int, str] = {}  # started: the address of the worker running it
-        self._queued: deque[AttemptTask] = deque()  # waiting here for room under ``--max-parallel``
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
         self._view: ContextView | None = None
         self._shared: SharedAt | None = None
         self._workdir: str | None = None
-        self._withdrawing: set[int] = set()  # withdrawn, waiting for the workers to confirm
         self._pids: dict[str, int | None] = {}  # worker address -> its process id
-        self._holds = 0  # failures reported and not yet handled by the runner
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._requests: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
     # -- connecting --------------------------------------------------------------------------------
 
-    def start(
-        self,
-        *,
-        workers: int | None,
-        context: ContextState,
-        notify: Notify,
-        log_here: Callable[[LogLines], None] | None = None,
-    ) -> int:
-        self._notify, self._context = notify, context
+    def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
         self._topic = f"framework0-{os.urandom(8).hex()}"
         self._workdir = os.getcwd()  # steps run there on workers that share this file system
         self._max_log = max_log_bytes()
         self._limit = workers
-        self._tasks, self._futures, self._workers, self._shipping = {}, {}, {}, {}
-        self._withdrawing, self._holds = set(), 0
+        self._shipping = {}
         self._inbox, self._requests = queue.SimpleQueue(), queue.SimpleQueue()  # nothing of an earlier run
-        self._queued.clear()
         self._view = None
-        self._shared = context.shared_at()  # on a context server: workers write to it directly
+        self._shared = self._context.shared_at()  # on a context server: workers write to it directly
         self.client = self._connect()
         slots = sum(self.client.nthreads().values())
         if not slots:
@@ -172,21 +163,11 @@ class DaskExecutor(Executor):
 
     # -- handing attempts over ---------------------------------------------------------------------
 
-    def submit(self, task: AttemptTask) -> None:
-        with self._lock:
-            if self._queued or not self._has_room():
-                self._queued.append(task)
-                return
-            self._tasks[task.key] = task  # its slot, taken under the same lock as the check
-        self._send(task)
+    def _claim(self, task: AttemptTask) -> _Handed | None:
+        """Room under ``--max-parallel`` (without it, Dask's scheduler queues what its workers cannot take)."""
+        return _Handed(task) if self._limit is None or len(self._launched) < self._limit else None
 
-    def _has_room(self) -> bool:
-        """Under the lock: nothing held by an unhandled failure, and room under ``--max-parallel``."""
-        return not self._holds and (self._limit is None or len(self._tasks) < self._limit)
-
-    def _send(self, task: AttemptTask) -> None:
-        """Hand ``task`` (already counted in ``_tasks``) to Dask."""
-        assert self._notify is not None
+    def _launch(self, task: AttemptTask, handed: _Handed) -> None:
         try:
             shipped = self._ship(task)
             task.shared_at = self._shared
@@ -205,26 +186,19 @@ class DaskExecutor(Executor):
                 pure=False,
             )
         except Exception as error:  # cannot be shipped, or Dask refused it
-            with self._lock:
-                if self._tasks.pop(task.key, None) is None:
-                    return  # withdrawn meanwhile: reported already
-                self._holds += 1  # a failure like any other: the runner resumes the queue
             if not isinstance(error, ExecutorError):
                 error = ExecutorError(f"Dask refused step {task.step!r}: {type(error).__name__}: {error}")
-            self._notify((task.key, time.time()))
-            info, types = error_info(error)
-            self._notify(AttemptOutcome(task.key, ok=False, error=info, error_types=types))
+            self._lost(task.key, error)
             return
         with self._lock:
-            if task.key in self._tasks:
-                self._futures[task.key] = future
+            if self._launched.get(task.key) is handed:
+                handed.future = future
                 future.add_done_callback(functools.partial(self._on_done, task.key))
                 return
         future.release()  # withdrawn meanwhile: the workers were told not to start it
 
     def _context_now(self) -> ContextView:
         """The context as it is now; one copy per version, shared by the attempts handed over then."""
-        assert self._context is not None
         version = self._context.version
         if self._view is None or self._view.version != version:
             self._view = ContextView.of(self._context)
@@ -276,7 +250,6 @@ class DaskExecutor(Executor):
                 self._fail_all(ExecutorError(f"the dask executor failed: {type(error).__name__}: {error}"))
 
     def _handle_event(self, message: dict[str, Any]) -> None:
-        assert self._notify is not None
         if "l" in message:
             for lines, echo in pickle.loads(message["l"]):
                 if echo:
@@ -286,11 +259,11 @@ class DaskExecutor(Executor):
             key, worker = message["s"], message["w"]
             self._pids[worker] = message.get("p")
             with self._lock:
-                known = key in self._tasks
-                again = key in self._workers
-                if known and not again:
-                    self._workers[key] = worker
-            if not known:  # withdrawn or given up on before it started: stop it
+                handed = self._launched.get(key)
+                again = handed is not None and handed.worker is not None
+                if handed is not None and not again:
+                    handed.worker = worker
+            if handed is None:  # withdrawn or given up on before it started: stop it
                 self._requests.put(("cancel", worker, key))
             elif again:  # its worker died and Dask started it elsewhere: that is our retry to make
                 self._requests.put(("cancel", worker, key))
@@ -300,11 +273,10 @@ class DaskExecutor(Executor):
         elif "r" in message:  # an atomic context change: made here, on the run's state, and answered
             key, ticket, worker, relayed = pickle.loads(message["r"])
             with self._lock:
-                known = key in self._tasks
+                known = key in self._launched
             if not known:  # withdrawn or given up on: what it writes now is not the run's
                 reply = Answer(error=(ContextError, "the runner no longer waits for this attempt"))
             else:
-                assert self._context is not None
                 try:
                     reply = answer(self._context, relayed)
                 except Exception as error:  # never leave the step waiting
@@ -314,132 +286,85 @@ class DaskExecutor(Executor):
             self._finish(pickle.loads(message["o"]))
 
     def _finish(self, outcome: AttemptOutcome) -> None:
-        assert self._notify is not None
-        with self._lock:
-            task = self._tasks.pop(outcome.key, None)
-            self._workers.pop(outcome.key, None)
-            future = self._futures.pop(outcome.key, None)
-        if future is not None:
-            future.release()
-        if task is None:
+        handed = self._ended(outcome)
+        if handed is None:
             return  # withdrawn or abandoned: its outcome changes nothing
-        if not outcome.ok:
-            with self._lock:
-                self._holds += 1
-        if outcome.context_operations and self._context is not None:
+        if handed.future is not None:
+            handed.future.release()
+        if outcome.context_operations:
             apply_batches(self._context, outcome.context_operations)
-        elif outcome.context_version is not None and self._context is not None:
+        elif outcome.context_version is not None:
             self._context.catch_up(outcome.context_version, CATCH_UP_S)  # the next step must see its writes
         outcome.context_operations = None
-        self._notify(outcome)
-        self._send_queued()
+        self._report(outcome)
 
     def _handle_done(self, key: int, future: Any) -> None:
         status = future.status
         if status == "finished":
             return  # its outcome comes as an event (sent before the task returned)
         with self._lock:
-            if key not in self._tasks:
-                return  # reported already
+            handed = self._launched.get(key)
+        if handed is None:
+            return  # reported already
         if status == "error":
             error = future.exception()
             if type(error).__name__ == "KilledWorker":
                 self._lose(key, WorkerLost(f"the Dask worker running it died ({error})"))
             else:
-                step = self._tasks[key].step if key in self._tasks else "?"
+                step = handed.task.step
                 self._lose(key, ExecutorError(f"Dask could not run step {step!r}: {type(error).__name__}: {error}"))
         else:  # the scheduler forgot it: restarted, or our connection to it broke
             self._lose(key, WorkerLost(f"Dask dropped the task ({status})"))
 
     def _lose(self, key: int, error: ExecutorError) -> None:
-        """Report attempt ``key`` failed by ``error``, not by the step (it was started if it had not been)."""
-        assert self._notify is not None
-        with self._lock:
-            task = self._tasks.pop(key, None)
-            started = self._workers.pop(key, None) is not None
-            future = self._futures.pop(key, None)
-        if future is not None:
-            future.release()
-        if task is None:
-            return
-        with self._lock:
-            self._holds += 1
-        now = time.time()
-        if not started:
-            self._notify((key, now))
-        info, types = error_info(error)
-        self._notify(AttemptOutcome(key, ok=False, error=info, error_types=types))
-        self._send_queued()
+        """Report attempt ``key`` failed by ``error``, not by the step."""
+        handed = self._lost(key, error)
+        if handed is not None and handed.future is not None:
+            handed.future.release()
 
     def _fail_all(self, error: ExecutorError) -> None:
         with self._lock:
-            keys = list(self._tasks)
+            keys = list(self._launched)
         for key in keys:
             self._lose(key, error)
 
-    def _send_queued(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queued or not self._has_room():
-                    return
-                task = self._queued.popleft()
-                self._tasks[task.key] = task
-            self._send(task)
-
     # -- the runner's requests ---------------------------------------------------------------------
 
-    def resume(self) -> None:
-        """What waits here goes on once every failure reported has been handled (what Dask's
-        scheduler has already cannot be held back)."""
+    def _withdraw_launched(self, key: int, handed: _Handed) -> None:
+        """What Dask's scheduler has cannot be held back, but the workers can be told not to start it."""
         with self._lock:
-            self._holds = max(0, self._holds - 1)
-        self._send_queued()
-
-    def withdraw(self, key: int) -> None:
-        assert self._notify is not None
-        with self._lock:
-            queued = next((task for task in self._queued if task.key == key), None)
-            if queued is not None:
-                self._queued.remove(queued)
-            elif key in self._tasks and key not in self._workers and key not in self._withdrawing:
-                self._withdrawing.add(key)
-            else:
+            if handed.worker is not None or handed.withdrawing or self._launched.get(key) is not handed:
                 return  # started (or over): it goes on
-        if queued is not None:
-            self._notify(AttemptOutcome(key, ok=False, started=False))
-        else:
-            self._requests.put(("withdraw", None, key))  # the workers make sure it never starts
+            handed.withdrawing = True
+        self._requests.put(("withdraw", None, key))
 
     def _withdrawn(self, keys: list[int], started: set[int]) -> None:
         """The workers answered: attempts ``keys`` not in ``started`` will never start."""
-        assert self._notify is not None
         for key in keys:
             with self._lock:
-                self._withdrawing.discard(key)
-                if key in started or key in self._workers or key not in self._tasks:
+                handed = self._launched.get(key)
+                if handed is None:
+                    continue
+                handed.withdrawing = False
+                if key in started or handed.worker is not None:
                     continue  # it started before the withdrawal arrived: its start notice says so
-                del self._tasks[key]
-                future = self._futures.pop(key, None)
-            if future is not None:
-                future.release()  # Dask forgets it; a worker that has it already will not run it
-            self._notify(AttemptOutcome(key, ok=False, started=False))
-        self._send_queued()
+            outcome = AttemptOutcome(key, ok=False, started=False)
+            if self._ended(outcome) is None:
+                continue
+            if handed.future is not None:
+                handed.future.release()  # Dask forgets it; a worker that has it already will not run it
+            self._notify(outcome)
+        self._dispatch()
 
-    def cancel(self, key: int) -> None:
-        with self._lock:
-            worker = self._workers.get(key)
-        if worker is not None:
-            self._requests.put(("cancel", worker, key))
+    def _cancel_running(self, key: int, handed: _Handed) -> None:
+        if handed.worker is not None:
+            self._requests.put(("cancel", handed.worker, key))
 
-    def abandon(self, key: int) -> None:
-        with self._lock:
-            self._tasks.pop(key, None)
-            worker = self._workers.pop(key, None)
-            future = self._futures.pop(key, None)
-        if future is not None:
-            future.release()
-        if worker is not None:
-            self._requests.put(("abandon", worker, key))
+    def _abandon_running(self, key: int, handed: _Handed) -> None:
+        if handed.future is not None:
+            handed.future.release()
+        if handed.worker is not None:
+            self._requests.put(("abandon", handed.worker, key))
 
     def _serve_requests(self) -> None:
         """Send stop requests to workers from a thread of our own: each is a round trip to Dask's
@@ -495,19 +420,16 @@ class DaskExecutor(Executor):
         with contextlib.suppress(Exception):  # it dies while answering
             self.client.run(dask_worker.abandon, workers=[worker], wait=False)
 
-    def shutdown(self) -> None:
+    def _stop_workers(self) -> None:
         client = self.client
         if client is None:
             return
         self._requests.put(None)  # its last requests go first: nothing is sent to workers after
         for thread in self._threads[1:]:
             thread.join(timeout=10)
-        with self._lock:
-            futures = list(self._futures.values())
-            self._tasks.clear()
-            self._futures.clear()
-            self._workers.clear()
-            self._queued.clear()
+        with self._lock:  # what the workers still report changes nothing now
+            futures = [handed.future for handed in self._launched.values() if handed.future is not None]
+            self._launched.clear()
         if self._cluster is None:  # a cluster we leave running keeps nothing of ours
             with contextlib.suppress(Exception):
                 client.run(dask_worker.cancel_all, self._topic, on_error="ignore")
