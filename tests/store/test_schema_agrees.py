@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from framework0.store import columns, schema
-from framework0.store.migrate import _known_revisions, upgrade
+from framework0.store.migrate import MIGRATIONS, head, revisions, upgrade
 
 if TYPE_CHECKING:  # mypy names this folder's modules tests.store.*; pytest puts the folder on sys.path
     from tests.store.store_backends import backend_url
@@ -40,13 +42,13 @@ def test_the_migrations_create_the_tables_of_the_model(migrated: sa.Engine):
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         differences = compare_metadata(context, schema.metadata)
         assert differences == []
-        assert context.get_current_revision() == columns.HEAD
+        assert context.get_current_revision() == head()
 
 
 def test_upgrading_a_database_at_head_changes_nothing(migrated: sa.Engine):
     upgrade(migrated)
     with migrated.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [columns.HEAD]
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [head()]
 
 
 def test_the_fast_path_column_lists_match_the_model():
@@ -65,8 +67,19 @@ def test_tables_are_written_parents_first():
             assert position[key.column.table.name] < position[table.name], (table.name, key.target_fullname)
 
 
-def test_the_newest_migration_is_the_head_the_code_expects():
-    assert max(_known_revisions()) == columns.HEAD
+def test_the_head_the_code_expects_is_alembics_head():
+    assert head() == _script_directory().get_current_head()
+
+
+def test_the_revisions_read_cheaply_are_alembics():
+    script = _script_directory()
+    assert revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
+
+
+def _script_directory() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
 
 
 def _generated(column: sa.Column[object]) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from framework0.errors import StoreError, UsageError
 from framework0.store import open_sink, open_store
-from framework0.store.sqlite_sink import describe
+from framework0.store.failures import describe
 from framework0.store.url import shown, sqlite_path, store_url
 
 
@@ -63,15 +63,13 @@ def test_a_store_under_a_file_is_a_clear_error(tmp_path: Path):
 @pytest.mark.parametrize(
     ("error", "hint"),
     [
-        (sqlite3.OperationalError("attempt to write a readonly database"), "the file or its folder is read-only"),
         (PermissionError(13, "Permission denied"), "the file or its folder is read-only"),
-        (sqlite3.OperationalError("database or disk is full"), "the disk may be full"),
-        (sqlite3.OperationalError("disk I/O error"), "the disk may be full"),
-        (sqlite3.OperationalError("database is locked"), "another process held the database for too long"),
+        (OSError(28, "No space left on device"), "the disk may be full"),
+        (OSError(27, "File too large"), "the disk may be full"),
         (sqlite3.DatabaseError("file is not a database"), "check the file, or point --store or F0_STORE elsewhere"),
     ],
 )
-def test_sqlite_errors_come_with_what_to_do(error: BaseException, hint: str):
+def test_os_errors_come_with_what_to_do(error: BaseException, hint: str):
     message = describe(error, Path("/data/runs.db"))
     assert message.startswith("cannot write the run store /data/runs.db: ")
     assert hint in message and "\n" not in message

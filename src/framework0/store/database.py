@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from framework0.errors import RunNotFound, StoreError
 from framework0.store import schema
 from framework0.store.columns import COLUMNS, KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.failures import describe
 from framework0.store.url import shown, sqlite_path
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
@@ -480,8 +481,6 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
             f"store URL {shown(url)} needs the {error.name} driver: pip install 'framework0[postgresql]'"
         ) from error
     except OSError as error:
-        from framework0.store.sqlite_sink import describe
-
         if path is not None:
             raise StoreError(describe(error, path)) from error
         raise StoreError(f"cannot create the run store {shown(url)}: {error}") from error
@@ -490,16 +489,9 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
 def describe_error(error: BaseException, url: str) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    from framework0.store.sqlite_sink import describe
-
     path = sqlite_path(url)
     if path is not None:
         return describe(original, path)
     if isinstance(error, sa.exc.OperationalError) and "connect" in text.lower():
         return f"cannot reach the run store {shown(url)}: {text}; check the server and the URL, or use another --store"
     return f"store {shown(url)}: {text}"
-
-
-def dumps(value: Any) -> str:
-    """JSON text as stored."""
-    return json.dumps(value, separators=(",", ":"), default=str)

@@ -7,13 +7,15 @@ a SQLite database, an advisory lock on PostgreSQL) so that only one creates the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from framework0.errors import StoreError
-from framework0.store.columns import HEAD
+from framework0.store.failures import describe
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -23,12 +25,12 @@ _PG_LOCK_ID = 0x0F0_57_0E  # any constant: "framework0 store"
 
 
 def upgrade(engine: Engine) -> None:
-    """Create or upgrade the tables of ``engine``'s database to ``HEAD``."""
+    """Create or upgrade the tables of ``engine``'s database to the newest migration (``head()``)."""
     with _locked(engine), engine.begin() as connection:
         current = _current(connection)
-        if current == HEAD:
+        if current == head():
             return
-        if current is not None and current not in _known_revisions():
+        if current is not None and current not in revisions():
             raise StoreError(
                 f"the store's schema is at revision {current}, which this framework0 does not know "
                 "(written by a newer version?); upgrade framework0 or use another --store"
@@ -50,8 +52,6 @@ def upgrade_sqlite(path: Path) -> None:
     try:
         upgrade(engine)
     except sa.exc.SQLAlchemyError as error:
-        from framework0.store.sqlite_sink import describe
-
         raise StoreError(describe(getattr(error, "orig", None) or error, path)) from error
     finally:
         engine.dispose()
@@ -63,8 +63,32 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _known_revisions() -> set[str]:
-    return {path.stem.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*.py")}
+_ASSIGNMENT = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:["']([^"']*)["']|None)""", re.MULTILINE)
+
+
+@functools.cache
+def revisions() -> dict[str, str | None]:
+    """Each migration's revision and the revision it upgrades from (None for the first), read from the
+    ``revision`` and ``down_revision`` lines of the files in Alembic's script directory without
+    importing them or Alembic: the sqlite3 fast path checks a database's version with this on every
+    run (a test checks it against Alembic's own ``ScriptDirectory``)."""
+    found: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        assigned = {name: value for name, value in _ASSIGNMENT.findall(path.read_text(encoding="utf-8"))}
+        if "revision" not in assigned:
+            raise StoreError(f"migration {path} names no revision")
+        found[assigned["revision"]] = assigned.get("down_revision") or None
+    return found
+
+
+def head() -> str:
+    """The newest migration's revision (the one no migration upgrades from): what the code expects
+    a database to be at. Alembic's ``ScriptDirectory.get_current_head()``, read cheaply."""
+    known = revisions()
+    heads = set(known) - set(known.values())
+    if len(heads) != 1:
+        raise StoreError(f"the store's migrations have {len(heads)} heads ({', '.join(sorted(heads))}), not one")
+    return heads.pop()
 
 
 @contextlib.contextmanager

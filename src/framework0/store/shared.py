@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from framework0.errors import StoreError
-from framework0.store.database import Store, describe_error, dumps
+from framework0.store import failures
+from framework0.store.codec import dumps
+from framework0.store.database import Store, describe_error
 from framework0.store.schema import shared_changes, shared_contexts, shared_keys
 
 #: the PostgreSQL channel a server announces committed changes on: payload "VERSION NAME"
@@ -360,13 +362,8 @@ def _close_quietly(connection: Any) -> None:
 
 def failure_kind(error: BaseException) -> str:
     """``full`` (no space left), ``read-only`` or ``unavailable``: how a failed write is answered."""
-    text = str(error).lower()
-    full = ("disk is full", "no space", "too large", "disk full", "disk i/o")  # SQLite reports EFBIG as I/O
-    if any(sign in text for sign in full):
-        return "full"
-    if "readonly" in text or "read-only" in text or "read only" in text or "permission" in text:
-        return "read-only"
-    return "unavailable"
+    kind = failures.failure_kind(error)
+    return "unavailable" if kind is None or kind == "locked" else kind
 
 
 def _context_row(row: Any) -> ContextRow:

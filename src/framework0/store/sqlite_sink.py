@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from framework0.errors import StoreError
-from framework0.store.columns import COLUMNS, HEAD, KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.columns import COLUMNS, KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store.failures import describe
+from framework0.store.migrate import head, upgrade_sqlite
 from framework0.store.schema_values import NO_ITEM
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
@@ -61,20 +63,6 @@ def _positional(table: str) -> str:
 POSITIONAL = {table: _positional(table) for table in TABLE_ORDER}
 
 
-def describe(error: BaseException, path: Path) -> str:
-    """A one-line account of a failed SQLite write, with what to do about it."""
-    text = str(error)
-    if "readonly" in text or "read-only" in text or isinstance(error, PermissionError):
-        hint = "the file or its folder is read-only; point --store or F0_STORE at a writable place"
-    elif "disk is full" in text or "disk I/O" in text or "No space" in text or "too large" in text:
-        hint = "the disk may be full; free space (f0 clean --older-than 30d) or use another --store"
-    elif "locked" in text:
-        hint = "another process held the database for too long; try again"
-    else:
-        hint = "check the file, or point --store or F0_STORE elsewhere"
-    return f"cannot write the run store {path}: {text}; {hint}"
-
-
 CACHE_WRITES = (
     "SELECT v.item, v.changes FROM context_versions v JOIN attempts a ON a.run_id = v.run_id "
     "AND a.step = v.step AND a.item = v.item AND a.attempt = v.attempt "
@@ -94,8 +82,6 @@ class SqliteSink:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not _at_head(path):
-                from framework0.store.migrate import upgrade_sqlite
-
                 upgrade_sqlite(path)
             self._connection = sqlite3.connect(
                 str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -171,12 +157,12 @@ def _at_head(path: Path) -> bool:
     if not path.exists():
         return False
     connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-    try:
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
-            return False  # a new (or empty) file: the migrations create the tables
-        raise  # unreadable: the caller says why
+    try:  # (an unreadable file raises here: the caller says why)
+        versioned = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+        # without the table it is a new (or empty) file: the migrations create the tables
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone() if versioned else None
     finally:
         connection.close()
-    return row is not None and row[0] == HEAD
+    return row is not None and row[0] == head()

@@ -27,6 +27,7 @@ from framework0.events.types import (
     StepFinished,
     StepStarted,
 )
+from framework0.store.codec import dumps
 from framework0.store.schema_values import NO_ITEM, NO_STEP
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
@@ -53,14 +54,6 @@ class Sink(Protocol):
     """Where batches go: ``SqliteSink`` (sqlite3) or ``Store`` (SQLAlchemy)."""
 
     def write(self, batch: Batch) -> None: ...
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
-
-
-def dumps(value: Any) -> str:
-    """JSON text as stored (compact); ``None`` is the common case of a step without output."""
-    return "null" if value is None else _encode(value)
 
 
 def pack_snapshot(data: Mapping[str, Any]) -> bytes:
@@ -345,4 +338,13 @@ def initial_batch(run_row: Row, session_row: Row, step_rows: list[Row]) -> Batch
     return batch
 
 
-__all__ = ["NO_ITEM", "NO_STEP", "StoreWriter", "initial_batch", "pack_snapshot", "step_row", "unpack_snapshot"]
+__all__ = [
+    "NO_ITEM",
+    "NO_STEP",
+    "StoreWriter",
+    "dumps",
+    "initial_batch",
+    "pack_snapshot",
+    "step_row",
+    "unpack_snapshot",
+]
