@@ -17,12 +17,14 @@ from typing import Any
 import yaml
 
 from framework0.errors import RecipeError, Span, short_repr
+from framework0.recipe.yaml_subset import read_subset
 
 NodePath = tuple[str | int, ...]
 """Keys and list indexes from the document root to a node; ``()`` is the root."""
 
 _Path = tuple[Any, ...]
-_Spans = dict[_Path, Any]  # path -> PyYAML mark (0-based line/column), turned into a Span on demand
+# path -> a PyYAML mark or a (line, column) tuple (both 0-based), turned into a Span on demand
+_Spans = dict[_Path, Any]
 
 _LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _PREFIX = "tag:yaml.org,2002:"
@@ -38,6 +40,20 @@ _ROOT, _IN_SEQ, _IN_MAP = 0, 1, 2
 _NEED_KEY: Any = object()  # the next node in a mapping is a key
 _MERGE: Any = object()  # the pending key is the YAML 1.1 merge key '<<'
 _MISSING: Any = object()
+
+
+class _All:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ALL = _All()
+_NO_MARK: Any = yaml.Mark("", 0, 0, 0, "", 0)
+# The first characters of plain scalars that an implicit type (null, bool, int, float, ...) may match;
+# with a wildcard resolver (None), every character.
+_IMPLICIT_FIRST: Any = (
+    frozenset(_LOADER.yaml_implicit_resolvers) if None not in _LOADER.yaml_implicit_resolvers else _ALL
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +87,7 @@ class YamlDocument:
         for end in range(len(path), -1, -1):
             mark = spans.get(path[:end])
             if mark is not None:
-                return Span(self.file, mark.line + 1, mark.column + 1)
+                return self._span(mark)
         return Span(self.file, 1, 1)
 
     def key_span(self, path: NodePath) -> Span:
@@ -79,6 +95,11 @@ class YamlDocument:
         mark = self._key_spans.get(path)
         if mark is None:
             return self.value_span(path)
+        return self._span(mark)
+
+    def _span(self, mark: Any) -> Span:
+        if type(mark) is tuple:
+            return Span(self.file, mark[0] + 1, mark[1] + 1)
         return Span(self.file, mark.line + 1, mark.column + 1)
 
     def has(self, path: NodePath) -> bool:
@@ -163,6 +184,18 @@ def read_yaml_file(
 
 
 def _build(text: str, file: str, limits: YamlLimits) -> tuple[Any, _Spans, _Spans]:
+    """Data and span tables: read by ``yaml_subset`` when the text is in that subset (the usual
+    case, and several times faster), else from the event stream."""
+    loader = _LOADER(text)
+    try:
+        builder = _Builder(loader, file, limits)
+        found = read_subset(text, builder.plain_text, max_depth=limits.max_depth, max_nodes=limits.max_nodes)
+        return found if found is not None else builder.run()
+    finally:
+        loader.dispose()
+
+
+def _build_from_events(text: str, file: str, limits: YamlLimits) -> tuple[Any, _Spans, _Spans]:
     """Turn the event stream into data and span tables, one event at a time, with an explicit stack."""
     loader = _LOADER(text)
     try:
@@ -329,6 +362,12 @@ class _Builder:
         if ctor is None:  # str, and the '<<' and '=' tags, which are text outside a key
             return value
         return self.construct(ctor, tag, value, mark, implicit=True)
+
+    def plain_text(self, value: str) -> Any:
+        """``plain`` for ``yaml_subset``, which keeps its own marks: a scalar it refuses raises."""
+        if value[:1] not in _IMPLICIT_FIRST:
+            return value  # no implicit type starts with this character: a string
+        return self.plain(value, _NO_MARK)
 
     def explicit(self, tag: str, value: str, mark: Any) -> Any:
         """The value of a scalar with an explicit tag, which must be a standard safe one."""

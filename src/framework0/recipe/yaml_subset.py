@@ -1,0 +1,320 @@
+"""The common subset of YAML that recipes are written in, read line by line without libyaml.
+
+libyaml hands over every node as event objects with two marks each, which costs more per step
+than everything else loading does. Most recipes use only block mappings and sequences, one-line
+flow collections (``{name: a, uses: b}``, ``[x, y]``), one-line plain scalars and quoted strings
+without escapes, and comments: this module reads exactly that, with the same data and the same
+source positions as the event builder in ``yaml_source``, and gives up (returns None) at the first
+thing outside it, so that the event builder reads the document instead. It never reports an
+error: an invalid document is outside the subset, and the event builder says what is wrong.
+
+What is outside: non-ASCII text, tabs, carriage returns and control characters; anchors,
+aliases, tags and merge keys; block scalars (``|``, ``>``); plain scalars holding ``:``, ``#``,
+``,``, brackets, braces or quotes, or spanning lines; quoted strings with escapes or spanning
+lines; flow collections spanning lines; empty values (null written as nothing); a bare scalar or
+a flow collection as the whole document; several documents; more nesting or nodes than allowed.
+The differential test (``tests/recipe/test_yaml_subset.py``) holds the two readers to the same
+result.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+Mark = tuple[int, int]
+"""A 0-based line and column, as PyYAML's marks give them."""
+
+_Path = tuple[Any, ...]
+
+_OUTSIDE = re.compile(r"[^\n\x20-\x7e]")
+_REST = r"[A-Za-z0-9_./$()~+=@%^-]"
+_PLAIN = re.compile(rf"(?:[A-Za-z0-9_/$(~]|[-.+](?=[A-Za-z0-9_./])){_REST}*(?: +{_REST}+)*")
+_QUOTED_KEY = r"\"[^\"\\]*\"|'[^']*'"
+_ENTRY = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}):(?: +|$)")
+_SCALAR = rf"{_PLAIN.pattern}|\"[^\"\\\\]*\"|'[^']*'"
+#: one ``key: value`` of a flow mapping whose key and value are scalars, and what follows it
+_FLOW_PAIR = re.compile(rf"({_SCALAR}): +({_SCALAR}) *(?:, *|(\}}))")
+_END = re.compile(r"(?: +(?:#.*)?)?$")
+#: a whole line's ``key: value`` of a block mapping whose value is a scalar, a comment after it allowed
+_BLOCK_PAIR = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}): +({_SCALAR})(?: +(?:#.*)?)?$")
+_KEY_TYPES = (str, int, float, bool, type(None))
+
+
+class _Outside(Exception):
+    """The document leaves the subset: the event builder reads it."""
+
+
+def read_subset(
+    text: str, plain: Callable[[str], Any], *, max_depth: int, max_nodes: int
+) -> tuple[Any, dict[_Path, Mark], dict[_Path, Mark]] | None:
+    """``(data, value marks, key marks)`` of a block-mapping document in the subset, else None.
+
+    ``plain`` gives the value of a plain scalar (YAML 1.1's implicit types); it may raise, which
+    also means "outside" (the event builder then reports the problem at its position).
+    """
+    if _OUTSIDE.search(text) is not None:
+        return None
+    try:
+        return _Reader(text, plain, max_depth, max_nodes).document()
+    except (_Outside, IndexError):
+        return None
+    except Exception:  # ``plain`` refused a scalar: the event builder says why, and where
+        return None
+
+
+class _Reader:
+    def __init__(self, text: str, plain: Callable[[str], Any], max_depth: int, max_nodes: int) -> None:
+        lines: list[tuple[int, int, str]] = []
+        for number, raw in enumerate(text.split("\n")):
+            content = raw.lstrip(" ")
+            if content and content[0] != "#":
+                lines.append((number, len(raw) - len(content), raw))
+        self.lines = lines
+        self.plain = plain
+        self.scalars: dict[str, Any] = {}
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
+        self.nodes = 0
+        self.value_marks: dict[_Path, Mark] = {}
+        self.key_marks: dict[_Path, Mark] = {}
+
+    def document(self) -> tuple[Any, dict[_Path, Mark], dict[_Path, Mark]]:
+        lines = self.lines
+        if not lines:
+            raise _Outside
+        number, indent, raw = lines[0]
+        if raw.startswith(("---", "..."), indent) or _ENTRY.match(raw, indent) is None:
+            raise _Outside
+        data, end = self.mapping(0, indent, (), 0)
+        if end != len(lines) or self.nodes > self.max_nodes:
+            raise _Outside
+        return data, self.value_marks, self.key_marks
+
+    def block(self, index: int, path: _Path, depth: int) -> tuple[Any, int]:
+        """The collection that starts on line ``index`` at its indentation."""
+        _, indent, raw = self.lines[index]
+        if _is_item(raw, indent):
+            return self.sequence(index, indent, path, depth)
+        if _ENTRY.match(raw, indent) is not None:
+            return self.mapping(index, indent, path, depth)
+        raise _Outside
+
+    def mapping(self, index: int, column: int, path: _Path, depth: int) -> tuple[dict[Any, Any], int]:
+        """A block mapping whose first key is on line ``index`` at ``column``, the others below it."""
+        if depth >= self.max_depth:
+            raise _Outside
+        lines, key_marks = self.lines, self.key_marks
+        count = len(lines)
+        number = lines[index][0]
+        self.value_marks[path] = (number, column)
+        self.nodes += 1
+        mapping: dict[Any, Any] = {}
+        position = column
+        scalars, scalar = self.scalars, self.scalar
+        while True:
+            number, indent, raw = lines[index]
+            pair = _BLOCK_PAIR.match(raw, position)
+            if pair is not None:  # the usual case: a scalar value on the key's line
+                key_text, value_text = pair.groups()
+                key = scalars[key_text] if key_text in scalars else scalar(key_text)
+                if type(key) not in _KEY_TYPES or key in mapping:
+                    raise _Outside
+                key_path = (*path, key)
+                key_marks[key_path] = (number, position)
+                self.value_marks[key_path] = (number, pair.start(2))
+                mapping[key] = scalars[value_text] if value_text in scalars else scalar(value_text)
+                self.nodes += 2
+                index += 1
+                if index == count:
+                    return mapping, index
+                _, indent, raw = lines[index]
+                if indent < column:
+                    return mapping, index
+                if indent > column or _is_item(raw, indent):
+                    raise _Outside
+                position = indent
+                continue
+            entry = _ENTRY.match(raw, position)
+            if entry is None:
+                raise _Outside
+            key = scalars[entry.group(1)] if entry.group(1) in scalars else scalar(entry.group(1))
+            if type(key) not in _KEY_TYPES or key in mapping:
+                raise _Outside
+            key_path = (*path, key)
+            key_marks[key_path] = (number, position)
+            self.nodes += 1
+            start = entry.end()
+            index += 1
+            if start < len(raw) and raw[start] != "#":
+                value, end = self.inline(raw, start, number, key_path, depth + 1)
+                if _END.match(raw, end) is None:
+                    raise _Outside
+            elif index < count and lines[index][1] > column:
+                value, index = self.block(index, key_path, depth + 1)
+            elif index < count and lines[index][1] == column and _is_item(lines[index][2], column):
+                value, index = self.sequence(index, column, key_path, depth + 1)
+            else:
+                raise _Outside  # an empty value
+            mapping[key] = value
+            if index == count:
+                return mapping, index
+            _, indent, raw = lines[index]
+            if indent < column:
+                return mapping, index
+            if indent > column or _is_item(raw, indent):
+                raise _Outside
+            position = indent
+
+    def sequence(self, index: int, column: int, path: _Path, depth: int) -> tuple[list[Any], int]:
+        """A block sequence whose items start with ``-`` at ``column``, from line ``index`` on."""
+        if depth >= self.max_depth:
+            raise _Outside
+        lines = self.lines
+        count = len(lines)
+        self.value_marks[path] = (lines[index][0], column)
+        self.nodes += 1
+        sequence: list[Any] = []
+        while True:
+            number, _, raw = lines[index]
+            start = column + 2
+            while start < len(raw) and raw[start] == " ":
+                start += 1
+            if start >= len(raw) or raw[start] == "#" or _is_item(raw, start):
+                raise _Outside  # an item on the lines below, or a nested compact sequence
+            item_path = (*path, len(sequence))
+            if raw[start] not in "{[" and _ENTRY.match(raw, start) is not None:
+                value, index = self.mapping(index, start, item_path, depth + 1)
+            else:
+                value, end = self.inline(raw, start, number, item_path, depth + 1)
+                if _END.match(raw, end) is None:
+                    raise _Outside
+                index += 1
+            sequence.append(value)
+            if index == count:
+                return sequence, index
+            _, indent, raw = lines[index]
+            if indent == column and _is_item(raw, indent):
+                continue
+            if indent <= column:
+                return sequence, index
+            raise _Outside
+
+    def inline(self, raw: str, start: int, number: int, path: _Path, depth: int) -> tuple[Any, int]:
+        """The one-line value at ``raw[start]``: a flow collection or a scalar, and where it ends."""
+        char = raw[start]
+        if char == "{" or char == "[":
+            return self.flow(raw, start, number, path, depth)
+        self.value_marks[path] = (number, start)
+        self.nodes += 1
+        return self.scalar_at(raw, start)
+
+    def scalar_at(self, raw: str, start: int) -> tuple[Any, int]:
+        char = raw[start]
+        if char == '"' or char == "'":
+            end = raw.find(char, start + 1)
+            if end < 0:
+                raise _Outside
+            text = raw[start + 1 : end]
+            if (char == '"' and "\\" in text) or raw.startswith(char, end + 1):
+                raise _Outside  # an escape, or '' inside a single-quoted string
+            return text, end + 1
+        match = _PLAIN.match(raw, start)
+        if match is None:
+            raise _Outside
+        return self.scalar(match.group()), match.end()
+
+    def scalar(self, text: str) -> Any:
+        """The value of a plain or quoted scalar's source text (a key's, or one from ``_PLAIN``);
+        each distinct text is worked out once."""
+        scalars = self.scalars
+        if text in scalars:
+            return scalars[text]
+        first = text[0]
+        if first == '"' or first == "'":
+            value = text[1:-1]
+        else:
+            value = self.plain(text)
+            if isinstance(value, datetime.date):
+                raise _Outside  # dates are refused in places: the event builder says where
+        scalars[text] = value
+        return value
+
+    def flow(self, raw: str, start: int, number: int, path: _Path, depth: int) -> tuple[Any, int]:
+        """A flow mapping or sequence that opens at ``raw[start]`` and closes on the same line."""
+        if depth >= self.max_depth:
+            raise _Outside
+        self.value_marks[path] = (number, start)
+        self.nodes += 1
+        value_marks, key_marks = self.value_marks, self.key_marks
+        is_mapping = raw[start] == "{"
+        close = "}" if is_mapping else "]"
+        position = _skip(raw, start + 1)
+        result: Any = {} if is_mapping else []
+        if raw[position] == close:
+            return result, position + 1
+        if is_mapping:  # the usual case first: scalar keys and values, one match each
+            scalars, scalar = self.scalars, self.scalar
+            pair = _FLOW_PAIR.match(raw, position)
+            while pair is not None:
+                key_text, value_text, closed = pair.groups()
+                key = scalars[key_text] if key_text in scalars else scalar(key_text)
+                if type(key) not in _KEY_TYPES or key in result:
+                    raise _Outside
+                value = scalars[value_text] if value_text in scalars else scalar(value_text)
+                item_path = (*path, key)
+                key_marks[item_path] = (number, pair.start(1))
+                value_marks[item_path] = (number, pair.start(2))
+                result[key] = value
+                self.nodes += 2
+                if closed:
+                    return result, pair.end()
+                position = pair.end()
+                pair = _FLOW_PAIR.match(raw, position)
+        while True:
+            if is_mapping:
+                key_start = position
+                if raw[position] in "{[":
+                    raise _Outside
+                key, position = self.scalar_at(raw, position)
+                if type(key) not in _KEY_TYPES or key in result or not raw.startswith(": ", position):
+                    raise _Outside
+                item_path = (*path, key)
+                key_marks[item_path] = (number, key_start)
+                self.nodes += 1
+                position = _skip(raw, position + 2)
+            else:
+                item_path = (*path, len(result))
+            char = raw[position]
+            if char == "{" or char == "[":
+                value, position = self.flow(raw, position, number, item_path, depth + 1)
+            else:
+                value_marks[item_path] = (number, position)
+                self.nodes += 1
+                value, position = self.scalar_at(raw, position)
+            if is_mapping:
+                result[key] = value
+            else:
+                result.append(value)
+            position = _skip(raw, position)
+            char = raw[position]
+            if char == close:
+                return result, position + 1
+            if char != ",":
+                raise _Outside
+            position = _skip(raw, position + 1)
+            if raw[position] in ",]}":
+                raise _Outside  # a trailing or doubled comma
+
+
+def _skip(raw: str, position: int) -> int:
+    while raw[position] == " ":
+        position += 1
+    return position
+
+
+def _is_item(raw: str, indent: int) -> bool:
+    """Whether the line's content at ``indent`` is a block sequence item (``- ...`` or a lone ``-``)."""
+    return raw.startswith("-", indent) and (len(raw) == indent + 1 or raw[indent + 1] == " ")
