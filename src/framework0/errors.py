@@ -15,18 +15,35 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
     ├── OutputError                 exit 1   a step returned a value that is not JSON
     ├── ContextError                exit 1   a context key or value that is not allowed
     │   ├── ContextConflict         exit 1   a compare-and-set write that read a stale version
+    │   ├── ContextExists           exit 1   a context created again with other rules
+    │   ├── UnknownVersion          exit 1   a version after the context's current one
+    │   ├── HistoryGone             exit 1   history from before the oldest version still held
     │   └── WaitTimeout             exit 1   wait_for or barrier ran out of time
     ├── EngineError                 exit 1   the framework could not run a step (not the step's fault)
     │   └── ExecutorError           exit 1   an executor failed: a worker died, a task was lost
+    │       └── WorkerLost          exit 1   the worker running an attempt went away (it is retried)
     ├── ServerError                 exit 1   the context server refused a request or cannot be reached
+    │   └── BadRequestBody          exit 1   (server side; also a ValueError) a body not JSON or too deep
+    │       └── BodyTooLarge        exit 1   (server side) a body past the size limit
     ├── StoreError                  exit 1   the run store cannot be opened, read or written
     │   ├── StoreNotFound           exit 2   a reading command found no store where it looked
     │   ├── RunNotFound             exit 2   no stored run has that id
     │   └── ResumeRefused           exit 2   the run cannot be resumed (finished, or its recipe changed)
     └── RunInterrupted              exit 130 Ctrl-C, or cancelled from outside
 
+    StepCancelled                            (a BaseException) the runner stops a running step
+
+    RuntimeError                             the step's own failure, raised by a built-in scriptlet
+    ├── CommandFailed                        shell: the command exited with a non-zero code
+    └── UnexpectedStatus                     http: the server answered another status than expected
+
 ``StepCancelled`` is not a ``Framework0Error``: it derives from ``BaseException`` so that user code's
 ``except Exception`` cannot swallow it when the runner stops a step (timeout, Ctrl-C).
+
+``CommandFailed`` and ``UnexpectedStatus`` do not derive from ``Framework0Error`` either: like a
+function step's own ``ValueError``, they are the step's failure, which a run reports inside
+``StepFailed`` and a recipe's ``retry_on`` matches by class name (theirs or ``RuntimeError``), so
+their names and bases are part of the recipe contract.
 """
 
 from __future__ import annotations
@@ -162,6 +179,32 @@ class ContextConflict(ContextError):
         super().__init__(f"stale write, nothing written: {stale}")
 
 
+class ContextExists(ContextError):
+    """A context of that name already exists with other rules."""
+
+
+class UnknownVersion(ContextError):
+    """A version after the context's current one."""
+
+
+class HistoryGone(ContextError):
+    """The history asked for starts before the oldest version still held; ``oldest`` is that
+    version (None when a server did not say). Read the whole context and continue from its version."""
+
+    def __init__(self, message: str, *, oldest: int | None = None) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+    @classmethod
+    def since(cls, name: str, since: int, oldest: int) -> HistoryGone:
+        """The error for history of context ``name`` asked from version ``since``."""
+        return cls(
+            f"context {name!r}: history before version {oldest} is no longer held (asked from {since}); "
+            f"read the whole context and continue from its version",
+            oldest=oldest,
+        )
+
+
 class WaitTimeout(ContextError):
     """``wait_for`` or ``barrier`` gave up: the context did not reach the condition in time."""
 
@@ -184,6 +227,21 @@ class ServerError(Framework0Error):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BadRequestBody(ServerError, ValueError):
+    """A request body the server refuses: not JSON (400), too large (413) or nested too deep (422)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message, status=status)
+
+
+class BodyTooLarge(BadRequestBody):
+    """A request body went past the server's limit while it was read (raised into the app)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes", status=413)
+        self.limit = limit
 
 
 class StoreError(Framework0Error):
@@ -220,6 +278,14 @@ class StepCancelled(BaseException):
     def __init__(self, reason: str = "cancelled") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class CommandFailed(RuntimeError):
+    """A ``shell`` step's command exited with a non-zero code and ``check`` was true."""
+
+
+class UnexpectedStatus(RuntimeError):
+    """An ``http`` step's server answered with a status the step did not expect."""
 
 
 def one_line_name(name: str) -> str:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from framework0.client import ContextClient, HistoryGone, RunSubscription, Subscription
+from framework0.client import ContextClient, RunSubscription, Subscription
 from framework0.context.changes import Change, ChangeSource
-from framework0.errors import ServerError, UsageError
+from framework0.errors import HistoryGone, ServerError, UsageError
 from framework0.events.types import ContextChanged, RunStarted
 from framework0.events.wire import to_wire
 

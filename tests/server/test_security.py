@@ -35,12 +35,10 @@ from websockets.sync.client import connect as websocket_connect
 from websockets.typing import Origin
 
 from framework0.client.token import load_or_create_token, read_token, token_file_default
-from framework0.errors import ServerError
+from framework0.errors import BadRequestBody, BodyTooLarge, ServerError
 from framework0.server.security import (
     AUTHENTICATED,
     ASGIApp,
-    BadRequestBody,
-    BodyTooLarge,
     Guard,
     Message,
     Receive,

@@ -2,7 +2,7 @@
 subscriptions over its WebSocket (``Subscription`` for a context's changes, ``RunSubscription`` for
 runs' events)."""
 
-from framework0.client.http import ContextClient, HistoryGone
+from framework0.client.http import ContextClient
 from framework0.client.subscribe import RunSubscription, Subscription
 
-__all__ = ["ContextClient", "HistoryGone", "RunSubscription", "Subscription"]
+__all__ = ["ContextClient", "RunSubscription", "Subscription"]

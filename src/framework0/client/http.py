@@ -6,8 +6,9 @@
 
 Errors: a stale compare-and-set write raises ``ContextConflict`` (its ``conflicts`` name each stale
 key's expected and current version); history the server no longer holds raises ``HistoryGone``
-(HTTP 410); anything else the server refuses, and a server that cannot be reached, raises
-``ServerError`` with the HTTP ``status`` (None when there was no answer).
+(HTTP 410; both are ``ContextError``, as in the server); anything else the server refuses, and a
+server that cannot be reached, raises ``ServerError`` with the HTTP ``status`` (None when there was
+no answer).
 
 Retries: a request that fails on the way (connection refused or reset, a restarting server) is
 retried with backoff (0.05 s doubling up to 1 s) for up to ``retry_for`` seconds when retrying is
@@ -27,21 +28,13 @@ from urllib.parse import quote
 import httpx
 
 from framework0.context.merge import ChangeRequest
-from framework0.errors import ContextConflict, ServerError, UsageError
+from framework0.errors import ContextConflict, HistoryGone, ServerError, UsageError
 
-__all__ = ["ContextClient", "HistoryGone"]
+__all__ = ["ContextClient"]
 
 API = "/api/v1"
 FIRST_DELAY = 0.05  # seconds before the first retry; doubles up to MAX_DELAY
 MAX_DELAY = 1.0
-
-
-class HistoryGone(ServerError):
-    """The server no longer holds the history asked for (HTTP 410); ``oldest`` is the first version it holds."""
-
-    def __init__(self, message: str, *, oldest: int | None = None) -> None:
-        super().__init__(message, status=410)
-        self.oldest = oldest
 
 
 def default_token() -> str | None:

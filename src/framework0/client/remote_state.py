@@ -18,7 +18,7 @@ from framework0.client.subscribe import Subscription
 from framework0.context.changes import Change, ChangeSource, Operation
 from framework0.context.merge import ChangeRequest
 from framework0.context.state import ContextState, SharedAt
-from framework0.errors import ServerError
+from framework0.errors import HistoryGone, ServerError
 
 #: how long a write waits for its own change to come back over the WebSocket before reading it
 ECHO_TIMEOUT_S = 10.0
@@ -132,7 +132,7 @@ class RemoteContextState(ContextState):
         """The WebSocket is late or down: read what it has not delivered from the server's history."""
         try:
             entries = self.client.history(self.name, since=self._version)
-        except ServerError:
+        except (ServerError, HistoryGone):
             return
         grouped: dict[int, dict[str, Any]] = {}
         for entry in entries:

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from framework0.client.http import FIRST_DELAY, MAX_DELAY, HistoryGone, check_url, default_token, refused_token
-from framework0.errors import ServerError, UsageError
+from framework0.client.http import FIRST_DELAY, MAX_DELAY, check_url, default_token, refused_token
+from framework0.errors import HistoryGone, ServerError, UsageError
 from framework0.events.wire import EVENT_TYPES
 
 try:

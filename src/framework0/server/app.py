@@ -20,14 +20,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from framework0.errors import ContextError, StoreError
+from framework0.errors import BadRequestBody, ContextError, StoreError
 from framework0.events import EventBus
 from framework0.server import routes_contexts, routes_runs
 from framework0.server.contexts import ContextService
-from framework0.server.hub import Hub, serve_websocket
+from framework0.server.hub import Hub
 from framework0.server.routes_contexts import context_error_status, reply
-from framework0.server.security import BadRequestBody, Guard, default_origins
+from framework0.server.security import Guard, default_origins
 from framework0.server.settings import ServerState, Settings
+from framework0.server.websocket import serve_websocket
 from framework0.server.wire import Health
 from framework0.store.shared import failure_kind
 
@@ -92,7 +93,7 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.websocket("/api/v1/ws")
     async def websocket(websocket: WebSocket) -> None:
-        """Live context changes and run events; writes in batches (see framework0.server.hub)."""
+        """Live context changes and run events; writes in batches (see framework0.server.websocket)."""
         await serve_websocket(websocket)
 
     plain_openapi = app.openapi
@@ -129,8 +130,7 @@ def _open(settings: Settings, loop: asyncio.AbstractEventLoop) -> ServerState:
     bus = EventBus()
     contexts = ContextService(store, bus, node=settings.node, keep_history=settings.keep_history)
     contexts.start()
-    state = ServerState(settings, store, bus, contexts, hub=None, loop=loop)  # type: ignore[arg-type]
-    state.hub = Hub(state)
+    state = ServerState(settings, store, bus, contexts, hub=Hub(loop), loop=loop)
     state.closers.append(bus.subscribe(state.hub.handle))
     recorder = RunRecorder(store, bus)
     state.closers.append(bus.subscribe(recorder.handle))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from framework0.server.contexts import Done, LoopDone
-
-if TYPE_CHECKING:
-    from framework0.server.settings import ServerState
+from framework0.server.contexts import ContextService, Done, LoopDone
 
 
 async def committed(submit: Callable[[Done], None]) -> Any:
@@ -30,12 +27,11 @@ async def committed(submit: Callable[[Done], None]) -> Any:
     return answer
 
 
-async def loaded(state: ServerState, name: str) -> bool:
+async def loaded(contexts: ContextService, name: str) -> bool:
     """Whether the context exists (loading it into the writer's memory first if needed, or
     catching the copy up when another server committed a newer version: what is read from memory
     next is then at least as new as the store when this was called)."""
-    contexts = state.contexts
     if contexts.cached(name) and (contexts.only_writer or not await run_in_threadpool(contexts.behind, name)):
         return True
-    found: bool = await committed(lambda done: state.contexts.submit_load(name, done))
+    found: bool = await committed(lambda done: contexts.submit_load(name, done))
     return found

@@ -24,7 +24,7 @@ from typing import Any
 
 from framework0.context.changes import Change, ChangeSource
 from framework0.context.merge import ChangeRequest, Resolution, Strategies, resolve
-from framework0.errors import ContextConflict, ContextError, StoreError
+from framework0.errors import ContextConflict, ContextError, ContextExists, HistoryGone, StoreError, UnknownVersion
 from framework0.events import EventBus
 from framework0.events.types import ContextChanged
 from framework0.store.codec import dumps
@@ -40,21 +40,6 @@ MAX_BATCH = 2000  # writes committed in one transaction at most
 
 #: a stored change entry's op ("create": the key was absent) as a context Change's op
 _BUS_OP = {"create": "set", "set": "set", "delete": "delete"}
-
-
-class HistoryGone(ContextError):
-    """The history asked for starts before the oldest version the server still holds."""
-
-    def __init__(self, name: str, since: int, oldest: int) -> None:
-        super().__init__(
-            f"context {name!r}: history before version {oldest} is no longer held (asked from {since}); "
-            f"read the whole context and continue from its version"
-        )
-        self.oldest = oldest
-
-
-class UnknownVersion(ContextError):
-    """A version after the context's current one."""
 
 
 @dataclass(slots=True)
@@ -98,10 +83,6 @@ class _Notice:
 
     name: str
     version: int
-
-
-class ContextExists(ContextError):
-    """A context of that name already exists with other rules."""
 
 
 @dataclass(slots=True)
@@ -347,10 +328,10 @@ class ContextService:
         if version > current:
             raise UnknownVersion(f"context {name!r} is at version {current}; version {version} does not exist yet")
         if version < oldest:
-            raise HistoryGone(name, version, oldest)
+            raise HistoryGone.since(name, version, oldest)
         rows = self.tables.changes(name, after=version, upto=current)
         if version < current and (not rows or rows[0].version != version + 1):  # trimmed meanwhile
-            raise HistoryGone(name, version, rows[0].version - 1 if rows else current)
+            raise HistoryGone.since(name, version, rows[0].version - 1 if rows else current)
         for row in reversed(rows):
             for key, op, old, _new in reversed(row.changes):
                 if op == "create":
@@ -365,10 +346,10 @@ class ContextService:
             context = self._contexts.get(name)
             oldest = 0 if context is None else context.oldest
         if since < oldest:
-            raise HistoryGone(name, since, oldest)
+            raise HistoryGone.since(name, since, oldest)
         rows = self.tables.changes(name, after=since, limit=limit)
         if rows and rows[0].version != since + 1:  # trimmed while this was read
-            raise HistoryGone(name, since, rows[0].version - 1)
+            raise HistoryGone.since(name, since, rows[0].version - 1)
         if key is not None:
             rows = [
                 ChangeRow(r.version, r.at, r.source, r.write_id, [c for c in r.changes if c[0] == key])

@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from framework0.context.deltas import diff
 from framework0.context.merge import ChangeRequest, Strategies
-from framework0.errors import ContextConflict, ContextError
+from framework0.errors import BadRequestBody, ContextConflict, ContextError, ContextExists, HistoryGone, UnknownVersion
 from framework0.server.commit import committed, loaded
 from framework0.server.jsontext import to_json
-from framework0.server.security import BadRequestBody, loads_bounded
+from framework0.server.security import loads_bounded
 from framework0.server.settings import ServerState
 from framework0.server.wire import (
     MAX_VERSION,
@@ -249,7 +249,7 @@ async def context_history(
 ) -> Response:
     """Each key's change after version ``since``: version, key, old and new value, when, and who."""
     state = state_of(request)
-    await loaded(state, name)
+    await loaded(state.contexts, name)
     rows = await run_in_threadpool(lambda: state.contexts.history(name, since=since, key=key, limit=limit))
     changes = [
         {"version": row.version, "key": k, "op": op, "old": old, "new": new, "at": row.at, "source": row.source}
@@ -279,8 +279,6 @@ async def context_diff(
 
 
 def context_error_status(error: ContextError) -> int:
-    from framework0.server.contexts import ContextExists, HistoryGone, UnknownVersion
-
     if isinstance(error, HistoryGone):
         return 410
     if isinstance(error, UnknownVersion):

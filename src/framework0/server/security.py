@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlencode
 from framework0.client.token import (
     token_problem,
 )
-from framework0.errors import ServerError
+from framework0.errors import BadRequestBody, BodyTooLarge, ServerError
 from framework0.server.sessions import SESSION_COOKIE, Session, SessionStore, cookie_values, csrf_matches
 
 try:
@@ -84,21 +84,6 @@ WS_CLOSE_FORBIDDEN = 4403
 _ORIGIN_SETTING = re.compile(r"https?://[^/?#\s@]+")
 _DIGITS = re.compile(r"[0-9]+")
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-
-
-class BadRequestBody(ServerError, ValueError):
-    """A request body the server refuses: not JSON (400), too large (413) or nested too deep (422)."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message, status=status)
-
-
-class BodyTooLarge(BadRequestBody):
-    """Raised into the app by ``Guard`` when a body goes past the limit while it is read."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body is larger than {limit} bytes", status=413)
-        self.limit = limit
 
 
 # --- the token ---------------------------------------------------------------------------------

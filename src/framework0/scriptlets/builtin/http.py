@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from framework0.recipe.durations import parse_duration
+from framework0.durations import parse_duration
+from framework0.errors import UnexpectedStatus
 from framework0.scriptlets.base import BaseScriptlet
 
 if TYPE_CHECKING:
@@ -15,10 +16,6 @@ if TYPE_CHECKING:
     from framework0.context import Context
 
 _BODY_PREVIEW = 200
-
-
-class UnexpectedStatus(RuntimeError):
-    """The server answered with a status the step did not expect."""
 
 
 class HttpScriptlet(BaseScriptlet):

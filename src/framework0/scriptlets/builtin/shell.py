@@ -30,8 +30,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from framework0.errors import StepCancelled
-from framework0.recipe.durations import parse_duration
+from framework0.durations import parse_duration
+from framework0.errors import CommandFailed, StepCancelled
 from framework0.scriptlets.base import BaseScriptlet
 from framework0.scriptlets.builtin._lifeline import Lifeline
 
@@ -44,10 +44,6 @@ _DRAIN_GRACE = 1.0  # how long to wait for output after the command exits (see _
 _TAIL_LINES = 5
 _TAIL_CHARS = 1000
 _KEEP_BYTES = 10 * 1024 * 1024  # of each stream, for the return value
-
-
-class CommandFailed(RuntimeError):
-    """The command exited with a non-zero code and ``check`` was true."""
 
 
 class ShellScriptlet(BaseScriptlet):

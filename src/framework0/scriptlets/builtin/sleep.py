@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from framework0.durations import parse_duration
 from framework0.errors import StepCancelled
-from framework0.recipe.durations import parse_duration
 from framework0.scriptlets.base import BaseScriptlet
 
 if TYPE_CHECKING:

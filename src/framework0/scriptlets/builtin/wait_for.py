@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from framework0.context.deltas import same_value
-from framework0.recipe.durations import parse_duration
+from framework0.durations import parse_duration
 from framework0.scriptlets.base import BaseScriptlet
 
 if TYPE_CHECKING:
