@@ -4,11 +4,13 @@ import-time side effects, and a small ``f0 run`` that imports nothing heavy (ARC
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,33 +40,45 @@ def is_type_checking(test: ast.expr) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Found:
+    """An import statement and when it runs."""
+
+    node: ast.Import | ast.ImportFrom
+    lazy: bool  # inside a function: runs when the function is called
+    type_checking: bool  # under ``if TYPE_CHECKING:``: never runs, only type checkers read it
+
+
+def every_import(tree: ast.Module) -> list[Found]:
+    """Every import statement of a module, wherever it is."""
+    found: list[Found] = []
+
+    def visit(node: ast.AST, lazy: bool, type_checking: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(Found(child, lazy, type_checking))
+            elif isinstance(child, ast.If) and is_type_checking(child.test):
+                for statement in child.body:
+                    visit_statement(statement, lazy, True)
+                for statement in child.orelse:
+                    visit_statement(statement, lazy, type_checking)
+            else:
+                function = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                visit(child, lazy or function, type_checking)
+
+    def visit_statement(statement: ast.stmt, lazy: bool, type_checking: bool) -> None:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            found.append(Found(statement, lazy, type_checking))
+        else:
+            visit(ast.Module(body=[statement], type_ignores=[]), lazy, type_checking)
+
+    visit(tree, False, False)
+    return found
+
+
 def module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     """Imports that run when the module is imported: not in functions, not under TYPE_CHECKING."""
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(statements: list[ast.stmt]) -> None:
-        for statement in statements:
-            if isinstance(statement, (ast.Import, ast.ImportFrom)):
-                found.append(statement)
-            elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            elif isinstance(statement, ast.If):
-                if not is_type_checking(statement.test):
-                    visit(statement.body)
-                visit(statement.orelse)
-            elif isinstance(statement, ast.Try):
-                visit(statement.body)
-                for handler in statement.handlers:
-                    visit(handler.body)
-                visit(statement.orelse)
-                visit(statement.finalbody)
-            elif isinstance(statement, (ast.ClassDef, ast.With, ast.For, ast.While)):
-                visit(statement.body)
-                if isinstance(statement, (ast.For, ast.While)):
-                    visit(statement.orelse)
-
-    visit(tree.body)
-    return found
+    return [found.node for found in every_import(tree) if not found.lazy and not found.type_checking]
 
 
 def absolute_module(importer: str, node: ast.ImportFrom) -> str:
@@ -76,11 +90,20 @@ def absolute_module(importer: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def imported_targets(importer: str) -> set[str]:
-    """Every module an import statement of ``importer`` names (a ``from M import sub`` names M.sub)."""
-    tree = ast.parse(MODULES[importer].read_text(encoding="utf-8"), filename=str(MODULES[importer]))
+@functools.cache
+def parsed(importer: str) -> ast.Module:
+    return ast.parse(MODULES[importer].read_text(encoding="utf-8"), filename=str(MODULES[importer]))
+
+
+def imported_targets(importer: str, *, module_level_only: bool = True) -> set[str]:
+    """Every module an import statement of ``importer`` names (a ``from M import sub`` names M.sub):
+    those that run on import, or (``module_level_only=False``) every one, in functions and under
+    TYPE_CHECKING too."""
     targets: set[str] = set()
-    for node in module_level_imports(tree):
+    for found in every_import(parsed(importer)):
+        if module_level_only and (found.lazy or found.type_checking):
+            continue
+        node = found.node
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
             continue
@@ -91,8 +114,9 @@ def imported_targets(importer: str) -> set[str]:
     return targets
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the framework0 modules that importing it executes first.
+def import_graph(*, module_level_only: bool = True) -> dict[str, set[str]]:
+    """Module -> the framework0 modules that importing it executes first (or, with
+    ``module_level_only=False``, that it depends on in any way: in a function or for types).
 
     Importing ``a.b.c`` also runs the packages ``a`` and ``a.b``, except those the importer sits in
     (they are already being imported); ``from pkg import name`` of a non-module needs ``pkg`` itself.
@@ -101,7 +125,7 @@ def import_graph() -> dict[str, set[str]]:
     for importer in MODULES:
         ancestors = {".".join(importer.split(".")[:i]) for i in range(1, importer.count(".") + 1)}
         edges: set[str] = set()
-        for target in imported_targets(importer):
+        for target in imported_targets(importer, module_level_only=module_level_only):
             if target not in MODULES:
                 continue
             parts = target.split(".")
@@ -110,6 +134,41 @@ def import_graph() -> dict[str, set[str]]:
         edges.discard(importer)
         graph[importer] = edges
     return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The groups of modules that depend on each other in a circle (strongly connected, more than one)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[frozenset[str]] = []
+
+    def connect(module: str) -> None:  # Tarjan's algorithm
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                connect(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(frozenset(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            connect(module)
+    return groups
 
 
 def test_the_source_walk_finds_the_package_modules() -> None:
@@ -125,6 +184,54 @@ def test_framework0_modules_have_no_import_cycle() -> None:
         cycle = error.args[1]
         pytest.fail("import cycle (each module imports the next): " + " -> ".join(reversed(cycle)))
 
+
+#: Circles between files still to be removed (issue 14 item 7), each with who removes it. The check
+#: fails on any other circle; delete an entry once its circle is gone.
+KNOWN_CIRCLES: dict[frozenset[str], str] = {
+    # runner <-> resume (the runner names ResumeState for types, resume builds a Runner); moving
+    # through recording <-> resume while the lead splits the runner
+    frozenset({"framework0.engine.recording", "framework0.engine.resume", "framework0.engine.runner"}): "the lead",
+    frozenset({"framework0.store.migrate", "framework0.store.sqlite_sink"}): "the store helper",
+}
+
+
+def test_no_two_files_depend_on_each_other_not_even_in_a_function_or_for_types() -> None:
+    found = circles(import_graph(module_level_only=False))
+    assert sorted(sorted(group) for group in found if not any(group <= known for known in KNOWN_CIRCLES)) == []
+
+
+SOURCE_WITH_EVERY_KIND_OF_IMPORT = """
+import a
+if TYPE_CHECKING:
+    import b
+else:
+    import c
+def f():
+    import d
+class K:
+    async def g(self):
+        if typing.TYPE_CHECKING:
+            from e import x
+"""
+
+
+def test_the_import_walk_sees_imports_in_functions_and_for_types() -> None:
+    found = every_import(ast.parse(SOURCE_WITH_EVERY_KIND_OF_IMPORT))
+    assert [(ast.unparse(f.node), f.lazy, f.type_checking) for f in found] == [
+        ("import a", False, False),
+        ("import b", False, True),
+        ("import c", False, False),
+        ("import d", True, False),
+        ("from e import x", True, True),
+    ]
+
+
+def test_circles_are_the_groups_of_modules_that_reach_each_other() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}, "f": set()}
+    assert sorted(map(sorted, circles(graph))) == [["a", "b", "c"], ["d", "e"]]
+
+
+LAYERS = ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "server", "client", "cli", "viz")
 
 LAYER_RULES = [
     ("framework0.recipe", ("framework0.engine", "framework0.cli", "framework0.viz")),
@@ -149,7 +256,18 @@ LAYER_RULES = [
     ("framework0.recipe", ("framework0.server", "framework0.client")),
     # a runner on another machine needs the client, never the server (FastAPI is not installed there)
     ("framework0.client", ("framework0.server", "framework0.engine", "framework0.cli")),
+    # scriptlets, recipe, graph, context and events are peers: none imports another's layer
+    ("framework0.scriptlets", ("framework0.recipe", "framework0.graph")),
+    # the pure helpers under every layer import nothing of framework0 but errors
+    ("framework0.durations", tuple(f"framework0.{layer}" for layer in LAYERS)),
 ]
+
+#: Layer breaches still to be removed, each with what removes it; delete an entry once it is gone.
+KNOWN_BREACHES = {
+    # the files scriptlet renders a template with the recipe's sandboxed Jinja2 environment (in a
+    # function): ends when rendering moves below recipe and scriptlets (issue 14 item 7)
+    "framework0.scriptlets.builtin.files imports framework0.recipe.templates",
+}
 
 
 def in_package(module: str, package: str) -> bool:
@@ -160,14 +278,15 @@ def in_package(module: str, package: str) -> bool:
 
 @pytest.mark.parametrize(("layer", "forbidden"), LAYER_RULES, ids=[layer for layer, _ in LAYER_RULES])
 def test_pure_layers_never_import_the_layers_above_them(layer: str, forbidden: tuple[str, ...]) -> None:
+    """Not at the top, not in a function, not for types."""
     offending = sorted(
         f"{importer} imports {target}"
         for importer in MODULES
         if in_package(importer, layer)
-        for target in imported_targets(importer)
+        for target in imported_targets(importer, module_level_only=False)
         if any(in_package(target, package) for package in forbidden)
     )
-    assert offending == []
+    assert sorted(set(offending) - KNOWN_BREACHES) == []
 
 
 IMPORT_EVERY_MODULE = """
