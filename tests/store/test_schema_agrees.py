@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import sqlite
 
-from framework0.store import columns, schema
-from framework0.store.migrate import MIGRATIONS, head, revisions, upgrade
+from framework0.store import columns, schema, statements
+from framework0.store.migrate import script_directory, upgrade
 
 if TYPE_CHECKING:  # mypy names this folder's modules tests.store.*; pytest puts the folder on sys.path
     from tests.store.store_backends import backend_url
@@ -42,44 +41,58 @@ def test_the_migrations_create_the_tables_of_the_model(migrated: sa.Engine):
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         differences = compare_metadata(context, schema.metadata)
         assert differences == []
-        assert context.get_current_revision() == head()
+        assert context.get_current_revision() == columns.HEAD
 
 
 def test_upgrading_a_database_at_head_changes_nothing(migrated: sa.Engine):
     upgrade(migrated)
     with migrated.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [head()]
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [columns.HEAD]
 
 
-def test_the_fast_path_column_lists_match_the_model():
-    tables = {t.name: t for t in schema.metadata.sorted_tables if t.name not in columns.SHARED_TABLES}
-    assert set(columns.COLUMNS) == set(tables) == set(columns.KEYS) == set(columns.WRITE_MODE)
-    assert sorted(columns.TABLE_ORDER) == sorted(tables)
+def test_the_fast_path_statements_are_generated_from_the_model():
+    stale = "columns.py is stale: regenerate it with python -m framework0.store.statements"
+    assert statements.GENERATED.read_text(encoding="utf-8") == statements.render_fast_path(), stale
+
+
+def test_every_table_but_the_context_servers_is_written_by_runs_in_one_of_three_ways():
+    modes = {table.name: table.info.get("write") for table in schema.metadata.sorted_tables}
+    assert {name for name, mode in modes.items() if mode is None} == {
+        "shared_contexts",
+        "shared_keys",
+        "shared_changes",
+    }
+    assert {mode for mode in modes.values() if mode is not None} == {"upsert", "insert", "ignore"}
+
+
+def test_the_fast_path_writes_every_column_of_the_model_but_numbered_keys():
+    tables = {table.name: table for table in schema.metadata.sorted_tables if "write" in table.info}
+    assert set(columns.COLUMNS) == set(columns.NAMED) == set(columns.POSITIONAL) == set(tables)
     for name, table in tables.items():
         assert columns.COLUMNS[name] == tuple(c.name for c in table.columns if not _generated(c)), name
-        assert columns.KEYS[name] == tuple(c.name for c in table.primary_key.columns), name
+
+
+def test_the_fast_path_upserts_with_the_stores_own_statement():
+    names = columns.COLUMNS["steps"]
+    store_sql = str(
+        statements.write_statement(schema.steps, "sqlite").compile(dialect=sqlite.dialect(), column_keys=list(names))
+    )
+    assert columns.POSITIONAL["steps"] == store_sql
+    assert store_sql.endswith(
+        "ON CONFLICT (run_id, name) DO UPDATE SET position = excluded.position, "
+        + ", ".join(f"{name} = excluded.{name}" for name in names[3:])
+    )
 
 
 def test_tables_are_written_parents_first():
     position = {name: i for i, name in enumerate(columns.TABLE_ORDER)}
-    for table in (t for t in schema.metadata.sorted_tables if t.name not in columns.SHARED_TABLES):
+    for table in (t for t in schema.metadata.sorted_tables if "write" in t.info):
         for key in table.foreign_keys:
             assert position[key.column.table.name] < position[table.name], (table.name, key.target_fullname)
 
 
 def test_the_head_the_code_expects_is_alembics_head():
-    assert head() == _script_directory().get_current_head()
-
-
-def test_the_revisions_read_cheaply_are_alembics():
-    script = _script_directory()
-    assert revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
-
-
-def _script_directory() -> ScriptDirectory:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config)
+    assert columns.HEAD == script_directory().get_current_head()
 
 
 def _generated(column: sa.Column[object]) -> bool:

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from framework0.errors import RunNotFound, StoreError
-from framework0.store import schema
-from framework0.store.columns import COLUMNS, KEYS, TABLE_ORDER, WRITE_MODE
+from framework0.store import schema, statements
 from framework0.store.failures import describe
+from framework0.store.statements import RUN_TABLES
 from framework0.store.url import shown, sqlite_path
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
@@ -46,6 +46,8 @@ class Store:
         self.url = url
         self.engine = _create_engine(url, synchronous)
         self.dialect = self.engine.dialect.name
+        self._columns = {name: statements.columns(table) for name, table in RUN_TABLES.items()}
+        self._statements: dict[str, Any] = {}  # per table, built on first use
         from framework0.store.migrate import upgrade
 
         try:
@@ -82,42 +84,22 @@ class Store:
         return True
 
     def _write_tables(self, connection: Connection, batch: Batch) -> None:
-        for table in TABLE_ORDER:
+        for table in RUN_TABLES:
             rows = batch.get(table)
             if rows:
                 if type(rows[0]) is not dict:  # tuples in column order, as the writer makes them
-                    rows = [dict(zip(COLUMNS[table], row, strict=True)) for row in rows]
+                    names = self._columns[table]
+                    rows = [dict(zip(names, row, strict=True)) for row in rows]
                 connection.execute(self._statement(table), rows)
 
     def _insert_absent(self, name: str) -> Any:
-        """INSERT ... ON CONFLICT DO NOTHING into ``name`` (a row whose key is there is left as it is)."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        else:
-            raise StoreError(f"the store supports SQLite and PostgreSQL, not {self.dialect}")
-        return insert(TABLES[name]).on_conflict_do_nothing()
+        return statements.insert_absent(TABLES[name], self.dialect)
 
     def _statement(self, name: str) -> Any:
-        table = TABLES[name]
-        mode = WRITE_MODE[name]
-        if mode == "insert":
-            return table.insert()
-        if mode == "ignore":
-            return self._insert_absent(name)
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        else:
-            raise StoreError(f"the store supports SQLite and PostgreSQL, not {self.dialect}")
-        statement = insert(table)
-        keys = KEYS[name]
-        return statement.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={column.name: statement.excluded[column.name] for column in table.columns if column.name not in keys},
-        )
+        statement = self._statements.get(name)
+        if statement is None:
+            statement = self._statements[name] = statements.write_statement(RUN_TABLES[name], self.dialect)
+        return statement
 
     def cache_get(self, key: str) -> Row | None:
         with self._connect() as connection:
@@ -373,8 +355,7 @@ class Store:
         with self._connect(write=True) as connection:
             for chunk_start in range(0, len(run_ids), 500):
                 chunk = list(run_ids[chunk_start : chunk_start + 500])
-                for name in reversed(TABLE_ORDER):
-                    table = TABLES[name]
+                for name, table in reversed(RUN_TABLES.items()):
                     counts["bytes"] += _payload_bytes(connection, table, chunk)
                     deleted = connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
                     counts[name] = counts.get(name, 0) + (deleted.rowcount or 0)

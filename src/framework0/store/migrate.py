@@ -7,17 +7,18 @@ a SQLite database, an advisory lock on PostgreSQL) so that only one creates the 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from framework0.errors import StoreError
+from framework0.store import columns
 from framework0.store.failures import describe
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,21 +26,23 @@ _PG_LOCK_ID = 0x0F0_57_0E  # any constant: "framework0 store"
 
 
 def upgrade(engine: Engine) -> None:
-    """Create or upgrade the tables of ``engine``'s database to the newest migration (``head()``)."""
+    """Create or upgrade the tables of ``engine``'s database to the newest migration: ``columns.HEAD``,
+    Alembic's head of the migrations (``columns`` is generated with it, so checking a database's
+    version costs no import of Alembic)."""
     with _locked(engine), engine.begin() as connection:
         current = _current(connection)
-        if current == head():
+        if current == columns.HEAD:
             return
-        if current is not None and current not in revisions():
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        config = _config()
+        known = {revision.revision for revision in ScriptDirectory.from_config(config).walk_revisions()}
+        if current is not None and current not in known:
             raise StoreError(
                 f"the store's schema is at revision {current}, which this framework0 does not know "
                 "(written by a newer version?); upgrade framework0 or use another --store"
             )
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -63,32 +66,19 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-_ASSIGNMENT = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:["']([^"']*)["']|None)""", re.MULTILINE)
+def script_directory() -> ScriptDirectory:
+    """Alembic's view of the migrations (it imports every one of them: for migrating, not for checking)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
 
 
-@functools.cache
-def revisions() -> dict[str, str | None]:
-    """Each migration's revision and the revision it upgrades from (None for the first), read from the
-    ``revision`` and ``down_revision`` lines of the files in Alembic's script directory without
-    importing them or Alembic: the sqlite3 fast path checks a database's version with this on every
-    run (a test checks it against Alembic's own ``ScriptDirectory``)."""
-    found: dict[str, str | None] = {}
-    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
-        assigned = {name: value for name, value in _ASSIGNMENT.findall(path.read_text(encoding="utf-8"))}
-        if "revision" not in assigned:
-            raise StoreError(f"migration {path} names no revision")
-        found[assigned["revision"]] = assigned.get("down_revision") or None
-    return found
+def _config() -> Config:
+    from alembic.config import Config
 
-
-def head() -> str:
-    """The newest migration's revision (the one no migration upgrades from): what the code expects
-    a database to be at. Alembic's ``ScriptDirectory.get_current_head()``, read cheaply."""
-    known = revisions()
-    heads = set(known) - set(known.values())
-    if len(heads) != 1:
-        raise StoreError(f"the store's migrations have {len(heads)} heads ({', '.join(sorted(heads))}), not one")
-    return heads.pop()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 versions and snapshots, and the step cache. Alembic's migrations create them; this module is the
 model the code reads and writes through (a test checks the two agree).
 
-JSON values are stored as text (``json.dumps``), the same on SQLite and PostgreSQL. Columns that
+JSON values are stored as text (``codec.dumps``), the same on SQLite and PostgreSQL. A run's
+tables say in ``info["write"]`` how a row is written (``statements``): ``upsert`` (replaced by
+its key), ``insert`` (always added) or ``ignore`` (added unless its key is there). Columns that
 are part of a key are NOT NULL: "no step" is ``""`` and "no foreach item" is ``-1``.
 """
 
@@ -37,6 +39,7 @@ runs = sa.Table(
     sa.Column("graph", sa.Text),  # JSON: {"steps": [{"name", "scriptlet", "upstream": [...]}, ...]}
     sa.Index("ix_runs_started_at", "started_at"),
     sa.Index("ix_runs_test_id", "test_id"),
+    info={"write": "upsert"},
 )
 
 sessions = sa.Table(
@@ -52,6 +55,7 @@ sessions = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("node", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
+    info={"write": "upsert"},
 )
 
 steps = sa.Table(
@@ -75,6 +79,7 @@ steps = sa.Table(
     sa.Column("cache_key", sa.String(64)),
     sa.Column("cache_inputs", sa.Text),  # JSON: what the cache key was computed from
     sa.Column("session", sa.Integer, nullable=False, server_default="1"),
+    info={"write": "upsert"},
 )
 
 attempts = sa.Table(
@@ -96,6 +101,7 @@ attempts = sa.Table(
     sa.Column("error_traceback", sa.Text),
     sa.Column("retry_in_s", sa.Float),
     sa.Column("session", sa.Integer, nullable=False, server_default="1"),
+    info={"write": "upsert"},
 )
 
 logs = sa.Table(
@@ -110,6 +116,7 @@ logs = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Index("ix_logs_run_step", "run_id", "step", "id"),
+    info={"write": "insert"},
 )
 
 context_versions = sa.Table(
@@ -126,6 +133,7 @@ context_versions = sa.Table(
     sa.Column("changes", sa.Text, nullable=False),  # JSON: [[op, key, new value], ...] (the delta)
     # the idempotency key: a batch written again (a retried write, a replayed attempt) is one row
     sa.UniqueConstraint("run_id", "step", "attempt", "item", "seq", name="uq_context_versions_write"),
+    info={"write": "ignore"},
 )
 
 context_snapshots = sa.Table(
@@ -134,6 +142,7 @@ context_snapshots = sa.Table(
     sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),  # zlib-compressed JSON of the whole context
+    info={"write": "ignore"},
 )
 
 cache = sa.Table(
@@ -146,6 +155,7 @@ cache = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("inputs", sa.Text, nullable=False),  # JSON
     sa.Index("ix_cache_run", "run_id"),
+    info={"write": "upsert"},
 )
 
 # The context server's named contexts (shared by many runs and machines). Each change gets the
