@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -65,13 +65,18 @@ def build_dag(edges: Iterable[tuple[str, Iterable[str]]]) -> Dag:
 
 def find_cycle(dag: Dag) -> list[str] | None:
     """A cycle as a closed path ``[a, b, c, a]`` (each waits on the next), or None."""
+    return find_cycle_in(dag.upstream)
+
+
+def find_cycle_in(upstream: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """``find_cycle`` over ``upstream`` alone: nodes in its order, each with its known, distinct upstreams."""
     white, grey, black = 0, 1, 2
-    colour = dict.fromkeys(dag.nodes, white)
-    for start in dag.nodes:
-        if colour[start] != white:
-            continue
+    colour = dict.fromkeys(upstream, white)
+    for start, ups in upstream.items():
+        if not ups or colour[start] != white:
+            continue  # a node that waits for nothing is on no cycle
         path: list[str] = [start]
-        iterators = [iter(dag.upstream[start])]
+        iterators = [iter(ups)]
         colour[start] = grey
         while iterators:
             nxt = next(iterators[-1], None)
@@ -83,5 +88,5 @@ def find_cycle(dag: Dag) -> list[str] | None:
             elif colour[nxt] == white:
                 colour[nxt] = grey
                 path.append(nxt)
-                iterators.append(iter(dag.upstream[nxt]))
+                iterators.append(iter(upstream[nxt]))
     return None

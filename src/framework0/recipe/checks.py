@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean, short_repr
-from framework0.graph.dag import build_dag, find_cycle
+from framework0.graph.dag import find_cycle_in
 from framework0.recipe.diagnostics import Problems, Site, describe
 from framework0.recipe.durations import parse_duration
-from framework0.recipe.model import TRIGGERS, Recipe, RetryPolicy, Step
+from framework0.recipe.model import TRIGGERS, Recipe, RetryPolicy, Step, new_step
 from framework0.recipe.reading import STEP_NAME, Parts, RawStep, read_retry
 from framework0.recipe.yaml_source import NodePath
 from framework0.scriptlets.registry import (
@@ -38,6 +39,7 @@ FOREACH_NAMES = ("item", "index")
 JINJA_GLOBALS = ("range", "dict", "true", "false", "none", "True", "False", "None")
 _NAMES = frozenset((*TEMPLATE_NAMES, *JINJA_GLOBALS))
 _NAMES_IN_FOREACH = _NAMES | frozenset(FOREACH_NAMES)
+_NONE: frozenset[str] = frozenset()
 _BAD_NAME = "step name {} must start with a letter and hold only letters, digits, _ and -"
 
 
@@ -138,19 +140,24 @@ class _Drafter:
         self.default_retry = RetryPolicy(**parts.defaults.get("retry", {}))
         self.resolver = resolver
         self.problems = problems
+        # What every step starts from: the defaults' timeout, continue_on_error and cache.
+        self.inherited: dict[str, Any] = {
+            key: parts.defaults[key] for key in ("timeout", "continue_on_error", "cache") if key in parts.defaults
+        }
 
     def draft(self, raw: RawStep) -> _Draft | None:
         """The step's fields, or None when its name is missing or malformed (each problem reported)."""
         data, site, problems = raw.data, raw.site, self.problems
         before = len(problems.found)
         name = data.get("name")
+        named = type(name) is str and STEP_NAME.fullmatch(name) is not None
         if name is None:
             problems.at_value(site, "a step needs a 'name'")
-        elif type(name) is not str or not STEP_NAME.fullmatch(name):
+        elif not named:
             problems.at_value(site.at("name"), _BAD_NAME.format(short_repr(name)))
         scriptlet = self.scriptlet(data, site)
         args_key = "with" if "with" in data else "args"
-        if "args" in data and "with" in data:
+        if args_key == "with" and "args" in data:
             problems.at_key(site.at("with"), "give either 'args' or its alias 'with', not both")
         args = data.get(args_key)
         if args is None:
@@ -164,16 +171,15 @@ class _Drafter:
             "args": args,
             "span": site.doc.value_span((*site.path, "name")),
             "retry": self.default_retry,
-            "digest": hashlib.blake2b(repr(data).encode(), digest_size=8).hexdigest(),
+            "digest": blake2b(repr(data).encode(), digest_size=8).hexdigest(),
+            **self.inherited,
         }
-        defaults = self.defaults
-        for key in ("timeout", "continue_on_error", "cache"):
-            if key in defaults:
-                fields[key] = defaults[key]
-        for key, value in data.items():
-            if key in _FIELD_CHECKS:
-                fields[key] = _FIELD_CHECKS[key](self, value, site, key)
-        if type(name) is not str or not STEP_NAME.fullmatch(name):
+        if not data.keys() <= _KEYS_WITHOUT_CHECKS:
+            for key, value in data.items():
+                check = _FIELD_CHECKS.get(key)
+                if check is not None:
+                    fields[key] = check(self, value, site, key)
+        if not named:
             return None
         return _Draft(fields, site, args_key, broken=len(problems.found) > before)
 
@@ -282,6 +288,10 @@ _FIELD_CHECKS = {
 }
 
 
+#: the step keys checked in ``draft`` itself, so that a step with no others skips the loop above
+_KEYS_WITHOUT_CHECKS = frozenset(("name", "uses", "module", "function", "args", "with"))
+
+
 def _is_template(value: Any) -> bool:
     return type(value) is str and ("{{" in value or "{%" in value)
 
@@ -334,7 +344,7 @@ class _Linker:
         self.check_cycles(drafts, upstream)
         if self.problems.found or any(draft.broken for draft in drafts):
             return []
-        return [Step(**draft.fields, upstream=tuple(upstream[draft.fields["name"]])) for draft in drafts]
+        return [new_step(draft.fields, tuple(upstream[draft.fields["name"]])) for draft in drafts]
 
     def edges(self, draft: _Draft) -> list[str]:
         """The steps ``draft`` waits for: its depends_on in order, then the steps its templates read."""
@@ -351,16 +361,20 @@ class _Linker:
                 )
             else:
                 deps.append(dep)
+        if not fields["args"] and type(fields.get("when")) is not str and fields.get("foreach") is None:
+            fields["templated_args"] = _NONE  # no template to read: the usual no-arg step
+            fields["reads_context"] = False
+            return deps
         reads = _TemplateReader(self, draft)
-        fields["templated_args"] = frozenset(reads.templated_args)
+        fields["templated_args"] = frozenset(reads.templated_args) if reads.templated_args else _NONE
         fields["reads_context"] = reads.reads_context
-        for dep in sorted(reads.steps - set(deps), key=self.order.__getitem__):
-            deps.append(dep)
+        if reads.steps:
+            for dep in sorted(reads.steps - set(deps), key=self.order.__getitem__):
+                deps.append(dep)
         return deps
 
     def check_cycles(self, drafts: list[_Draft], upstream: dict[str, list[str]]) -> None:
-        dag = build_dag((draft.fields["name"], upstream[draft.fields["name"]]) for draft in drafts)
-        cycle = find_cycle(dag)
+        cycle = find_cycle_in(upstream)  # in recipe order, each step's upstream known and distinct
         if cycle is None:
             return
         # find_cycle lists each step before the one it waits for; show the way work flows instead,

@@ -97,3 +97,58 @@ class Recipe:
             if step.name == name:
                 return step
         raise KeyError(name)
+
+
+_new = object.__new__
+_slots: dict[str, Any] = dict(vars(Step))  # the member descriptors of Step's slots
+_set_name = _slots["name"].__set__
+_set_scriptlet = _slots["scriptlet"].__set__
+_set_args = _slots["args"].__set__
+_set_idx = _slots["idx"].__set__
+_set_description = _slots["description"].__set__
+_set_foreach = _slots["foreach"].__set__
+_set_depends_on = _slots["depends_on"].__set__
+_set_when = _slots["when"].__set__
+_set_retry = _slots["retry"].__set__
+_set_timeout = _slots["timeout"].__set__
+_set_continue_on_error = _slots["continue_on_error"].__set__
+_set_cache = _slots["cache"].__set__
+_set_trigger = _slots["trigger"].__set__
+_set_span = _slots["span"].__set__
+_set_upstream = _slots["upstream"].__set__
+_set_templated_args = _slots["templated_args"].__set__
+_set_reads_context = _slots["reads_context"].__set__
+_set_digest = _slots["digest"].__set__
+
+
+def new_step(fields: Mapping[str, Any], upstream: tuple[str, ...]) -> Step:
+    """``Step(**fields, upstream=upstream)``, about three times faster, for the loader's many steps.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this sets the
+    slots directly. It must name every field of Step, with Step's defaults (a test checks both).
+    """
+    get = fields.get
+    step = _new(Step)
+    _set_name(step, fields["name"])
+    _set_scriptlet(step, fields["scriptlet"])
+    _set_args(step, get("args", {}))
+    _set_idx(step, get("idx"))
+    _set_description(step, get("description"))
+    _set_foreach(step, get("foreach"))
+    _set_depends_on(step, get("depends_on", ()))
+    _set_when(step, get("when"))
+    _set_retry(step, get("retry", _NO_RETRY))
+    _set_timeout(step, get("timeout"))
+    _set_continue_on_error(step, get("continue_on_error", False))
+    _set_cache(step, get("cache", False))
+    _set_trigger(step, get("trigger", "on_success"))
+    _set_span(step, get("span"))
+    _set_upstream(step, upstream)
+    _set_templated_args(step, get("templated_args", _NO_NAMES))
+    _set_reads_context(step, get("reads_context", False))
+    _set_digest(step, get("digest", ""))
+    return step
+
+
+_NO_RETRY = RetryPolicy()
+_NO_NAMES: frozenset[str] = frozenset()
