@@ -17,6 +17,8 @@ starts until the runner, having decided what the failure means (retry, go on, or
 withdraw), calls ``resume()`` for it. (An executor whose queue lives in another scheduler, Dask's,
 holds what it still has, but what it already handed over may start meanwhile; the runner then gets
 its start notice and treats it as a task that started before its withdrawal arrived.)
+``QueuedExecutor`` keeps these rules once; an executor built on it only claims a free worker,
+launches a task on it, and cancels or abandons what runs there.
 
 An attempt whose worker was lost (its process died, its machine went away) is reported failed with
 a ``WorkerLost`` error; the runner tries it again on another worker, counted as a new attempt,

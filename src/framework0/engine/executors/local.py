@@ -32,14 +32,13 @@ from framework0.events.types import LogLines
 
 
 class _Worker:
-    __slots__ = ("thread", "tasks", "current", "cancelled", "abandoned")
+    __slots__ = ("thread", "tasks", "current", "cancelled")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.tasks: queue.SimpleQueue[AttemptTask | None] = queue.SimpleQueue()  # one at a time
         self.current: int | None = None
         self.cancelled: CancelToken | None = None
-        self.abandoned = False
 
 
 class LocalExecutor(QueuedExecutor[_Worker]):
@@ -105,10 +104,9 @@ class LocalExecutor(QueuedExecutor[_Worker]):
                 info, types = error_info(error)
                 outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
             self._settle(worker)
-            if worker.abandoned:
-                return
-            if self._ended(outcome) is not None:
-                self._report(outcome)
+            if self._ended(outcome) is None:
+                return  # abandoned: its slot went to a new thread
+            self._report(outcome)
 
     def _settle(self, worker: _Worker) -> None:
         # A StepCancelled aimed at this attempt may still be pending; once ``current`` is cleared
@@ -134,8 +132,7 @@ class LocalExecutor(QueuedExecutor[_Worker]):
 
     def _abandon_running(self, key: int, worker: _Worker) -> None:
         with self._lock:
-            worker.abandoned = True
-            self._workers.remove(worker)
+            self._workers.remove(worker)  # its thread ends when its attempt does, if ever
         self._spawn()
 
     def _stop_workers(self) -> None:
