@@ -131,3 +131,23 @@ def test_a_later_step_reads_what_a_workers_atomic_writes_made(executor, request)
     assert result.steps["swap"].output == ["two", 16]
     seen = result.steps["after"].output
     assert (seen["n"], sorted(seen["seen"]), seen["phase"]) == (16, [1, 2, 3, 4, 5, 6], "two")
+
+
+def held_run(executor: str, request: pytest.FixtureRequest, folder: Path) -> framework0.RunResult:
+    """A failing step, then five that each write a file, one at a time: the five wait in the queue."""
+    chosen = dask_executor(request.config) if executor == "dask" else executor
+    writes = "\n".join(
+        f"  - {{name: w{n}, uses: files, args: {{action: write, path: '{folder / f'w{n}'}', content: ran}}}}"
+        for n in range(5)
+    )
+    text = f"sequential: false\nsteps:\n  - {{name: broken, module: engine_steps, function: fail}}\n{writes}\n"
+    recipe = framework0.load_recipe_text(text, file="t.yaml", base_dir=HERE)
+    return framework0.run(recipe, executor=chosen, store=None, max_parallel=1)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_after_a_failure_stops_the_run_no_queued_step_starts(executor, request, tmp_path):
+    result = held_run(executor, request, tmp_path)
+    assert result.steps["broken"].status == "failed"
+    assert {step.status for name, step in result.steps.items() if name != "broken"} == {"pending"}
+    assert list(tmp_path.iterdir()) == []
