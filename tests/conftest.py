@@ -1,9 +1,76 @@
-"""The whole suite records its runs in one throwaway store, never in the checkout's .framework0."""
+"""The whole suite records its runs in one throwaway store, never in the checkout's .framework0,
+and its tests are marked by what they need (pyproject lists the markers): ``-m "not slow"`` is a
+quick round, ``-m "not postgres and not browser"`` a machine without those services.
+
+The helpers many files share (the ``f0`` command, ``eventually``) are in tests/helpers.py."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _STORE_DIR = tempfile.TemporaryDirectory(prefix="f0-tests-")
 os.environ.setdefault("F0_STORE", f"sqlite:///{_STORE_DIR.name}/framework0.db")
+
+_TESTS = Path(__file__).resolve().parent
+
+#: files (relative to tests/) whose every test is slow: real processes, servers killed, fuzzing
+_SLOW_FILES = {
+    "server/test_linearizability.py",
+    "server/test_two_servers.py",
+    "server/test_openapi_fuzz.py",
+    "store/test_durability.py",
+}
+
+
+def _relative(item: pytest.Item) -> str:
+    try:
+        return item.path.resolve().relative_to(_TESTS).as_posix()
+    except ValueError:
+        return item.path.as_posix()
+
+
+def _parameters(item: pytest.Item) -> list[object]:
+    callspec = getattr(item, "callspec", None)
+    return list(callspec.params.values()) if callspec is not None else []
+
+
+def _source(item: pytest.Item) -> str:
+    """The source of the test function and of the fixtures it uses."""
+    functions = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is not None:
+        functions += [definition.func for definitions in info.name2fixturedefs.values() for definition in definitions]
+    sources = []
+    for function in functions:
+        try:
+            sources.append(inspect.getsource(function) if function is not None else "")
+        except (OSError, TypeError):
+            pass
+    return "\n".join(sources)
+
+
+def _markers(item: pytest.Item) -> set[str]:
+    path = _relative(item)
+    parameters = _parameters(item)
+    source = _source(item)
+    markers: set[str] = set()
+    if path.startswith("e2e/browser/"):
+        markers |= {"browser", "slow"}
+    if path.startswith("e2e/") or path in _SLOW_FILES or "fuzz" in path:
+        markers.add("slow")
+    if "dask" in path or "dask" in parameters:
+        markers |= {"dask", "slow"}
+    if "postgresql" in parameters or "postgres_schema" in source or "require_postgres" in source:
+        markers.add("postgres")
+    return markers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in sorted(_markers(item)):
+            item.add_marker(name)
