@@ -1,9 +1,8 @@
-"""``f0 runs list`` and ``f0 runs show``, through the real command, against a store of real runs."""
+"""``f0 runs list`` and ``f0 runs show``, in process (the real command line), against a store of real runs."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.helpers import eventually, invoke, start_f0
 
 HELLO = """\
 test_meta:
@@ -59,22 +59,9 @@ steps:
 DAY = 86400.0
 
 
-def environment() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-
-
 def f0(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m framework0 ARGS`` in ``cwd``, with no F0_* setting from the test session."""
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *map(str, args)],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    """``f0 ARGS`` in ``cwd`` (in this process), with no F0_* setting from the test session."""
+    return invoke(*args, cwd=cwd)
 
 
 def run_id_of(completed: subprocess.CompletedProcess[str]) -> str:
@@ -268,18 +255,12 @@ def test_every_runs_command_help_has_an_example(tmp_path: Path, command: list[st
 # -- a run whose runner was killed ---------------------------------------------------------------
 
 
-def wait_for(db: Path, query: str, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                with closing(sqlite3.connect(db)) as connection, connection:
-                    if connection.execute(query).fetchone():
-                        return
-            except sqlite3.OperationalError:
-                pass  # the tables are not there yet
-        time.sleep(0.05)
-    raise AssertionError(f"the store never showed: {query}")
+def store_shows(db: Path, query: str) -> bool:
+    """Whether the SQLite store ``db`` has a row for ``query`` (no store or tables yet: no)."""
+    if not db.exists():
+        return False
+    with closing(sqlite3.connect(db)) as connection, connection:
+        return connection.execute(query).fetchone() is not None
 
 
 @pytest.fixture
@@ -288,15 +269,12 @@ def killed(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
     (tmp_path / "slow.yaml").write_text(SLOW, encoding="utf-8")
     db = tmp_path / "s.db"
     store = f"sqlite:///{db}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "slow.yaml", "--store", store],
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_f0(
+        "run", "slow.yaml", "--store", store, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(db, "SELECT 1 FROM steps WHERE name = 'nap' AND status = 'running'")
+        running = "SELECT 1 FROM steps WHERE name = 'nap' AND status = 'running'"
+        eventually(lambda: store_shows(db, running), "the step nap running", ignoring=(sqlite3.OperationalError,))
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -333,8 +311,9 @@ def test_runs_show_of_a_killed_run_says_how_to_continue_it(killed: tuple[Path, s
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_runs_show_lists_the_sessions_of_a_resumed_run(killed: tuple[Path, str, str]) -> None:
+    from framework0 import api
+    from framework0.config import Config
     from framework0.engine.resume import load_resume
-    from framework0.engine.runner import Runner
     from framework0.recipe.loader import load_recipe
     from framework0.store import open_store
 
@@ -345,7 +324,7 @@ def test_runs_show_lists_the_sessions_of_a_resumed_run(killed: tuple[Path, str, 
         state = load_resume(opened, run_id, recipe, params={"nap": 0})
     finally:
         opened.close()
-    assert Runner(recipe, resume=state, store=store).run().status == "succeeded"
+    assert api.execute(recipe, Config(store=store), resume=state).status == "succeeded"
 
     shown = f0("runs", "show", run_id, "--store", store, cwd=folder)
 
