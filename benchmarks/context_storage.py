@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import framework0
 from framework0.context import Context
-from framework0.engine.runner import Runner
 from framework0.events.bus import EventBus
 from framework0.events.types import ContextChanged
 from framework0.store import open_store
@@ -104,14 +103,14 @@ def record(folder: Path, every: int, keys: int, versions: int, changed: int, *, 
     events: list[ContextChanged] = []
     bus = EventBus()
     bus.subscribe(lambda event: events.append(event) if type(event) is ContextChanged else None)
-    runner = Runner(framework0.load_recipe(recipe_path), bus=bus, store=url, snapshot_every=every)
+    recipe = framework0.load_recipe(recipe_path)
     started = time.perf_counter()
-    result = runner.run()
+    result = framework0.run(recipe, bus=bus, store=url, snapshot_every=every)
     run_s = time.perf_counter() - started
     assert result.status == "succeeded", result.error
 
     store = open_store(url)
-    run_id = runner.run_id
+    run_id = result.run_id
     with store.engine.connect() as connection:
         delta_bytes = connection.execute(
             sa.select(sa.func.sum(sa.func.length(context_versions.c.changes))).where(

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipes import chain, fan_out, write
 
 import framework0
-from framework0.engine.runner import Runner
 
 WORKERS = os.cpu_count() or 2
 
@@ -67,9 +66,8 @@ def bare_scheduler(upstream: dict[str, list[str]]) -> float:
 
 def framework0_run(recipe: framework0.Recipe, store: str | None = None) -> float:
     """Seconds for one run; with ``store``, recorded there (the writer's last commit included)."""
-    runner = Runner(recipe, max_parallel=WORKERS, store=store)
     started = time.perf_counter()
-    result = runner.run()
+    result = framework0.run(recipe, max_parallel=WORKERS, store=store)
     elapsed = time.perf_counter() - started
     assert result.status == "succeeded", result.error
     return elapsed

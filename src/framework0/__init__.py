@@ -15,12 +15,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from framework0.api import resume, run
+    from framework0.config import Config
     from framework0.context import Change, Context
     from framework0.context.merge import ChangeRequest, Strategies
     from framework0.engine.executors.dask import DaskExecutor
     from framework0.engine.result import RunResult, StepResult
-    from framework0.engine.resume import resume
-    from framework0.engine.runner import run
     from framework0.errors import (
         ContextConflict,
         ContextError,
@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "BaseScriptlet": "framework0.scriptlets.base",
     "Change": "framework0.context",
     "ChangeRequest": "framework0.context.merge",
+    "Config": "framework0.config",
     "Context": "framework0.context",
     "ContextConflict": "framework0.errors",
     "ContextError": "framework0.errors",
@@ -70,9 +71,9 @@ _EXPORTS: dict[str, str] = {
     "ParamError": "framework0.errors",
     "Recipe": "framework0.recipe.model",
     "RecipeError": "framework0.errors",
-    "resume": "framework0.engine.resume",
+    "resume": "framework0.api",
     "ResumeRefused": "framework0.errors",
-    "run": "framework0.engine.runner",
+    "run": "framework0.api",
     "RunInterrupted": "framework0.errors",
     "RunNotFound": "framework0.errors",
     "RunResult": "framework0.engine.result",
@@ -97,6 +98,7 @@ __all__ = [
     "BaseScriptlet",
     "Change",
     "ChangeRequest",
+    "Config",
     "Context",
     "ContextConflict",
     "ContextError",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import framework0
 from framework0.cli.main import cli
-from framework0.engine.runner import Runner
 from framework0.recipe.loader import load_recipe_text
 
 RECIPE = """\
@@ -28,7 +28,7 @@ steps:
 @pytest.fixture
 def recorded(tmp_path: Path) -> tuple[str, str]:
     store = f"sqlite:///{tmp_path}/runs.db"
-    result = Runner(load_recipe_text(RECIPE), store=store).run()
+    result = framework0.run(load_recipe_text(RECIPE), store=store)
     return result.run_id, store
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import framework0
 from framework0.engine.attempt import NODE
 from framework0.engine.history import (
     ALIVE,
@@ -23,7 +24,6 @@ from framework0.engine.history import (
     runner_state,
     stored_result,
 )
-from framework0.engine.runner import Runner
 from framework0.recipe.loader import load_recipe, load_recipe_text
 from framework0.store import open_store
 from framework0.store.context_history import context_at
@@ -103,7 +103,7 @@ def test_stored_result_equals_the_result_the_run_returned(tmp_path: Path) -> Non
     previous = Path.cwd()
     os.chdir(tmp_path)  # the shell steps' marker file goes here
     try:
-        result = Runner(load_recipe(tmp_path / "mixed.yaml"), store=url).run()
+        result = framework0.run(load_recipe(tmp_path / "mixed.yaml"), store=url)
     finally:
         os.chdir(previous)
     store = open_store(url)
@@ -132,7 +132,7 @@ def test_the_last_context_is_the_newest_snapshot_plus_the_deltas_after_it(tmp_pa
     )
     recipe = load_recipe_text("sequential: true\nsteps:\n" + steps)
     url = f"sqlite:///{tmp_path}/s.db"
-    result = Runner(recipe, store=url, snapshot_every=3).run()
+    result = framework0.run(recipe, store=url, snapshot_every=3)
     with closing(sqlite3.connect(tmp_path / "s.db")) as db, db:
         assert db.execute("SELECT count(*) FROM context_snapshots").fetchone()[0] >= 1
         if drop:
@@ -149,7 +149,7 @@ def test_the_last_context_is_the_newest_snapshot_plus_the_deltas_after_it(tmp_pa
 def test_result_document_of_a_run_that_has_not_ended_has_no_end_time(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     recipe = load_recipe_text("steps:\n  - name: a\n    uses: set_context\n    args: {values: {x: 1}}\n")
-    result = Runner(recipe, store=url).run()
+    result = framework0.run(recipe, store=url)
     with closing(sqlite3.connect(tmp_path / "s.db")) as db, db:  # what a killed runner leaves: no end, no final context
         db.execute("UPDATE runs SET status='running', finished_at=NULL, context=NULL WHERE run_id=?", (result.run_id,))
     store = open_store(url)

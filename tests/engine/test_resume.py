@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import framework0
-from framework0.errors import ResumeRefused, RunNotFound
+from framework0.errors import ResumeRefused, RunNotFound, StoreNotFound
 from framework0.store.database import Store
 
 STEPS = """
@@ -155,9 +155,16 @@ def test_params_given_on_resume_override_and_both_sessions_params_are_kept(tmp_p
     ]
 
 
-def test_resuming_an_unknown_run_says_so(store: str) -> None:
+def test_resuming_an_unknown_run_says_so(tmp_path: Path, store: str) -> None:
+    framework0.run(make_recipe(tmp_path, CHAIN), store=store)
     with pytest.raises(RunNotFound, match="no run 'nope'"):
         framework0.resume("nope", store=store)
+
+
+def test_resuming_in_a_store_that_does_not_exist_creates_none(tmp_path: Path, store: str) -> None:
+    with pytest.raises(StoreNotFound, match="no store at"):
+        framework0.resume("nope", store=store)
+    assert not (tmp_path / "store.db").exists()
 
 
 def framework0_store(url: str) -> Store:

@@ -19,6 +19,7 @@ from framework0.events.types import (
     ErrorInfo,
     Event,
     LogLines,
+    Notice,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -101,6 +102,13 @@ EVENTS: dict[str, st.SearchStrategy[Any]] = {
         error=errors,
         will_retry_in_s=maybe_numbers,
         output=json_values,
+    ),
+    "notice": st.builds(
+        Notice,
+        run_id=texts,
+        level=st.sampled_from(["note", "warning", "error", "interrupted"]),
+        text=texts,
+        at=numbers,
     ),
     "log_lines": st.builds(
         LogLines,
@@ -312,12 +320,12 @@ BAD_INPUT: list[tuple[Any, str]] = [
     (
         {**STEP_STARTED, "type": "step_paused"},
         "unknown event type 'step_paused'; expected one of run_started, run_finished, step_started,"
-        " step_finished, attempt_started, attempt_finished, log_lines, context_changed",
+        " step_finished, attempt_started, attempt_finished, log_lines, context_changed, notice",
     ),
     (
         {**STEP_STARTED, "type": None},
         "unknown event type null; expected one of run_started, run_finished, step_started,"
-        " step_finished, attempt_started, attempt_finished, log_lines, context_changed",
+        " step_finished, attempt_started, attempt_finished, log_lines, context_changed, notice",
     ),
     ({"type": "step_started", "run_id": "r", "at": 1.0}, "step_started event: missing required field 'step'"),
     ({**STEP_STARTED, "step": None}, "step_started event: field 'step' must be a string, not null"),
@@ -408,7 +416,7 @@ def test_to_wire_refuses_an_object_that_is_not_an_event() -> None:
         to_wire(ErrorInfo("E", "m"))  # type: ignore[arg-type]
     assert str(error.value) == (
         "not a bus event: ErrorInfo; expected one of run_started, run_finished, step_started, step_finished,"
-        " attempt_started, attempt_finished, log_lines, context_changed"
+        " attempt_started, attempt_finished, log_lines, context_changed, notice"
     )
 
 

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import framework0
+
 if TYPE_CHECKING:  # mypy names the folder's modules tests.store.*; the helpers are put on sys.path below
     from tests.store.store_backends import backend_url
 else:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
     from store_backends import backend_url
 
-from framework0.engine.runner import Runner
 from framework0.recipe.loader import load_recipe
 from framework0.store import open_store
 from framework0.store.database import Store
@@ -69,7 +70,7 @@ def _run_on(tmp_path: Path, url: str, text: str = RECIPE) -> tuple[str, str]:
     previous = Path.cwd()
     os.chdir(tmp_path)  # the shell steps' marker file goes here
     try:
-        result = Runner(load_recipe(tmp_path / "view.yaml"), store=url).run()
+        result = framework0.run(load_recipe(tmp_path / "view.yaml"), store=url)
     finally:
         os.chdir(previous)
     return result.run_id, url

@@ -118,16 +118,3 @@ def running_options(function: F) -> F:
     ):
         function = option(function)
     return function
-
-
-def chosen_executor(name: str, dask_scheduler: str | None) -> Any:
-    """The executor ``--executor`` and ``--dask-scheduler`` ask for (a name, or a DaskExecutor)."""
-    if dask_scheduler is None:
-        return name
-    from framework0.errors import UsageError
-
-    if name != "dask":
-        raise UsageError("--dask-scheduler is for the dask executor: add --executor dask")
-    from framework0.engine.executors.dask import DaskExecutor
-
-    return DaskExecutor(dask_scheduler)

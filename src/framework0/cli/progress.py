@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from framework0.engine.result import RunResult
 from framework0.errors import one_line_name
-from framework0.events import AttemptFinished, Event, RunStarted, StepFinished, StepStarted
+from framework0.events import AttemptFinished, Event, Notice, RunStarted, StepFinished, StepStarted
 from framework0.recipe.durations import format_duration
 
 ICONS = {
@@ -30,6 +30,21 @@ def _preview(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class NoticePrinter:
+    """Prints the run's notices (``Notice`` events: a store failure, Ctrl-C being handled, a risky
+    setting) on ``stream``, one line each, as ``level: text``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __call__(self, event: Event) -> None:
+        if type(event) is Notice:
+            # after Ctrl-C the terminal shows ^C: start a line of its own
+            lead = "\n" if event.level == "interrupted" else ""
+            self.stream.write(f"{lead}{event.level}: {event.text}\n")
+            self.stream.flush()
 
 
 class PlainProgress:

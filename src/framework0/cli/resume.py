@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from framework0.cli.options import chosen_executor, running_options
+from framework0.cli.options import running_options
 
 
 @click.command()
@@ -39,32 +37,25 @@ def resume(
       f0 resume 3fa2c1 -p batch=10
     Exit status: 0 succeeded, 1 a step failed, 2 refused (unknown run, changed recipe), 130 interrupted.
     """
+    from framework0 import api
+    from framework0.cli.options import command_config
     from framework0.cli.run import check_junit, execute
-    from framework0.engine.resume import prepare_resume
-    from framework0.engine.runner import Runner
     from framework0.recipe.params import parse_assignments
-    from framework0.store import open_sink, require_store
 
     overrides = parse_assignments(params)
     check_junit(junit)
-    require_store(store)  # a run to resume is in a store that exists: never create one to look
-    loaded, state = prepare_resume(
-        run_id, from_step=from_step, params=overrides, params_from_text=True, store=store or ""
+    config = command_config(
+        store,
+        executor=executor,
+        dask_scheduler=dask_scheduler,
+        max_parallel=max_parallel,
+        use_cache=False if no_cache else None,
     )
-    sink = open_sink(store or "")
-
-    def make(bus: Any) -> Runner:
-        return Runner(
-            loaded,
-            executor=chosen_executor(executor, dask_scheduler),
-            max_parallel=max_parallel,
-            bus=bus,
-            store=sink,
-            use_cache=not no_cache,
-            resume=state,
-        )
-
-    try:
-        execute(make, loaded, as_json=as_json, junit=junit, debug=debug)
-    finally:
-        sink.close()
+    loaded, state = api.prepare(run_id, config, from_step=from_step, params=overrides, params_from_text=True)
+    execute(
+        lambda bus: api.execute(loaded, config, bus=bus, resume=state),
+        loaded,
+        as_json=as_json,
+        junit=junit,
+        debug=debug,
+    )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from framework0.cli.options import PathArgument, chosen_executor, running_options
+from framework0.cli.options import PathArgument, running_options
 
 if TYPE_CHECKING:
-    from framework0.engine.runner import Runner
+    from framework0.engine.result import RunResult
+    from framework0.events import EventBus
     from framework0.recipe.model import Recipe
 
 
@@ -59,7 +61,8 @@ def run(
       f0 run worker.yaml --context-server http://127.0.0.1:8765 --context shared
     Exit status: 0 succeeded, 1 a step failed, 2 invalid recipe or params, 130 interrupted.
     """
-    from framework0.engine.runner import Runner
+    from framework0 import api
+    from framework0.cli.options import command_config
     from framework0.errors import UsageError
     from framework0.recipe.durations import parse_duration
     from framework0.recipe.loader import load_recipe
@@ -82,23 +85,27 @@ def run(
         raise UsageError(
             f"--timeout: a run timeout must be more than 0, got {run_timeout:g}s; leave it out for no limit"
         )
-    loaded = load_recipe(path, params=overrides, params_from_text=True)
+    config = command_config(
+        store,
+        executor=executor,
+        dask_scheduler=dask_scheduler,
+        max_parallel=max_parallel,
+        use_cache=False if no_cache else None,
+        context_server=context_server,
+    )
+    loaded = load_recipe(path, params=overrides, params_from_text=True, max_bytes=config.max_recipe_bytes)
     import gc
 
     gc.freeze()  # what is loaded now lives until exit: keep it out of every later collection
 
-    def make(bus: Any) -> Runner:
-        return Runner(
+    def make(bus: EventBus) -> RunResult:
+        return api.execute(
             loaded,
+            config,
             params=overrides,
             params_from_text=True,
-            executor=chosen_executor(executor, dask_scheduler),
-            max_parallel=max_parallel,
             bus=bus,
             timeout=run_timeout,
-            store=store or "",
-            use_cache=not no_cache,
-            context_server=context_server,
             context_name=context_name,
         )
 
@@ -142,12 +149,14 @@ def check_junit(junit: str | None) -> None:
             raise UsageError(f"--junit {junit}: the folder {str(folder)!r} does not exist")
 
 
-def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debug: bool) -> None:
+def execute(
+    make: Callable[[EventBus], RunResult], loaded: Recipe, *, as_json: bool, junit: str | None, debug: bool
+) -> None:
     """Run with a progress display (stderr under --json), print the result, exit with its status."""
     import contextlib
 
     from framework0.cli.lines import whole_lines
-    from framework0.cli.progress import make_progress, print_summary
+    from framework0.cli.progress import NoticePrinter, make_progress, print_summary
     from framework0.errors import UsageError
     from framework0.events import EventBus
 
@@ -159,11 +168,11 @@ def execute(make: Any, loaded: Recipe, *, as_json: bool, junit: str | None, debu
         stream = err if as_json else out
         progress = make_progress(stream, live=live)
         bus.subscribe(progress)
-        runner = make(bus)
+        bus.subscribe(NoticePrinter(err))
         try:
             # Under --json stdout holds only the result: what steps print goes to stderr.
             with contextlib.redirect_stdout(err) if as_json else contextlib.nullcontext():
-                result = runner.run()
+                result = make(bus)
         finally:
             progress.close()
         if not as_json:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from framework0.recipe.model import Step
 from framework0.scriptlets.registry import import_ref
@@ -77,3 +78,76 @@ def explain_difference(now: Mapping[str, Any], before: Mapping[str, Any]) -> lis
     if outputs:
         found.append("the output of upstream " + ", ".join(f"step {name!r}" for name in outputs) + " changed")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """An earlier run's output that fits: where it came from, and the context writes to replay."""
+
+    run_id: str
+    output: Any
+    writes: list[tuple[int | None, list[list[Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLookup:
+    """A step's cache key, what it was computed from, and the hit (None: run the step)."""
+
+    key: str
+    inputs: dict[str, Any]
+    hit: CacheHit | None
+
+
+class StepCache(Protocol):
+    """The runner's port to ``cache: true``: ``off_reason`` says why caching is off for this run
+    (None: on); ``lookup`` finds an earlier output for a step's inputs."""
+
+    off_reason: str | None
+
+    def lookup(
+        self, step: Step, search_path: tuple[str, ...], args: Any, upstream: Mapping[str, Any]
+    ) -> CacheLookup: ...
+
+
+class CacheSource(Protocol):
+    """Where cached outputs are found: the store the run records to (its sink, once open)."""
+
+    def cache_get(self, key: str) -> dict[str, Any] | None: ...
+
+    def cache_writes(
+        self, run_id: str, step: str, created_at: float
+    ) -> list[tuple[int | None, list[list[Any]]]] | None: ...
+
+
+class StoreCache:
+    """Outputs of earlier runs in the store, found by content hash. ``source`` gives the store once
+    the run has opened it."""
+
+    off_reason: str | None = None
+
+    def __init__(self, source: Callable[[], CacheSource | None]) -> None:
+        self._source = source
+        self._code_digests: dict[str, str] = {}
+
+    def lookup(self, step: Step, search_path: tuple[str, ...], args: Any, upstream: Mapping[str, Any]) -> CacheLookup:
+        inputs = cache_inputs(step, search_path, args, upstream, self._code_digests)
+        key = cache_key(inputs)
+        store = self._source()
+        entry = store.cache_get(key) if store is not None else None
+        if store is None or entry is None:
+            return CacheLookup(key, inputs, None)
+        writes = store.cache_writes(entry["run_id"], step.name, entry["created_at"])
+        if writes is None:
+            return CacheLookup(key, inputs, None)  # the run it came from was cleaned away, with what it wrote
+        output = json.loads(entry["output"]) if entry["output"] is not None else None
+        return CacheLookup(key, inputs, CacheHit(entry["run_id"], output, writes))
+
+
+class CacheOff:
+    """Caching switched off for a run (``--no-cache``): every step runs, and says why."""
+
+    def __init__(self, reason: str = "caching was off for this run (--no-cache)") -> None:
+        self.off_reason: str | None = reason
+
+    def lookup(self, step: Step, search_path: tuple[str, ...], args: Any, upstream: Mapping[str, Any]) -> CacheLookup:
+        raise AssertionError("a cache that is off is never looked up")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from framework0.engine.attempt import NODE
 from framework0.graph.document import graph_document
@@ -133,3 +133,87 @@ def start_writer(
         on_error=on_error,
     )
     return writer
+
+
+class Recorder(Protocol):
+    """The runner's port to the store: ``begin`` records the run (session ``session`` of it, a
+    ``run`` or a ``resume``) before anything runs and returns the bus handler that records the
+    rest; ``close`` waits for everything to be written (a StoreError if it could not be)."""
+
+    def begin(
+        self,
+        *,
+        recipe: Recipe,
+        run_id: str,
+        params: Mapping[str, Any],
+        started_at: float,
+        run_started_at: float,
+        session: int,
+        kind: str,
+        from_step: str | None,
+        positions: Mapping[str, int],
+        fresh_steps: list[str],
+        context: Mapping[str, Any],
+        context_version: int,
+        on_error: Callable[[StoreError], None],
+    ) -> Callable[[Any], None]: ...
+
+    def close(self) -> None: ...
+
+
+class StoreRecorder:
+    """Records a run in a store (``RunSink``), opened by ``opener`` only when the run starts: after
+    its executor did, so that a run that cannot start creates no store. ``owned``: close the sink
+    at the end (False for a sink the caller opened and closes)."""
+
+    def __init__(self, opener: Callable[[], RunSink], *, snapshot_every: int, owned: bool = True) -> None:
+        self._opener = opener
+        self.snapshot_every = snapshot_every
+        self.owned = owned
+        self.sink: RunSink | None = None
+        self._writer: StoreWriter | None = None
+
+    def begin(
+        self,
+        *,
+        recipe: Recipe,
+        run_id: str,
+        params: Mapping[str, Any],
+        started_at: float,
+        run_started_at: float,
+        session: int,
+        kind: str,
+        from_step: str | None,
+        positions: Mapping[str, int],
+        fresh_steps: list[str],
+        context: Mapping[str, Any],
+        context_version: int,
+        on_error: Callable[[StoreError], None],
+    ) -> Callable[[Any], None]:
+        self.sink = self._opener()
+        self._writer = start_writer(
+            self.sink,
+            recipe=recipe,
+            run_id=run_id,
+            params=params,
+            started_at=started_at,
+            run_started_at=run_started_at,
+            session=session,
+            kind=kind,
+            from_step=from_step,
+            positions=positions,
+            fresh_steps=fresh_steps,
+            context=context,
+            context_version=context_version,
+            snapshot_every=self.snapshot_every,
+            on_error=on_error,
+        )
+        return self._writer.handle
+
+    def close(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            if self.owned and self.sink is not None:
+                self.sink.close()

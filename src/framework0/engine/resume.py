@@ -12,7 +12,6 @@ twice.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,19 +245,21 @@ def prepare_resume(
     params: Mapping[str, Any] | None = None,
     params_from_text: bool = False,
     store: str | None = "",
+    origin: str = "--store",
+    max_recipe_bytes: int | None = None,
 ) -> tuple[Recipe, ResumeState]:
-    """Load run ``run_id``'s recipe (from where it ran) and what to keep of it.
+    """Load run ``run_id``'s recipe (from where it ran) and what to keep of it, from the store at
+    ``store`` (``""``: the default one), which must exist: it is never created to look.
 
     ``params`` override the run's own, checked (and from the command line, typed) like ``-p``.
     """
     from pathlib import Path
 
-    from framework0.config import Config
     from framework0.recipe.loader import load_recipe
     from framework0.recipe.params import resolve_params
     from framework0.store import open_store
 
-    history = open_store(store or Config.from_environ(os.environ).store)
+    history = open_store(store, create=False, origin=origin)
     try:
         run = history.find_run(run_id)
         path = run["recipe_path"]
@@ -266,7 +267,7 @@ def prepare_resume(
             raise ResumeRefused(
                 f"cannot resume run {run['run_id']}: its recipe {path or '(none)'} is not there any more"
             )
-        recipe = load_recipe(path)
+        recipe = load_recipe(path, max_bytes=max_recipe_bytes)
         overrides = dict(params or {})
         stored = json.loads(run["params"])
         typed = resolve_params(recipe.params, {**stored, **overrides}, from_text=params_from_text)
@@ -274,32 +275,3 @@ def prepare_resume(
         return recipe, load_resume(history, run["run_id"], recipe, from_step=from_step, params=values)
     finally:
         history.close()
-
-
-def resume(
-    run_id: str,
-    *,
-    from_step: str | None = None,
-    params: Mapping[str, Any] | None = None,
-    store: str | None = "",
-    **options: Any,
-) -> Any:
-    """Continue stored run ``run_id`` under the same id and return its RunResult.
-
-    Steps that finished are kept with their outputs and context changes; the rest run (``from_step``:
-    that step and everything downstream of it run again too). ``params`` override the run's params
-    (both sessions' params stay in the history). Raises RunNotFound or ResumeRefused; ``options``
-    are those of ``framework0.run`` (executor, max_parallel, bus, use_cache ...).
-    """
-    from framework0.engine.runner import Runner
-    from framework0.store import open_sink
-
-    recipe, state = prepare_resume(run_id, from_step=from_step, params=params, store=store)
-    from framework0.config import Config
-
-    config = Config.from_environ(os.environ)
-    sink = open_sink(store or config.store, durability=config.durability)
-    try:
-        return Runner(recipe, resume=state, store=sink, **options).run()
-    finally:
-        sink.close()

@@ -4,8 +4,14 @@ The scheduling loop runs in the calling thread. It hands every ready unit of wor
 foreach item) to the executor, which runs at most ``max_parallel`` at once; it waits for starts and
 outcomes, retries with backoff, enforces step and run timeouts, and on Ctrl-C cancels what runs,
 lets teardowns finish and returns a cancelled result. Templates are rendered here, just before a
-unit is handed over. (This module is a little over 600 lines on purpose: it is one state machine
-whose methods share its state; the pure parts live in plan, retry, rendering and result.)
+unit is handed over.
+
+The runner only schedules. What it runs on and records to comes in as ports, assembled by
+``framework0.api`` from a ``Config``: the executor, the context state (in memory or a context
+server's), the recorder (the store) and the step cache. It reads no setting and prints nothing:
+what a user should hear arrives on the bus as ``Notice`` events. (This module is long on purpose:
+it is one state machine whose methods share its state; the pure parts live in plan, retry,
+rendering and result.)
 """
 
 from __future__ import annotations
@@ -15,13 +21,11 @@ import itertools
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework0.context import ContextState
@@ -42,6 +46,7 @@ from framework0.events import (
     ErrorInfo,
     EventBus,
     LogLines,
+    Notice,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -53,11 +58,14 @@ from framework0.recipe.model import Recipe, Step
 from framework0.recipe.params import resolve_params
 
 if TYPE_CHECKING:
+    from framework0.engine.caching import StepCache
+    from framework0.engine.recording import Recorder
     from framework0.engine.resume import ResumeState
-    from framework0.store import RunSink
-    from framework0.store.writer import StoreWriter
 
 DEFAULT_GRACE_S = 2.0
+StateFactory = Callable[[Callable[[list[Change]], None]], ContextState]
+"""Makes the run's context state, given the runner's change listener (``framework0.api`` passes a
+context server's state this way; by default the state lives in memory)."""
 WORKER_LOSSES_ALLOWED = 3
 """How many times one unit of work is tried again after the worker running it was lost (as Dask's
 ``allowed-failures``); a step that kills every worker it runs on fails after that."""
@@ -131,7 +139,8 @@ class _Attempt:
 
 
 class Runner:
-    """Runs one recipe once. Use ``framework0.run`` rather than this class directly."""
+    """Runs one recipe once, on the ports it is given. Use ``framework0.run`` (``framework0.api``),
+    which assembles them from a Config, rather than this class directly."""
 
     def __init__(
         self,
@@ -145,12 +154,10 @@ class Runner:
         run_id: str | None = None,
         grace_s: float = DEFAULT_GRACE_S,
         timeout: float | None = None,
-        store: RunSink | str | None = None,
-        use_cache: bool = True,
+        recorder: Recorder | None = None,
+        cache: StepCache | None = None,
+        state: StateFactory | None = None,
         resume: ResumeState | None = None,
-        snapshot_every: int | None = None,
-        context_server: str | None = None,
-        context_name: str | None = None,
     ) -> None:
         self.recipe = recipe
         if resume is not None:
@@ -164,7 +171,11 @@ class Runner:
         self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
-        self.state = ContextState(on_change=self._context_changed, shield=shield, run_id=self.run_id)
+        self.state = (
+            state(self._context_changed)
+            if state is not None
+            else ContextState(on_change=self._context_changed, shield=shield, run_id=self.run_id)
+        )
         # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
         shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
         self._runs = {step.name: _StepRun(step) for _, step in shown}
@@ -195,16 +206,11 @@ class Runner:
         self._to_prepare: deque[str] = deque()
         self._draining = False
         self._deferred: list[_Deferred] = []  # handled after the next hand-over of ready units
-        self.store = store
-        self.use_cache = use_cache
+        self.recorder = recorder
+        self.cache = cache
         self._resume = resume
-        self._snapshot_every = snapshot_every
-        self._writer: StoreWriter | None = None
+        self._recording = False
         self._store_error: StoreError | None = None
-        self._code_digests: dict[str, str] = {}
-        self.context_server = context_server
-        self.context_name = context_name
-        self._remote: list[Any] = []  # what the context server connection must close
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -215,24 +221,16 @@ class Runner:
         initial = self._plan.initial()
         if resume is not None:
             initial = self._restore(resume, initial)
-        if isinstance(self.store, str) and (self.store or os.environ.get("F0_STORE", "")).lower() == "none":
-            self.store = None  # --store none / F0_STORE=none: keep this run in memory only
-        opened = isinstance(self.store, str)
-        if self.context_server:
-            self._connect_context_server(resume is not None)
+        self._start_executor()  # before the store: an executor that cannot start records nothing
         try:
-            self._start_executor()  # before the store: an executor that cannot start records nothing
+            if self.recorder is not None:
+                self._start_store(run_started)
             try:
-                if self.store is not None:
-                    self._start_store(run_started)
-                try:
-                    result = self._run(run_started, initial)
-                finally:
-                    self._close_store(opened)
+                result = self._run(run_started, initial)
             finally:
-                self.executor.shutdown()
+                self._close_store()
         finally:
-            self._disconnect_context_server()
+            self.executor.shutdown()
         if self._store_error is not None:
             result.status = "failed"
             result.error = ErrorInfo("StoreError", str(self._store_error))
@@ -351,49 +349,6 @@ class Runner:
         else:
             self._interrupt()
 
-    # -- the context server -------------------------------------------------------------------------
-
-    def _connect_context_server(self, resuming: bool) -> None:
-        """Keep the run's context on the server (under ``context_name``, default the run id) and
-        send it the run's events, so that viewers see the run live."""
-        from framework0.errors import UsageError
-
-        if resuming:
-            raise UsageError("a resumed run keeps its context where it was: resume it without --context-server")
-        try:
-            from framework0.client.http import ContextClient
-            from framework0.client.publisher import EventPublisher
-            from framework0.client.remote_state import RemoteContextState
-        except ModuleNotFoundError as error:
-            raise UsageError(f"--context-server needs {error.name}: pip install 'framework0[server]'") from error
-        assert self.context_server is not None
-        retry = os.environ.get("F0_CONTEXT_SERVER_RETRY", "30")
-        try:
-            retry_for = float(retry)
-        except ValueError:
-            raise UsageError(
-                f"F0_CONTEXT_SERVER_RETRY={retry!r}: give the seconds to retry an unreachable server"
-            ) from None
-        client = ContextClient(self.context_server, retry_for=retry_for)
-        self._remote.append(client)
-        try:
-            name = self.context_name or self.run_id
-            state = RemoteContextState(client, name, run_id=self.run_id, on_change=self._context_changed, shield=shield)
-        except BaseException:
-            client.close()
-            self._remote.clear()
-            raise
-        self.state = state
-        self._remote.insert(0, state)
-        publisher = EventPublisher(client, self.run_id, shared_context=True)
-        self._remote.insert(0, publisher)
-        self.bus.subscribe(publisher.handle)
-
-    def _disconnect_context_server(self) -> None:
-        for part in self._remote:
-            part.close()
-        self._remote.clear()
-
     # -- the store --------------------------------------------------------------------------------
 
     def _restore(self, resume: ResumeState, initial: list[str]) -> list[str]:
@@ -416,31 +371,13 @@ class Runner:
         return [name for name in ready if name not in kept]
 
     def _start_store(self, run_started: float) -> None:
-        """Open the store and record the run before anything runs (a store that cannot be written
-        stops the run here, with nothing done)."""
-        from framework0.engine.recording import start_writer
-        from framework0.store import open_sink
-        from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY, snapshot_interval
-
-        every = self._snapshot_every or snapshot_interval(DEFAULT_SNAPSHOT_EVERY)  # checked before opening
-        if isinstance(self.store, str):
-            from framework0.config import Config
-
-            config = Config.from_environ(os.environ)
-            if config.durability == "fast":
-                print(
-                    "note: F0_STORE_DURABILITY=fast: a crash of this machine may lose the last steps recorded",
-                    file=sys.stderr,
-                )
-            origin = "--store" if self.store else config.source("store")
-            self.store = open_sink(self.store or config.store, durability=config.durability, origin=origin)
-        assert self.store is not None
+        """Record the run before anything runs (a store that cannot be written stops the run here,
+        with nothing done), then follow it on the bus."""
+        assert self.recorder is not None
         resume = self._resume
         kept = set(resume.kept) if resume is not None else set()
-        positions = {name: position for position, name in enumerate(self._runs)}
         with self.state.held():  # no change falls between the snapshot below and the writer listening
-            self._writer = start_writer(
-                self.store,
+            handle = self.recorder.begin(
                 recipe=self.recipe,
                 run_id=self.run_id,
                 params=self.values,
@@ -449,38 +386,39 @@ class Runner:
                 session=resume.session if resume is not None else 1,
                 kind="resume" if resume is not None else "run",
                 from_step=resume.from_step if resume is not None else None,
-                positions=positions,
+                positions={name: position for position, name in enumerate(self._runs)},
                 fresh_steps=[name for name in self._runs if name not in kept],
                 context=self.state.snapshot(),
                 context_version=self.state.version,
-                snapshot_every=every,
                 on_error=self._outcomes.put,
             )
-            self.bus.subscribe(self._writer.handle)
+            self._recording = True
+            self.bus.subscribe(handle)
             self._publishing = True
 
-    def _close_store(self, opened: bool) -> None:
-        writer = self._writer
-        if writer is not None:
-            try:
-                writer.close()
-            except StoreError as error:
-                if self._store_error is None:
-                    self._store_error = error
-                    print(f"error: {error}", file=sys.stderr)
-        if opened and self.store is not None and not isinstance(self.store, str):
-            self.store.close()
+    def _close_store(self) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.close()
+        except StoreError as error:
+            if self._recording and self._store_error is None:
+                self._store_error = error
+                self._notice("error", str(error))
+
+    def _notice(self, level: str, text: str) -> None:
+        if self._publishing:
+            self.bus.publish(Notice(self.run_id, level, text, time.time()))
 
     def _cached(self, run: _StepRun) -> bool:
         """For a ``cache: true`` step: finish it as cached when an earlier run's output fits its
-        inputs (a hash of its code, rendered args and upstream outputs); else note the key."""
-        if self.store is None or isinstance(self.store, str):
+        inputs (the cache port compares a hash of its code, rendered args and upstream outputs)."""
+        cache = self.cache
+        if cache is None or not self._recording:
             return False
-        if not self.use_cache:
-            run.result.reason = "caching was off for this run (--no-cache)"
+        if cache.off_reason is not None:
+            run.result.reason = cache.off_reason
             return False
-        from framework0.engine.caching import cache_inputs, cache_key
-
         step = run.step
         try:
             if run.items is None:
@@ -490,27 +428,22 @@ class Runner:
         except TemplateError:
             return False  # the attempt reports it
         upstream = {name: self._steps_ns[name]["output"] for name in step.upstream}
-        inputs = cache_inputs(step, self.recipe.search_path, args, upstream, self._code_digests)
-        run.cache_key, run.cache_inputs = cache_key(inputs), inputs
-        entry = self.store.cache_get(run.cache_key)
-        if entry is None:
+        found = cache.lookup(step, self.recipe.search_path, args, upstream)
+        run.cache_key, run.cache_inputs = found.key, found.inputs
+        hit = found.hit
+        if hit is None:
             return False
-        writes = self.store.cache_writes(entry["run_id"], step.name, entry["created_at"])
-        if writes is None:
-            return False  # the run it came from was cleaned away, and with it the context it wrote
-        import json
-
         now = time.time()
         result = run.result
-        result.output = json.loads(entry["output"]) if entry["output"] is not None else None
+        result.output = hit.output
         result.started_at = result.finished_at = now
-        result.reason = f"reused the output of run {entry['run_id']}: same code, args and upstream outputs"
-        if writes:
-            self._replay_writes(step.name, writes)
-            changed = sorted({operation[1] for _, batch in writes for operation in batch})
+        result.reason = f"reused the output of run {hit.run_id}: same code, args and upstream outputs"
+        if hit.writes:
+            self._replay_writes(step.name, hit.writes)
+            changed = sorted({operation[1] for _, batch in hit.writes for operation in batch})
             shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
             result.reason += f"; replayed its context writes ({shown})"
-        run.cache_inputs = {**inputs, "from_run": entry["run_id"]}
+        run.cache_inputs = {**found.inputs, "from_run": hit.run_id}
         self._finish(run, "cached")
         return True
 
@@ -533,7 +466,7 @@ class Runner:
             if self._store_error is None:
                 self._store_error = notice
                 self._run_error = ErrorInfo("StoreError", str(notice))
-                print(f"error: {notice}; the run stops here", file=sys.stderr)
+                self._notice("error", f"{notice}; the run stops here")
                 self._stop(cancel_running=False)
 
     def _pending_timers(self) -> bool:
@@ -1008,7 +941,7 @@ class Runner:
     def _interrupt(self) -> None:
         self._interrupted = True
         self._run_error = ErrorInfo("RunInterrupted", "interrupted (Ctrl-C)")
-        print("\ninterrupted: stopping running steps (Ctrl-C again to abandon them)", file=sys.stderr)
+        self._notice("interrupted", "stopping running steps (Ctrl-C again to abandon them)")
         self._stop(cancel_running=True)
 
     def _abandon_all(self, reason: str) -> None:
@@ -1067,56 +1000,3 @@ class Runner:
         )
         self.bus.publish(RunFinished(self.run_id, status, finished, result.duration_s, error))
         return result
-
-
-def run(
-    recipe: Recipe | str | os.PathLike[str],
-    params: Mapping[str, Any] | None = None,
-    *,
-    executor: Executor | str = "local",
-    max_parallel: int | None = None,
-    bus: EventBus | None = None,
-    run_id: str | None = None,
-    timeout: float | None = None,
-    grace_s: float = DEFAULT_GRACE_S,
-    store: RunSink | str | None = "",
-    use_cache: bool = True,
-    snapshot_every: int | None = None,
-    context_server: str | None = None,
-    context: str | None = None,
-) -> RunResult:
-    """Run a recipe (a path or a loaded Recipe) and return its RunResult.
-
-    Raises RecipeError or ParamError before anything runs, and StoreError when the store cannot be
-    written; a failing step does not raise, it is reported in the result (``result.status ==
-    "failed"``). The run is recorded in ``store``: a store URL, ``""`` for ``$F0_STORE`` or
-    ``.framework0/framework0.db`` under the working directory, or None to keep it in memory only.
-    The context history is stored as deltas with a full snapshot every ``snapshot_every`` versions
-    (default ``$F0_SNAPSHOT_EVERY``, else 100). With ``context_server`` (a URL) the run's context
-    lives on that context server under the name ``context`` (default: the run id), shared live with
-    every runner using the same name, and the server sees the run's events.
-
-    >>> result = run("examples/quickstart.yaml")
-    >>> result.steps["hello_world"].output
-    'Hello, world!'
-    """
-    if not isinstance(recipe, Recipe):
-        from framework0.recipe.loader import load_recipe
-
-        recipe = load_recipe(Path(recipe))
-    runner = Runner(
-        recipe,
-        params=params,
-        executor=executor,
-        max_parallel=max_parallel,
-        bus=bus,
-        run_id=run_id,
-        timeout=timeout,
-        grace_s=grace_s,
-        store=store,
-        use_cache=use_cache,
-        snapshot_every=snapshot_every,
-        context_server=context_server,
-        context_name=context,
-    )
-    return runner.run()

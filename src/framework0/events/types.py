@@ -115,7 +115,18 @@ class ContextChanged(NamedTuple):
     context: str | None = None
 
 
+class Notice(NamedTuple):
+    """Something the user of a run should hear that is not a step's progress: the store failed,
+    Ctrl-C is being handled, a setting trades safety for speed. ``level`` is ``note``, ``warning``,
+    ``error`` or ``interrupted``. Shown by the progress display; never stored nor sent to a server."""
+
+    run_id: str
+    level: str
+    text: str
+    at: float
+
+
 Event: TypeAlias = (
     "RunStarted | RunFinished | StepStarted | StepFinished | AttemptStarted | AttemptFinished | ContextChanged"
-    " | LogLines"
+    " | LogLines | Notice"
 )

@@ -27,6 +27,7 @@ from framework0.events.types import (
     ErrorInfo,
     Event,
     LogLines,
+    Notice,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -44,6 +45,7 @@ EVENT_TYPES: dict[str, type] = {
     "attempt_finished": AttemptFinished,
     "log_lines": LogLines,
     "context_changed": ContextChanged,
+    "notice": Notice,
 }
 """The wire name of each event class."""
 

@@ -353,7 +353,7 @@ def test_a_steps_context_writes_reach_downstream_steps_and_the_history_names_the
           - {name: reader, module: dask_steps, function: read_context, args: {key: answer}, depends_on: [writer]}
         """
     )
-    runner = Runner(recipe, executor=framework0.DaskExecutor(cluster.address), store=None)
+    runner = Runner(recipe, executor=framework0.DaskExecutor(cluster.address))  # no store: no recorder
 
     result = runner.run()
 
