@@ -86,6 +86,23 @@ def _working_directory(folder: Path | None) -> Iterator[None]:
         os.chdir(before)
 
 
+@contextmanager
+def _imports_undone() -> Iterator[None]:
+    """Take back what a recipe's steps made importable: the folders ``f0 run`` put on ``sys.path``
+    and the modules imported from them (another test's ``tasks.py`` must not find this one's)."""
+    path_before = list(sys.path)
+    modules_before = set(sys.modules)
+    try:
+        yield
+    finally:
+        added = [Path(folder).resolve() for folder in set(sys.path) - set(path_before) if folder]
+        sys.path[:] = path_before
+        for name in set(sys.modules) - modules_before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file and any(Path(file).resolve().is_relative_to(folder) for folder in added):
+                del sys.modules[name]
+
+
 def invoke(
     *args: str | Path,
     cwd: Path | None = None,
@@ -101,7 +118,7 @@ def invoke(
     unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("F0_")}
     runner = CliRunner(env={**unset, **(env or {})})
     argv = [str(arg) for arg in args]
-    with _working_directory(cwd):
+    with _working_directory(cwd), _imports_undone():
         try:
             result = runner.invoke(cli, argv, input=input, prog_name="f0")
         finally:
@@ -122,7 +139,7 @@ def one_line_error(process: subprocess.CompletedProcess[str]) -> str:
 
 
 def eventually(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str | Callable[[], str],
     *,
     within: float = EVENTUALLY_S,

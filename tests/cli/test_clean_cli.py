@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -14,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from tests.helpers import eventually, invoke, start_f0
 
 TABLES = ("runs", "sessions", "steps", "attempts", "logs", "context_versions", "context_snapshots", "cache")
 
@@ -63,22 +63,9 @@ steps:
 DAY = 86400.0
 
 
-def environment() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-
-
 def f0(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *map(str, args)],
-        cwd=cwd,
-        env=environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    """``f0 ARGS`` in ``cwd`` (in this process), with no F0_* setting from the test session."""
+    return invoke(*args, cwd=cwd)
 
 
 class Store:
@@ -265,28 +252,23 @@ def test_clean_help_has_an_example(tmp_path: Path) -> None:
     assert re.search(r"Examples?:\n\s+f0 clean --older-than 30d", helped.stdout)
 
 
-def start_slow_run(store: Store) -> tuple[subprocess.Popen[bytes], str]:
+def start_slow_run(store: Store) -> tuple[subprocess.Popen[str], str]:
     """``f0 run slow.yaml`` in the background, once its step runs: the process and the run id."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "slow.yaml", "--store", store.url],
-        cwd=store.folder,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_f0(
+        "run", "slow.yaml", "--store", store.url, cwd=store.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with closing(sqlite3.connect(store.db)) as connection, connection:
-                row = connection.execute("SELECT run_id FROM steps WHERE status = 'running'").fetchone()
-        except sqlite3.OperationalError:
-            row = None  # the store is not created yet
-        if row:
-            return process, row[0]
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise AssertionError("the slow run never started its step")
+
+    def running_run() -> str | None:
+        with closing(sqlite3.connect(store.db)) as connection, connection:
+            row = connection.execute("SELECT run_id FROM steps WHERE status = 'running'").fetchone()
+        return str(row[0]) if row else None
+
+    try:  # no store yet: OperationalError
+        return process, eventually(running_run, "the slow run's step running", ignoring=(sqlite3.OperationalError,))
+    except AssertionError:
+        process.kill()
+        process.wait()
+        raise
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
