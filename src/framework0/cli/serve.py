@@ -65,6 +65,7 @@ def serve(
     """
     from pathlib import Path
 
+    from framework0.cli.options import command_config
     from framework0.errors import UsageError
     from framework0.server.serve import require_server_extra
     from framework0.server.serve import serve as run_server
@@ -76,10 +77,14 @@ def serve(
         raise UsageError(f"f0 serve needs {error.name}: pip install 'framework0[server]'") from error
     from framework0.client.token import load_or_create_token  # the client package needs websockets
 
+    config = command_config(store)
+    if config.store is None:
+        said = "--store none" if config.source("store") == "--store" else "F0_STORE=none"
+        raise UsageError(f"{said}: f0 serve keeps the runs it is sent in a store; give a store URL or leave it out")
     token, where = load_or_create_token(Path(token_file) if token_file else None)
     settings = Settings(
         token=token,
-        store_url=store,
+        store_url=config.store or None,
         host=host,
         port=port,
         allowed_origins=tuple(origins),

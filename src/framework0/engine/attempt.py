@@ -8,13 +8,13 @@ teardown, output check and resource figures.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from framework0.config import this_node
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.context.relay import Answer, Batch, ContextView, Relay, Relayed, RelayedState
 from framework0.context.state import SharedAt
@@ -25,19 +25,9 @@ from framework0.events.types import ErrorInfo
 from framework0.scriptlets.base import BaseScriptlet
 from framework0.scriptlets.registry import import_ref
 
-
-def _node_name() -> str:
-    if os.environ.get("F0_NODE"):  # a name of one's own choosing: containers get random host names
-        return os.environ["F0_NODE"]
-    if hasattr(os, "uname"):
-        return os.uname().nodename
-    import socket  # Windows
-
-    return socket.gethostname()
-
-
-NODE = _node_name()
-"""The name of this machine (or ``$F0_NODE``), recorded with every attempt and context change."""
+NODE = this_node()
+"""The name of this machine (or ``$F0_NODE``, read by ``framework0.config``), recorded with every
+attempt and context change."""
 
 
 @dataclass(slots=True)
