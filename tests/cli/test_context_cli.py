@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.helpers import invoke
 
 from framework0.cli.context import Side, parse_side
 from framework0.errors import RunNotFound, UsageError
@@ -44,18 +43,8 @@ def drop_y(ctx):
 
 
 def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m framework0 ARGS`` in ``cwd``, with no F0_* setting from outside."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    """``f0 ARGS`` in ``cwd`` (in this process), with no F0_* setting from outside."""
+    return invoke(*args, cwd=cwd)
 
 
 class Recorded:
