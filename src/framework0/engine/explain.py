@@ -1,25 +1,50 @@
-"""``f0 explain RUN STEP``: why a step ran, was skipped, was cached or ran again, from the store."""
+"""``f0 explain RUN STEP``: why a step ran, was skipped, was cached or ran again, from its records.
+
+The records come through ``StepRecords`` (the store answers it); ``framework0.history.History.explain``
+is the public way in.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from framework0.engine.caching import explain_difference
 from framework0.errors import UsageError, did_you_mean
-from framework0.store.database import Store
 
 PASSED = ("succeeded", "cached")
 RUN_AGAIN = "run again: "
 
 
-def explain_step(store: Store, run_id: str, step: str) -> list[str]:
-    """Lines that say what became of ``step`` in run ``run_id`` and why."""
-    run = store.find_run(run_id)
+class GraphStep(Protocol):
+    """A step of the graph recorded with a run (``framework0.history.GraphStep``)."""
+
+    @property
+    def upstream(self) -> Sequence[str]: ...
+
+    @property
+    def trigger(self) -> str: ...
+
+    @property
+    def continue_on_error(self) -> bool: ...
+
+
+class StepRecords(Protocol):
+    """What an explanation reads of a run's records (as stored rows)."""
+
+    def steps(self, run_id: str) -> Sequence[Mapping[str, Any]]: ...
+
+    def attempts(self, run_id: str, step: str | None = None) -> Sequence[Mapping[str, Any]]: ...
+
+    def earlier_step(self, run: dict[str, Any], step: str) -> Mapping[str, Any] | None: ...
+
+
+def explain_step(records: StepRecords, run: dict[str, Any], step: str, graph: Mapping[str, GraphStep]) -> list[str]:
+    """Lines that say what became of ``step`` in ``run`` (its stored row) and why; ``graph`` is the
+    run's recorded graph by step name (empty for a run recorded before graphs were kept)."""
     run_id = run["run_id"]
-    rows = {row["name"]: row for row in store.steps(run_id)}
-    graph = _graph(run)
+    rows = {row["name"]: row for row in records.steps(run_id)}
     if step not in rows:
         if step in graph:  # planned, but nothing happened to it before the runner stopped
             return [f"step {step!r} of run {run_id}: pending", "pending: it never started"]
@@ -40,7 +65,7 @@ def explain_step(store: Store, run_id: str, step: str) -> list[str]:
         return lines
     again = bool(reason and reason.startswith(RUN_AGAIN))
     if again:
-        lines.append(_run_again(store, run_id, row))
+        lines.append(_run_again(records, run_id, row))
     if row["cache_inputs"] is None:
         if reason and "--no-cache" in reason:
             lines.append(f"ran: {reason}")
@@ -49,7 +74,7 @@ def explain_step(store: Store, run_id: str, step: str) -> list[str]:
             lines.extend(_kept(run, row))
         return lines
     now = json.loads(row["cache_inputs"])
-    earlier = store.earlier_step(run, step)
+    earlier = records.earlier_step(run, step)
     if earlier is None:
         lines.append("ran: cache: true, but no earlier run of this recipe has recorded this step")
     else:
@@ -66,31 +91,21 @@ def explain_step(store: Store, run_id: str, step: str) -> list[str]:
     return lines
 
 
-def _graph(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The run's steps as recorded when it started (name -> {upstream, trigger, ...}); empty for a
-    run recorded before graphs were kept."""
-    try:
-        document = json.loads(run.get("graph") or "{}")
-        return {entry["name"]: entry for entry in document.get("steps", []) if isinstance(entry, dict)}
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return {}
-
-
-def _why_it_ran(step: str, graph: Mapping[str, Mapping[str, Any]], rows: Mapping[str, Any]) -> str:
+def _why_it_ran(step: str, graph: Mapping[str, GraphStep], rows: Mapping[str, Any]) -> str:
     """Why a step that is not cache: true ran: its trigger, a tolerated failure, or its upstream steps."""
     entry = graph.get(step)
     if entry is None:
         return "ran: it does not set cache: true, so it runs when its upstream steps let it"
-    upstream = [name for name in entry.get("upstream", []) if isinstance(name, str)]
+    upstream = list(entry.upstream)
     status = {name: rows[name]["status"] if name in rows else "pending" for name in upstream}
     not_passed = [name for name in upstream if status[name] not in PASSED]
     tolerated = [
-        name for name in not_passed if status[name] == "failed" and graph.get(name, {}).get("continue_on_error")
+        name for name in not_passed if status[name] == "failed" and name in graph and graph[name].continue_on_error
     ]
     # A step without trigger: always runs only after every upstream step passed or failed tolerated,
     # so one that ran after any other outcome is a cleanup step (also in a run recorded before the
     # graph said so).
-    if entry.get("trigger") == "always" or len(tolerated) < len(not_passed):
+    if entry.trigger == "always" or len(tolerated) < len(not_passed):
         if not upstream:
             return "ran: trigger: always (a cleanup step); it has no upstream steps, so it runs in every run"
         outcomes = ", ".join(f"{name} {status[name]}" for name in upstream)
@@ -115,12 +130,11 @@ def _why_it_ran(step: str, graph: Mapping[str, Mapping[str, Any]], rows: Mapping
     )
 
 
-def _run_again(store: Store, run_id: str, row: Mapping[str, Any]) -> str:
+def _run_again(records: StepRecords, run_id: str, row: Mapping[str, Any]) -> str:
     """``ran again in session N (f0 resume): WHY``, naming the session the step last ran in before."""
     session = int(row["session"])
-    earlier = [
-        int(attempt["session"]) for attempt in store.attempts(run_id, row["name"]) if int(attempt["session"]) < session
-    ]
+    attempts = records.attempts(run_id, row["name"])
+    earlier = [int(attempt["session"]) for attempt in attempts if int(attempt["session"]) < session]
     before = max(earlier, default=session - 1)
     why = str(row["reason"])[len(RUN_AGAIN) :]
     why = why.replace("in the earlier session", f"in session {before}")

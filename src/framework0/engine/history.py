@@ -8,7 +8,7 @@ and whether a run the store calls "running" still has a runner.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from framework0.engine.result import RunResult, StepResult
@@ -24,15 +24,24 @@ ENDED, ALIVE, GONE, ELSEWHERE = "ended", "alive", "gone", "elsewhere"
 
 
 def stored_result(store: Store, run_id: str) -> RunResult:
-    """The run result of run ``run_id`` (or the one run whose id starts with it), from the store.
+    """The run result of run ``run_id`` (or the one run whose id starts with it), from the store
+    (``framework0.history.History.result`` is the public way to it). Raises RunNotFound when no
+    run has that id."""
+    run = store.find_run(run_id)
+    context = _loads(run["context"])
+    if context is None:
+        context = context_at(store, run)[1]
+    return run_result(run, store.steps(run["run_id"]), context)
+
+
+def run_result(run: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], context: dict[str, Any]) -> RunResult:
+    """The run result of ``run`` (its stored row) from its steps' rows and its ``context``.
 
     Steps come in the order the run showed them. A run that has not ended (status ``running``:
-    it still runs, or its runner died) has the context as last recorded and, as ``finished_at``,
-    the last moment the store recorded anything of it; ``result_document`` shows it unfinished.
-    Raises RunNotFound when no run has that id.
+    it still runs, or its runner died) has the context given (the last recorded) and, as
+    ``finished_at``, the last moment the store recorded anything of it; ``result_document`` shows
+    it unfinished.
     """
-    run = store.find_run(run_id)
-    rows = store.steps(run["run_id"])
     steps = {row["name"]: step_result(row) for row in rows}
     # a step gets its row when something happens to it: one without is pending (a killed run)
     planned = list(json.loads(run["fingerprint"]).get("steps", {}))
@@ -45,9 +54,6 @@ def stored_result(store: Store, run_id: str) -> RunResult:
         moments = [run["started_at"]]
         moments += [s.finished_at or s.started_at for s in steps.values() if s.finished_at or s.started_at]
         finished_at = max(moments)
-    context = _loads(run["context"])
-    if context is None:
-        context = context_at(store, run)[1]
     return RunResult(
         run_id=run["run_id"],
         test_id=run["test_id"],
