@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 from framework0.cli.output import size_text
 from framework0.cli.runs import RUN_STATUSES, local_time, parse_moment, recipe_name
 
@@ -58,7 +58,12 @@ def clean(older_than: str, status: str | None, dry_run: bool, yes: bool, store: 
     from framework0.store import open_store
 
     before = parse_moment(older_than, option="--older-than", now=time.time())
-    opened = open_store(store, create=False)
+    # Cleaning writes: it works on the store itself, not through the read-only framework0.history.
+    config = command_config(store)
+    if config.store is None:
+        given = "F0_STORE=none" if config.source("store") == "F0_STORE" else "--store none"
+        raise UsageError(f"{given} keeps runs in memory only: there is no store to clean; pass --store URL")
+    opened = open_store(config.store, create=False, origin=config.source("store"))
     try:
         old = [OldRun(**row) for row in opened.runs_started_before(before, status=status)]
         states = {run.run_id: runner_state(run._asdict()) for run in old}

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 
 if TYPE_CHECKING:
     from framework0.context.changes import Change, ChangeSource
-    from framework0.store.database import Store
+    from framework0.history import ContextVersion, History
 
 _PREVIEW = 60
 
@@ -86,10 +86,10 @@ def history_lines(changes: list[Change]) -> list[str]:
     return lines
 
 
-def _open(store: str | None) -> Store:
-    from framework0.store import open_store
+def _open(store: str | None) -> History:
+    import framework0.history
 
-    return open_store(store, create=False)
+    return framework0.history.open(config=command_config(store))
 
 
 @click.group()
@@ -127,22 +127,18 @@ def show_command(run_id: str, version: int | None, as_json: bool, store: str | N
       f0 context show 3fa2c1@7 --json
     """
     from framework0.errors import UsageError
-    from framework0.store.context_history import context_at, latest_version
 
     side = parse_side(run_id)
     if side.version is not None and version is not None:
         raise UsageError(f"give the version once: {run_id} or --at {version}, not both")
-    opened = _open(store)
-    try:
-        run = opened.find_run(side.run)
-        shown, data = context_at(opened, run, version if version is not None else side.version)
-    finally:
-        opened.close()
-    latest = latest_version(run)
+    with _open(store) as history:
+        found = history.context(side.run, version if version is not None else side.version)
+    data = found.data
     if as_json:
-        click.echo(json.dumps({"run_id": run["run_id"], "version": shown, "latest": latest, "context": data}, indent=2))
+        document = {"run_id": found.run_id, "version": found.version, "latest": found.latest, "context": data}
+        click.echo(json.dumps(document, indent=2))
         return
-    click.echo(f"run {run['run_id']}, context version {shown} of {latest}: {_keys(len(data))}", err=True)
+    click.echo(f"run {found.run_id}, context version {found.version} of {found.latest}: {_keys(len(data))}", err=True)
     for key in sorted(data):
         click.echo(f"{key} = {value_text(data[key])}")
 
@@ -164,20 +160,15 @@ def history_command(run_id: str, key: str | None, since: int, as_json: bool, sto
       f0 context history 3fa2c1 db.host
       f0 context history 3fa2c1 --since 40 --json
     """
-    from framework0.store.context_history import history, latest_version
-
-    opened = _open(store)
-    try:
-        run = opened.find_run(run_id)
-        changes = history(opened, run, key, since)
-    finally:
-        opened.close()
+    with _open(store) as history:
+        run = history.run(run_id)
+        changes = history.context_history(run.run_id, key, since=since)
     if as_json:
         document = {
-            "run_id": run["run_id"],
+            "run_id": run.run_id,
             "key": key,
             "since": since,
-            "latest": latest_version(run),
+            "latest": run.context_version,
             "changes": [change.to_dict() for change in changes],
         }
         click.echo(json.dumps(document, indent=2))
@@ -185,7 +176,7 @@ def history_command(run_id: str, key: str | None, since: int, as_json: bool, sto
     if not changes:
         about = f" to {key!r}" if key is not None else ""
         after = f" after version {since}" if since else ""
-        click.echo(f"run {run['run_id']}: no context changes{about}{after}", err=True)
+        click.echo(f"run {run.run_id}: no context changes{about}{after}", err=True)
         return
     for line in history_lines(changes):
         click.echo(line)
@@ -211,17 +202,14 @@ def diff_command(first: str, second: str, run_id: str | None, as_json: bool, sto
       f0 context diff 3fa2c1 9b8e07          # the final contexts of two runs
       f0 context diff 3fa2c1@0 3fa2c1 --json # everything the run wrote
     """
-    from framework0.context.deltas import diff
     from framework0.errors import RunNotFound
-    from framework0.store.context_history import context_at
 
     sides = [parse_side(first, run_id), parse_side(second, run_id)]
-    opened = _open(store)
-    try:
-        resolved: list[tuple[str, int, dict[str, Any]]] = []
+    with _open(store) as history:
+        resolved: list[ContextVersion] = []
         for given, side in zip((first, second), sides, strict=True):
             try:
-                run = opened.find_run(side.run)
+                resolved.append(history.context(side.run, side.version))
             except RunNotFound as error:
                 if run_id is None and given.isdigit():
                     raise RunNotFound(
@@ -229,29 +217,19 @@ def diff_command(first: str, second: str, run_id: str | None, as_json: bool, sto
                         f"or f0 context diff --run RUN {first} {second}"
                     ) from None
                 raise
-            version, data = context_at(opened, run, side.version)
-            resolved.append((run["run_id"], version, data))
-    finally:
-        opened.close()
-    (run_a, version_a, data_a), (run_b, version_b, data_b) = resolved
-    found = diff(data_a, data_b)
+        found = history.context_diff(*resolved)
     if as_json:
-        document = {
-            "a": {"run_id": run_a, "version": version_a},
-            "b": {"run_id": run_b, "version": version_b},
-            **found.to_dict(),
-        }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(found.to_dict(), indent=2))
         return
-    click.echo(f"--- {run_a}@{version_a}")
-    click.echo(f"+++ {run_b}@{version_b}")
+    click.echo(f"--- {found.a.run_id}@{found.a.version}")
+    click.echo(f"+++ {found.b.run_id}@{found.b.version}")
     for key, value in found.added.items():
         click.echo(f"+ {key} = {value_text(value)}")
     for key, value in found.removed.items():
         click.echo(f"- {key} = {value_text(value)}")
     for key, (old, new) in found.changed.items():
         click.echo(f"~ {key}: {value_text(old)} → {value_text(new)}")
-    click.echo(_summary(found.added, found.removed, found.changed, total=len(data_b)))
+    click.echo(_summary(found.added, found.removed, found.changed, total=len(found.b.data)))
 
 
 def _keys(count: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 
 
 @click.command()
@@ -20,12 +20,9 @@ def explain(run_id: str, step: str, store: str | None, debug: bool) -> None:
     Examples:
       f0 explain 3fa2c1 transform
     """
-    from framework0.engine.explain import explain_step
-    from framework0.store import open_store
+    import framework0.history
 
-    history = open_store(store, create=False)
-    try:
-        for line in explain_step(history, run_id, step):
-            click.echo(line)
-    finally:
-        history.close()
+    with framework0.history.open(config=command_config(store)) as history:
+        lines = history.explain(run_id, step)
+    for line in lines:
+        click.echo(line)

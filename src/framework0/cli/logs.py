@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 
 if TYPE_CHECKING:
-    from framework0.store.database import Store
+    from framework0.history import History, LogLine
 
 STREAMS = ("stdout", "stderr", "log", "framework")
 POLL_EVERY = 0.2  # seconds between looks at the store under --follow
@@ -43,22 +43,19 @@ def logs(run_id: str, step: str | None, follow: bool, stream: str | None, store:
       f0 logs 3f2a9c --follow
     Exit status: 0 printed, 2 no such run or step, 130 interrupted.
     """
-    from framework0.store import open_store
+    import framework0.history
 
-    opened = open_store(store, create=False)
-    try:
-        run = opened.find_run(run_id)
+    with framework0.history.open(config=command_config(store)) as history:
+        found = history.run(run_id).run_id
         if step is not None:
-            check_step(step, [row["name"] for row in opened.steps(run["run_id"])])
-        show = Printer(sys.stdout, stream, retried_steps(opened, run["run_id"], step))
+            check_step(step, [record.name for record in history.steps(found)])
+        show = Printer(sys.stdout, stream, retried_steps(history, found, step))
         try:
-            last = print_stored(opened, run["run_id"], step, show)
+            last = print_stored(history, found, step, show)
             if follow:
-                follow_run(opened, run["run_id"], step, show, last)
+                follow_run(history, found, step, show, last)
         except KeyboardInterrupt:
             sys.exit(130)
-    finally:
-        opened.close()
 
 
 def check_step(step: str, names: list[str]) -> None:
@@ -68,62 +65,58 @@ def check_step(step: str, names: list[str]) -> None:
         raise UsageError(f"the run has no step {step!r}{did_you_mean(step, names)}")
 
 
-def retried_steps(store: Store, run_id: str, step: str | None) -> set[str]:
+def retried_steps(history: History, run_id: str, step: str | None) -> set[str | None]:
     """Steps with more than one attempt so far: their lines show the attempt number."""
-    return {row["step"] for row in store.attempts(run_id, step) if row["attempt"] > 1}
+    return {attempt.step for attempt in history.attempts(run_id, step) if attempt.attempt > 1}
 
 
-def print_stored(store: Store, run_id: str, step: str | None, show: Printer, after: int = 0) -> int:
+def print_stored(history: History, run_id: str, step: str | None, show: Printer, after: int = 0) -> int:
     """Print the lines stored after id ``after``, a page at a time; the last id printed."""
-    while rows := store.logs(run_id, step, after=after, limit=PAGE):
-        show(rows)
-        after = rows[-1]["id"]
+    while lines := history.logs(run_id, step, after=after, limit=PAGE):
+        show(lines)
+        after = lines[-1].id
     return after
 
 
-def follow_run(store: Store, run_id: str, step: str | None, show: Printer, last: int) -> None:
+def follow_run(history: History, run_id: str, step: str | None, show: Printer, last: int) -> None:
     """Print lines as the store receives them until the run has ended and all of them are printed."""
-    from framework0.engine.history import ALIVE, ELSEWHERE, GONE, runner_state
-
     while True:
-        state = runner_state(store.find_run(run_id))  # before reading: lines of an ended run are all stored
-        printed = print_stored(store, run_id, step, show, last)
+        state = history.run(run_id).runner_state()  # before reading: lines of an ended run are all stored
+        printed = print_stored(history, run_id, step, show, last)
         if printed != last:
             last = printed
             continue
-        if state == GONE:
+        if state == "gone":
             click.echo(f"note: the process running run {run_id} is gone; f0 resume {run_id} continues it", err=True)
-        if state not in (ALIVE, ELSEWHERE):
+        if state not in ("alive", "elsewhere"):
             return
         time.sleep(POLL_EVERY)
 
 
 class Printer:
-    """Writes stored log rows as lines: ``step[item] #attempt stream | text``."""
+    """Writes stored log lines as lines: ``step[item] #attempt stream | text``."""
 
-    def __init__(self, out: IO[str], stream: str | None, retried: set[str]) -> None:
+    def __init__(self, out: IO[str], stream: str | None, retried: set[str | None]) -> None:
         self.out = out
         self.stream = stream
         self.retried = retried
 
-    def __call__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            if self.stream is not None and row["stream"] != self.stream:
+    def __call__(self, lines: Iterable[LogLine]) -> None:
+        for line in lines:
+            if self.stream is not None and line.stream != self.stream:
                 continue
-            prefix = self.prefix(row)
-            self.out.write("".join(f"{prefix} | {line}\n" for line in row["text"].split("\n")))
+            prefix = self.prefix(line)
+            self.out.write("".join(f"{prefix} | {text}\n" for text in line.text.split("\n")))
         self.out.flush()
 
-    def prefix(self, row: Mapping[str, Any]) -> str:
-        from framework0.store.schema_values import NO_ITEM
-
-        name = row["step"] or "(run)"
-        if row["item"] != NO_ITEM:
-            name += f"[{row['item']}]"
-        if row["attempt"] > 1:
-            self.retried.add(row["step"])
-        if row["step"] in self.retried:
-            name += f" #{row['attempt']}"
-        if row["stream"] != "stdout":
-            name += f" {row['stream']}"
+    def prefix(self, line: LogLine) -> str:
+        name = line.step or "(run)"
+        if line.item is not None:
+            name += f"[{line.item}]"
+        if line.attempt > 1:
+            self.retried.add(line.step)
+        if line.step in self.retried:
+            name += f" #{line.attempt}"
+        if line.stream != "stdout":
+            name += f" {line.stream}"
         return name

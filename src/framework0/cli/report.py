@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 
 
 @click.command()
@@ -30,16 +30,13 @@ def report(run_id: str, output: str, store: str | None, debug: bool) -> None:
       f0 report 3fa2c1 -o report.html
       f0 report 3fa2c1 -o /tmp/run.html --store postgresql://ci-db/framework0
     """
+    import framework0.history
     from framework0.cli.output import size_text, write_output
-    from framework0.store import open_store
     from framework0.viz.pages import render_report
     from framework0.viz.run_view import run_view
 
-    history = open_store(store, create=False)
-    try:
+    with framework0.history.open(config=command_config(store)) as history:
         view = run_view(history, run_id)
-    finally:
-        history.close()
     written = write_output(output, render_report(view))
     count = len(view["steps"])
     click.echo(

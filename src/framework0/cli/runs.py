@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from framework0.cli.options import debug_option, store_option
+from framework0.cli.options import command_config, debug_option, store_option
 
 if TYPE_CHECKING:
     from framework0.engine.result import RunResult
-    from framework0.store.database import Store
+    from framework0.history import History, RunSummary
 
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
 DEFAULT_LIMIT = 50
@@ -57,11 +57,9 @@ def recipe_name(test_id: str | None, recipe_path: str | None) -> str:
     return test_id or (PurePath(recipe_path).name if recipe_path else "") or "recipe"
 
 
-def shown_status(run: Mapping[str, Any]) -> str:
+def shown_status(run: RunSummary) -> str:
     """The status for people: a run whose runner is gone says so (--json keeps "running")."""
-    from framework0.engine.history import GONE, runner_state
-
-    return GONE_STATUS if runner_state(run) == GONE else str(run["status"])
+    return GONE_STATUS if run.runner_state() == "gone" else run.status
 
 
 def tally(counts: Mapping[str, int]) -> str:
@@ -112,19 +110,15 @@ def list_command(
       f0 runs list --recipe ETL-001 --status failed --since 7d
       f0 runs list --since 2026-01-31 --json
     """
-    from framework0.store import open_store
+    import framework0.history
 
     since_at = parse_moment(since, option="--since", now=time.time()) if since is not None else None
-    opened = open_store(store, create=False)
-    try:
-        rows = opened.list_runs(recipe=recipe, status=status, since=since_at, limit=limit + 1 if limit else None)
-        more = bool(limit) and len(rows) > limit
-        rows = rows[:limit] if limit else rows
-        counts = opened.step_counts([row["run_id"] for row in rows])
-    finally:
-        opened.close()
+    with framework0.history.open(config=command_config(store)) as history:
+        rows = history.list_runs(recipe=recipe, status=status, since=since_at, limit=limit + 1 if limit else None)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     if as_json:
-        click.echo(json.dumps([_listed(row, counts[row["run_id"]]) for row in rows], indent=2))
+        click.echo(json.dumps([_listed(row) for row in rows], indent=2))
         return
     if not rows:
         click.echo("no runs recorded" + (" that match" if recipe or status or since else ""))
@@ -133,12 +127,12 @@ def list_command(
     for row in rows:
         table.append(
             (
-                row["run_id"],
-                recipe_name(row["test_id"], row["recipe_path"]),
+                row.run_id,
+                recipe_name(row.test_id, row.recipe_path),
                 shown_status(row),
-                local_time(row["started_at"]),
-                _duration(row["started_at"], row["finished_at"]),
-                tally(counts[row["run_id"]]),
+                local_time(row.started_at),
+                _duration(row.started_at, row.finished_at),
+                tally(row.step_counts),
             )
         )
     widths = [max(len(line[column]) for line in table) for column in range(len(table[0]) - 1)]
@@ -150,22 +144,20 @@ def list_command(
         click.echo(f"({newest}; --limit N shows more, --limit 0 all)")
 
 
-def _listed(row: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, Any]:
-    from framework0.engine.history import GONE, runner_state
+def _listed(row: RunSummary) -> dict[str, Any]:
     from framework0.engine.result import iso
 
-    finished = row["finished_at"]
     return {
-        "run_id": row["run_id"],
-        "recipe": {"test_id": row["test_id"], "path": row["recipe_path"]},
-        "status": row["status"],
-        "runner_gone": runner_state(row) == GONE,
-        "started_at": iso(row["started_at"]),
-        "finished_at": iso(finished),
-        "duration_s": round(finished - row["started_at"], 6) if finished is not None else None,
-        "error": {"type": row["error_type"], "message": row["error_message"] or ""} if row["error_type"] else None,
-        "sessions": row["sessions"],
-        "steps": dict(counts),
+        "run_id": row.run_id,
+        "recipe": {"test_id": row.test_id, "path": row.recipe_path},
+        "status": row.status,
+        "runner_gone": row.runner_state() == "gone",
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "duration_s": row.duration_s,
+        "error": row.error.to_dict() if row.error else None,
+        "sessions": row.sessions,
+        "steps": dict(row.step_counts),
     }
 
 
@@ -189,31 +181,27 @@ def show_command(run_id: str, as_json: bool, store: str | None, debug: bool) -> 
       f0 runs show 3f2a9c
       f0 runs show 3f2a9c --json > result.json
     """
-    from framework0.engine.history import result_document, stored_result
-    from framework0.store import open_store
+    import framework0.history
+    from framework0.engine.history import result_document
 
-    opened = open_store(store, create=False)
-    try:
-        result = stored_result(opened, run_id)
+    with framework0.history.open(config=command_config(store)) as history:
+        result = history.result(run_id)
         if as_json:
             click.echo(json.dumps(result_document(result), indent=2, default=str))
             return
-        click.echo(_summary(opened, result, debug=debug))
-    finally:
-        opened.close()
+        click.echo(_summary(history, result, debug=debug))
 
 
-def _summary(store: Store, result: RunResult, *, debug: bool) -> str:
+def _summary(history: History, result: RunResult, *, debug: bool) -> str:
     from framework0.cli.progress import ICONS
-    from framework0.engine.history import GONE, runner_state
     from framework0.recipe.durations import format_duration
 
-    run = store.find_run(result.run_id)
-    state = runner_state(run)
+    run = history.run(result.run_id)
+    state = run.runner_state()
     name = recipe_name(result.test_id, result.recipe_path)
     lines = [f"run {result.run_id}  {name}" + (f"  ({result.recipe_path})" if result.recipe_path else "")]
     if result.status == "running":
-        lines.append(f"  status    {GONE_STATUS if state == GONE else 'running'}")
+        lines.append(f"  status    {GONE_STATUS if state == 'gone' else 'running'}")
     else:
         lines.append(f"  status    {result.status} in {format_duration(result.duration_s)}")
     lines.append(f"  started   {local_time(result.started_at)}")
@@ -221,16 +209,16 @@ def _summary(store: Store, result: RunResult, *, debug: bool) -> str:
         lines.append(f"  finished  {local_time(result.finished_at)}")
     if result.error is not None:
         lines.append(f"  error     {result.error.type}: {result.error.message}")
-    if state == GONE:
+    if state == "gone":
         lines.append(
-            f"  its runner (process {run['pid']} on this machine) is gone; f0 resume {result.run_id} continues it"
+            f"  its runner (process {run.pid} on this machine) is gone; f0 resume {result.run_id} continues it"
         )
     lines.append("params" + ("" if result.params else "  (none)"))
     lines += [f"  {key} = {json.dumps(value, default=str)}" for key, value in result.params.items()]
     lines.append("steps" + ("" if result.steps else "  (none)"))
     width = max((len(step) for step in result.steps), default=0)
     retried = {step.name for step in result.steps.values() if step.attempts > 1}
-    earlier = store.attempts(result.run_id) if retried else []
+    earlier = history.attempts(result.run_id) if retried else []
     for step in result.steps.values():
         duration = format_duration(step.duration_s) if step.duration_s is not None else ""
         attempts = f"{step.attempts} attempt{'s' if step.attempts != 1 else ''}" if step.attempts else ""
@@ -244,22 +232,22 @@ def _summary(store: Store, result: RunResult, *, debug: bool) -> str:
         if step.reason:
             lines.append(f"      ({step.reason})")
         for attempt in earlier:
-            if attempt["step"] == step.name and attempt["error_type"] and attempt["retry_in_s"] is not None:
-                item = f"[{attempt['item']}]" if attempt["item"] >= 0 else ""
+            if attempt.step == step.name and attempt.error and attempt.retry_in_s is not None:
+                item = f"[{attempt.item}]" if attempt.item is not None else ""
                 lines.append(
-                    f"      attempt {attempt['attempt']}{item} failed: {attempt['error_type']}: "
-                    f"{_indented(attempt['error_message'] or '')}; retried"
+                    f"      attempt {attempt.attempt}{item} failed: {attempt.error.type}: "
+                    f"{_indented(attempt.error.message)}; retried"
                 )
         if debug and step.error is not None and step.error.traceback:
             lines.append(f"      --- traceback ---\n{step.error.traceback.rstrip()}")
-    sessions = store.sessions(result.run_id)
+    sessions = history.sessions(result.run_id)
     if len(sessions) > 1:
         lines.append("sessions")
         for session in sessions:
-            start = f" --from {session['from_step']}" if session["from_step"] else ""
+            start = f" --from {session.from_step}" if session.from_step else ""
             lines.append(
-                f"  {session['session']}  {session['kind']}{start}  {local_time(session['started_at'])}  "
-                f"{_duration(session['started_at'], session['finished_at'])}  {session['status']}"
+                f"  {session.session}  {session.kind}{start}  {local_time(session.started_at)}  "
+                f"{_duration(session.started_at, session.finished_at)}  {session.status}"
             )
     if result.context:
         lines.append(f"context  {len(result.context)} key{'s' if len(result.context) != 1 else ''}")
