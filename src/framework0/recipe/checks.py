@@ -250,6 +250,8 @@ class _Drafter:
         return RetryPolicy(**{**inherited, **given}) if given else self.default_retry
 
     def depends_on(self, value: Any, site: Site, key: str) -> Any:
+        if type(value) is list and all(type(name) is str for name in value):
+            return tuple(dict.fromkeys(value))
         names = self.problems.string_list(value, site.at(key), "'depends_on'")
         return tuple(dict.fromkeys(names)) if names is not None else None
 
@@ -505,7 +507,8 @@ class _TemplateReader:
                 "the step gets no dependency and could run before the step it reads",
             )
         in_foreach = self.in_foreach and foreach_names
-        for name in sorted(refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)):
+        unknown = refs.names - (_NAMES_IN_FOREACH if in_foreach else _NAMES)
+        for name in sorted(unknown) if unknown else ():
             if name in FOREACH_NAMES:
                 message = (
                     f"{short_repr(name)} is only defined in the args of a step with 'foreach'"
@@ -520,12 +523,12 @@ class _TemplateReader:
                 )
             problems.at_value(self.site.at(*path), message)
         declared = self.linker.parts.params
-        for param in sorted(refs.params):
+        for param in sorted(refs.params) if not refs.params <= declared.keys() else ():
             if param not in declared:
                 hint = did_you_mean(param, declared)
                 problems.at_value(self.site.at(*path), f"template reads unknown param {short_repr(param)}{hint}")
         defined = self.linker.defined
-        for step in sorted(refs.steps):
+        for step in sorted(refs.steps) if refs.steps else ():
             if step == self.name:
                 message = f"step {short_repr(step)} cannot read its own output in its templates"
                 problems.at_value(self.site.at(*path), message)
@@ -534,7 +537,7 @@ class _TemplateReader:
                 problems.at_value(self.site.at(*path), f"template reads unknown step {short_repr(step)}{hint}")
             else:
                 self.steps.add(step)
-        for step, field in sorted(refs.step_fields):
+        for step, field in sorted(refs.step_fields) if refs.step_fields else ():
             if field not in STEP_FIELDS and step in defined:
                 fields = " and ".join(repr(name) for name in STEP_FIELDS)
                 message = f"template reads steps.{step}.{field}: a step has {fields}{did_you_mean(field, STEP_FIELDS)}"

@@ -37,6 +37,8 @@ _ENTRY = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}):(?: +|$)")
 _SCALAR = rf"{_PLAIN.pattern}|\"[^\"\\\\]*\"|'[^']*'"
 #: one ``key: value`` of a flow mapping whose key and value are scalars, and what follows it
 _FLOW_PAIR = re.compile(rf"({_SCALAR}): +({_SCALAR}) *(?:, *|(\}}))")
+#: one scalar item of a flow sequence, and what follows it
+_FLOW_ITEM = re.compile(rf"({_SCALAR}) *(?:, *|(\]))")
 _END = re.compile(r"(?: +(?:#.*)?)?$")
 #: a whole line's ``key: value`` of a block mapping whose value is a scalar, a comment after it allowed
 _BLOCK_PAIR = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}): +({_SCALAR})(?: +(?:#.*)?)?$")
@@ -150,7 +152,7 @@ class _Reader:
             index += 1
             if start < len(raw) and raw[start] != "#":
                 value, end = self.inline(raw, start, number, key_path, depth + 1)
-                if _END.match(raw, end) is None:
+                if end != len(raw) and _END.match(raw, end) is None:
                     raise _Outside
             elif index < count and lines[index][1] > column:
                 value, index = self.block(index, key_path, depth + 1)
@@ -189,14 +191,14 @@ class _Reader:
                 value, index = self.mapping(index, start, item_path, depth + 1)
             else:
                 value, end = self.inline(raw, start, number, item_path, depth + 1)
-                if _END.match(raw, end) is None:
+                if end != len(raw) and _END.match(raw, end) is None:
                     raise _Outside
                 index += 1
             sequence.append(value)
             if index == count:
                 return sequence, index
             _, indent, raw = lines[index]
-            if indent == column and _is_item(raw, indent):
+            if indent == column and (raw.startswith("- ", indent) or len(raw) == indent + 1 and raw[indent] == "-"):
                 continue
             if indent <= column:
                 return sequence, index
@@ -249,31 +251,38 @@ class _Reader:
         self.value_marks[path] = (number, start)
         self.nodes += 1
         value_marks, key_marks = self.value_marks, self.key_marks
+        scalars, scalar = self.scalars, self.scalar
         is_mapping = raw[start] == "{"
-        close = "}" if is_mapping else "]"
+        close, simple = ("}", _FLOW_PAIR) if is_mapping else ("]", _FLOW_ITEM)
         position = _skip(raw, start + 1)
         result: Any = {} if is_mapping else []
         if raw[position] == close:
             return result, position + 1
-        if is_mapping:  # the usual case first: scalar keys and values, one match each
-            scalars, scalar = self.scalars, self.scalar
-            pair = _FLOW_PAIR.match(raw, position)
-            while pair is not None:
-                key_text, value_text, closed = pair.groups()
-                key = scalars[key_text] if key_text in scalars else scalar(key_text)
-                if type(key) not in _KEY_TYPES or key in result:
-                    raise _Outside
-                value = scalars[value_text] if value_text in scalars else scalar(value_text)
-                item_path = (*path, key)
-                key_marks[item_path] = (number, pair.start(1))
-                value_marks[item_path] = (number, pair.start(2))
-                result[key] = value
-                self.nodes += 2
-                if closed:
-                    return result, pair.end()
-                position = pair.end()
-                pair = _FLOW_PAIR.match(raw, position)
         while True:
+            found = simple.match(raw, position)
+            if found is not None:  # the usual case: a scalar entry, one match
+                if is_mapping:
+                    key_text, value_text, closed = found.groups()
+                    key = scalars[key_text] if key_text in scalars else scalar(key_text)
+                    if type(key) not in _KEY_TYPES or key in result:
+                        raise _Outside
+                    item_path = (*path, key)
+                    key_marks[item_path] = (number, position)
+                    value_marks[item_path] = (number, found.start(2))
+                    result[key] = scalars[value_text] if value_text in scalars else scalar(value_text)
+                    self.nodes += 2
+                else:
+                    value_text, closed = found.groups()
+                    item_path = (*path, len(result))
+                    value_marks[item_path] = (number, position)
+                    result.append(scalars[value_text] if value_text in scalars else scalar(value_text))
+                    self.nodes += 1
+                position = found.end()
+                if closed:
+                    return result, position
+                if raw[position] in ",]}":
+                    raise _Outside  # a trailing or doubled comma
+                continue
             if is_mapping:
                 key_start = position
                 if raw[position] in "{[":
