@@ -160,15 +160,18 @@ class QueuedExecutor(Executor, Generic[W]):
         return self._start_workers(workers, log_here)
 
     def submit(self, task: AttemptTask) -> None:
+        worker: W | None = None
         with self._lock:
             broken = self._broken
-            if broken is None:
-                self._pending.append(task)
-            else:
+            if broken is not None:
                 self._holds += 1
-        if broken is None:
-            self._dispatch()
-        else:
+            elif self._pending or self._holds or (worker := self._claim(task)) is None:
+                self._pending.append(task)  # started by whoever frees a worker or resumes the queue
+            else:
+                self._launched[task.key] = worker
+        if worker is not None:
+            self._launch(task, worker)
+        elif broken is not None:
             self._tell_failed(task.key, broken)
 
     def resume(self) -> None:
@@ -211,16 +214,20 @@ class QueuedExecutor(Executor, Generic[W]):
     # -- for subclasses ----------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        """Hand waiting tasks to free workers, in order, unless a failure holds the queue."""
-        while True:
-            with self._lock:
-                if not self._pending or self._holds:
-                    return
+        """Hand waiting tasks to free workers, in order, unless a failure holds the queue. Call it
+        after freeing a worker or lifting a hold (a task that arrives then starts at once)."""
+        if not self._pending:  # read without the lock: whoever adds a task after this sees the worker
+            return
+        launches: list[tuple[AttemptTask, W]] = []
+        with self._lock:
+            while self._pending and not self._holds:
                 worker = self._claim(self._pending[0])
                 if worker is None:
-                    return
+                    break
                 task = self._pending.popleft()
                 self._launched[task.key] = worker
+                launches.append((task, worker))
+        for task, worker in launches:
             self._launch(task, worker)
 
     def _ended(self, outcome: AttemptOutcome) -> W | None:

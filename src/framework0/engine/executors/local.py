@@ -79,7 +79,12 @@ class LocalExecutor(QueuedExecutor[_Worker]):
         run_in_this_thread(task, self._context, self._monitor, self._notify, self._capture_here)
 
     def _claim(self, task: AttemptTask) -> _Worker | None:
-        return self._idle.pop() if self._idle else None
+        if not self._idle:
+            return None
+        worker = self._idle.pop()
+        # Set under the lock, as ``_cancel_running`` reads them, and before the thread takes the task.
+        worker.current, worker.cancelled = task.key, CancelToken()
+        return worker
 
     def _launch(self, task: AttemptTask, worker: _Worker) -> None:
         worker.tasks.put(task)
@@ -93,12 +98,11 @@ class LocalExecutor(QueuedExecutor[_Worker]):
             task = worker.tasks.get()
             if task is None:
                 return
-            cancelled = CancelToken()
-            with self._lock:
-                worker.current, worker.cancelled = task.key, cancelled
             try:
                 notify((task.key, time.time()))
-                context = Context(state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=cancelled)
+                context = Context(
+                    state, ChangeSource(NODE, task.step, task.attempt, task.item), cancelled=worker.cancelled
+                )
                 outcome = execute_attempt(task, context, monitor, capture=capture)
             except StepCancelled as error:  # landed outside the attempt's own handlers
                 info, types = error_info(error)
@@ -127,7 +131,7 @@ class LocalExecutor(QueuedExecutor[_Worker]):
                 return
             if worker.cancelled is not None:
                 worker.cancelled.set()
-            if worker.thread.ident is not None:
+            if worker.thread.ident is not None and worker.tasks.empty():  # its thread took the task
                 interrupt(worker.thread.ident)
 
     def _abandon_running(self, key: int, worker: _Worker) -> None:
