@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import pathlib
 import time
@@ -413,3 +414,9 @@ def test_a_file_name_with_a_newline_is_quoted_so_the_message_stays_one_line() ->
         parse_yaml("a: [\n", file="bad\nname.yaml")
     assert str(caught.value).startswith("'bad\\nname.yaml':2:1: invalid YAML: ")
     assert "\n" not in str(caught.value)
+
+
+def test_a_span_made_by_the_reader_equals_a_span_made_by_its_class() -> None:
+    assert {field.name for field in dataclasses.fields(Span)} == {"file", "line", "col"}
+    assert yaml_source._new_span("r.yaml", 2, 3) == Span("r.yaml", 2, 3)
+    assert hash(yaml_source._new_span("r.yaml", 2, 3)) == hash(Span("r.yaml", 2, 3))
