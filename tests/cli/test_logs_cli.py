@@ -1,17 +1,17 @@
 """``f0 logs``: what steps printed and logged, per attempt, read back from the store; through the real
-``f0`` command in a subprocess, each test with a store of its own."""
+``f0`` command in process (a real process where it must be one: following, Ctrl-C), each test
+with a store of its own."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.helpers import eventually, invoke, start_f0
 
 from framework0.errors import StoreNotFound
 from framework0.store import open_store
@@ -78,21 +78,9 @@ steps:
 """
 
 
-def environment() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-
-
 def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    """``f0 ARGS`` in ``cwd`` (in this process), with no F0_* setting from the test session."""
+    return invoke(*args, cwd=cwd)
 
 
 @pytest.fixture
@@ -188,31 +176,18 @@ def test_an_unknown_run_is_one_line_and_exit_2(project):
 @pytest.mark.parametrize("recipe", ["live.yaml", "live_on_a_worker.yaml"], ids=["scheduler-thread", "worker-thread"])
 def test_follow_prints_lines_as_they_come_and_exits_when_the_run_ends(project, recipe):
     url = store_url(project)
-    command = [sys.executable, "-m", "framework0"]
-    run = subprocess.Popen(
-        [*command, "run", recipe, "--store", url],
-        cwd=project,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    run = start_f0("run", recipe, "--store", url, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     follow = None
     try:
         run_id = wait_for_line(project, "first")
-        follow = subprocess.Popen(
-            [*command, "logs", run_id, "--follow", "--store", url],
-            cwd=project,
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(1)
+        follow = start_f0("logs", run_id, "--follow", "--store", url, cwd=project)
+        assert follow.stdout is not None
+        first = follow.stdout.readline()  # it follows now: the stored line is printed
         assert follow.poll() is None, "f0 logs --follow ended while the run still ran"
         (project / "go").touch()
-        out, err = follow.communicate(timeout=30)
-        assert (follow.returncode, out, err) == (0, "live | first\nlive | second\n", "")
-        assert run.wait(timeout=30) == 0
+        out, err = follow.communicate(timeout=60)
+        assert (follow.returncode, first + out, err) == (0, "live | first\nlive | second\n", "")
+        assert run.wait(timeout=60) == 0
     finally:
         for process in (run, follow):
             if process is not None and process.poll() is None:
@@ -223,56 +198,49 @@ def test_follow_prints_lines_as_they_come_and_exits_when_the_run_ends(project, r
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
 def test_ctrl_c_stops_follow_quietly_with_exit_130(project):
     url = store_url(project)
-    command = [sys.executable, "-m", "framework0"]
-    run = subprocess.Popen(
-        [*command, "run", "live_on_a_worker.yaml", "--store", url],
+    run = start_f0(
+        "run",
+        "live_on_a_worker.yaml",
+        "--store",
+        url,
         cwd=project,
-        env=environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     follow = None
     try:
         run_id = wait_for_line(project, "first")
-        follow = subprocess.Popen(
-            [*command, "logs", run_id, "--follow", "--store", url],
-            cwd=project,
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        follow = start_f0("logs", run_id, "--follow", "--store", url, cwd=project)
         assert follow.stdout is not None
         first = follow.stdout.readline()  # it follows now: the stored line is printed
         follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=30)
+        out, err = follow.communicate(timeout=60)
         assert (follow.returncode, first + out, err) == (130, "live | first\n", "")
     finally:
         (project / "go").touch()
-        run.wait(timeout=30)
+        run.wait(timeout=60)
         if follow is not None and follow.poll() is None:
             follow.kill()
             follow.wait()
 
 
-def wait_for_line(folder: Path, text: str, within: float = 30) -> str:
+def logged_run(folder: Path, text: str) -> str | None:
+    """The id of the folder's run whose store holds a log line ``text``, if there is one yet."""
+    if not (folder / "runs.db").exists():
+        return None
+    store = open_store(store_url(folder), create=False)  # never a migration of its own, racing the runner's
+    try:
+        for run in store.list_runs():
+            if any(row["text"] == text for row in store.logs(run["run_id"])):
+                return str(run["run_id"])
+        return None
+    finally:
+        store.close()
+
+
+def wait_for_line(folder: Path, text: str) -> str:
     """The id of the folder's one run, once its store holds a log line ``text``."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if (folder / "runs.db").exists():
-            try:  # never a migration of its own, racing the runner's (create=False)
-                store = open_store(store_url(folder), create=False)
-            except StoreNotFound:  # the runner has not made it yet
-                time.sleep(0.05)
-                continue
-            try:
-                for run in store.list_runs():
-                    if any(row["text"] == text for row in store.logs(run["run_id"])):
-                        return str(run["run_id"])
-            finally:
-                store.close()
-        time.sleep(0.05)
-    raise AssertionError(f"no log line {text!r} within {within}s")
+    return eventually(lambda: logged_run(folder, text), f"a log line {text!r}", ignoring=(StoreNotFound,))
 
 
 @pytest.mark.parametrize("executor", ["local", "process"])
