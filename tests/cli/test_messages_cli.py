@@ -7,19 +7,19 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
+from tests.helpers import f0 as f0_process
+from tests.helpers import invoke, one_line_error, start_f0
+from tests.server.servers import server_thread
 
-if TYPE_CHECKING:  # mypy names these modules tests.*; pytest has their folders on sys.path
-    from tests.cli.f0_command import environment, f0, one_line_error
-    from tests.server.servers import server_thread
-else:
-    from f0_command import environment, f0, one_line_error
-    from servers import server_thread
+
+def f0(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``f0 ARGS`` in ``cwd``, in this process; F0_* settings only from ``env``."""
+    return invoke(*args, cwd=cwd, env=env)
+
 
 HELLO = "steps:\n  - name: greet\n    uses: hello_world\n"
 
@@ -246,7 +246,7 @@ def test_clean_dry_run_lists_runs_in_aligned_columns(recorded: Recorded) -> None
 def test_lines_of_parallel_steps_reach_a_pipe_whole(recorded: Recorded) -> None:
     (recorded.folder / "chatty.yaml").write_text(CHATTY, encoding="utf-8")
 
-    process = recorded.f0("run", "chatty.yaml")
+    process = f0_process("run", "chatty.yaml", "--store", store(recorded.folder), cwd=recorded.folder)
 
     assert process.returncode == 0, process.stderr
     lines = process.stdout.splitlines()
@@ -259,15 +259,7 @@ def test_lines_of_parallel_steps_reach_a_pipe_whole(recorded: Recorded) -> None:
 def first_line_then_close(*args: str, cwd: Path) -> tuple[str, int, str]:
     """Run ``f0 ARGS``, read one line of its output and close the pipe, as ``f0 ARGS | head -1`` does:
     (the line, the exit status, what it wrote on stderr)."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    ) as process:
+    with start_f0(*args, cwd=cwd) as process:
         assert process.stdout is not None and process.stderr is not None
         line = process.stdout.readline()
         process.stdout.close()
