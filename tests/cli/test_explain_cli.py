@@ -1,16 +1,12 @@
-"""``f0 explain RUN STEP`` says why a step ran, through the real command: cleanup steps, steps after
+"""``f0 explain RUN STEP`` says why a step ran, through the command line (in process): cleanup steps, steps after
 a tolerated failure, and the sessions of a resumed run."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tests.cli.f0_command import f0
-else:
-    from f0_command import f0
+from tests.helpers import invoke
 
 CLEANUP = """\
 steps:
@@ -58,7 +54,7 @@ steps:
 
 def run(folder: Path, recipe: str, *args: str) -> str:
     (folder / "recipe.yaml").write_text(recipe, encoding="utf-8")
-    process = f0("run", "recipe.yaml", "--json", "--store", store(folder), *args, cwd=folder)
+    process = invoke("run", "recipe.yaml", "--json", "--store", store(folder), *args, cwd=folder)
     assert process.returncode in (0, 1), process.stderr
     run_id: str = json.loads(process.stdout)["run_id"]
     return run_id
@@ -69,7 +65,7 @@ def store(folder: Path) -> str:
 
 
 def explain(folder: Path, run_id: str, step: str) -> list[str]:
-    process = f0("explain", run_id, step, "--store", store(folder), cwd=folder)
+    process = invoke("explain", run_id, step, "--store", store(folder), cwd=folder)
     assert process.returncode == 0, process.stderr
     return process.stdout.splitlines()
 
@@ -122,7 +118,7 @@ def test_a_step_run_again_by_resume_names_the_session_it_failed_in(tmp_path: Pat
     (tmp_path / "broken").touch()
     run_id = run(tmp_path, FLAKY)
     (tmp_path / "broken").unlink()
-    resumed = f0("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
+    resumed = invoke("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
     assert explain(tmp_path, run_id, "load") == [
@@ -135,7 +131,7 @@ def test_a_step_kept_by_resume_says_it_did_not_run_again(tmp_path: Path) -> None
     (tmp_path / "broken").touch()
     run_id = run(tmp_path, FLAKY)
     (tmp_path / "broken").unlink()
-    resumed = f0("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
+    resumed = invoke("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
     assert explain(tmp_path, run_id, "fetch") == [
@@ -149,10 +145,10 @@ def test_a_step_kept_by_resume_says_it_did_not_run_again(tmp_path: Path) -> None
 def test_a_step_that_failed_twice_names_the_session_of_its_last_failure(tmp_path: Path) -> None:
     (tmp_path / "broken").touch()
     run_id = run(tmp_path, FLAKY)
-    again = f0("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
+    again = invoke("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
     assert again.returncode == 1, again.stdout + again.stderr
     (tmp_path / "broken").unlink()
-    resumed = f0("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
+    resumed = invoke("resume", run_id, "--store", store(tmp_path), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
     assert explain(tmp_path, run_id, "load")[1:] == ["ran again in session 3 (f0 resume): it failed in session 2"]

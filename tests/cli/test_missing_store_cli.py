@@ -9,16 +9,10 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:  # mypy names these modules tests.*; pytest has their folders on sys.path
-    from tests.cli.f0_command import f0, one_line_error
-    from tests.store.store_backends import postgres_schema
-else:
-    from f0_command import f0, one_line_error
-    from store_backends import postgres_schema
+from tests.helpers import invoke, one_line_error
+from tests.store.store_backends import postgres_schema
 
 READING = [
     ["runs", "list"],
@@ -43,7 +37,7 @@ def everything_in(folder: Path) -> list[str]:
 def test_a_reading_command_in_a_folder_without_a_store_says_so_and_creates_nothing(
     tmp_path: Path, args: list[str]
 ) -> None:
-    process = f0(*args, cwd=tmp_path)
+    process = invoke(*args, cwd=tmp_path)
 
     url = f"sqlite:///{tmp_path.resolve() / '.framework0' / 'framework0.db'}"
     assert one_line_error(process) == (
@@ -54,7 +48,7 @@ def test_a_reading_command_in_a_folder_without_a_store_says_so_and_creates_nothi
 
 def test_a_mistyped_store_url_creates_neither_the_file_nor_its_folder(tmp_path: Path) -> None:
     wanted = tmp_path / "runs" / "framework0.db"
-    process = f0("runs", "list", "--store", f"sqlite:///{tmp_path}/rnus/framework0.db", cwd=tmp_path)
+    process = invoke("runs", "list", "--store", f"sqlite:///{tmp_path}/rnus/framework0.db", cwd=tmp_path)
 
     assert one_line_error(process) == (
         f"error: no store at {tmp_path}/rnus/framework0.db (sqlite:///{tmp_path}/rnus/framework0.db): "
@@ -65,7 +59,7 @@ def test_a_mistyped_store_url_creates_neither_the_file_nor_its_folder(tmp_path: 
 
 
 def test_the_store_in_f0_store_is_not_created_either(tmp_path: Path) -> None:
-    process = f0("runs", "list", cwd=tmp_path, env={"F0_STORE": f"sqlite:///{tmp_path}/elsewhere/f0.db"})
+    process = invoke("runs", "list", cwd=tmp_path, env={"F0_STORE": f"sqlite:///{tmp_path}/elsewhere/f0.db"})
 
     assert one_line_error(process).startswith(f"error: no store at {tmp_path}/elsewhere/f0.db (")
     assert everything_in(tmp_path) == []
@@ -74,7 +68,7 @@ def test_the_store_in_f0_store_is_not_created_either(tmp_path: Path) -> None:
 def test_an_empty_file_is_no_store_and_stays_empty(tmp_path: Path) -> None:
     (tmp_path / "runs.db").touch()
 
-    process = f0("runs", "list", "--store", "sqlite:///runs.db", cwd=tmp_path)
+    process = invoke("runs", "list", "--store", "sqlite:///runs.db", cwd=tmp_path)
 
     assert one_line_error(process).startswith("error: no store at runs.db (sqlite:///runs.db): ")
     assert (tmp_path / "runs.db").stat().st_size == 0
@@ -85,7 +79,7 @@ def test_a_sqlite_database_without_framework0_tables_is_left_as_it_was(tmp_path:
     with closing(sqlite3.connect(other)) as connection, connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
 
-    process = f0("runs", "list", "--store", f"sqlite:///{other}", cwd=tmp_path)
+    process = invoke("runs", "list", "--store", f"sqlite:///{other}", cwd=tmp_path)
 
     assert one_line_error(process).startswith(f"error: no store at {other} (")
     with closing(sqlite3.connect(other)) as connection:
@@ -95,7 +89,7 @@ def test_a_sqlite_database_without_framework0_tables_is_left_as_it_was(tmp_path:
 
 def test_a_postgresql_database_without_framework0_tables_is_no_store_and_is_not_migrated(tmp_path: Path) -> None:
     with postgres_schema() as url:
-        process = f0("runs", "list", "--store", url, cwd=tmp_path)
+        process = invoke("runs", "list", "--store", url, cwd=tmp_path)
 
         message = one_line_error(process)
         import psycopg
@@ -114,9 +108,9 @@ def test_a_postgresql_database_without_framework0_tables_is_no_store_and_is_not_
 
 def test_a_store_that_a_run_created_is_read(tmp_path: Path) -> None:
     (tmp_path / "hello.yaml").write_text("steps:\n  - name: greet\n    uses: hello_world\n", encoding="utf-8")
-    assert f0("run", "hello.yaml", cwd=tmp_path).returncode == 0
+    assert invoke("run", "hello.yaml", cwd=tmp_path).returncode == 0
 
-    listing = f0("runs", "list", cwd=tmp_path)
+    listing = invoke("runs", "list", cwd=tmp_path)
 
     assert listing.returncode == 0, listing.stderr
     assert "hello.yaml" in listing.stdout
@@ -147,7 +141,7 @@ def test_a_bad_store_url_is_a_usage_error_of_one_line(
 ) -> None:
     (tmp_path / "hello.yaml").write_text("steps:\n  - name: greet\n    uses: hello_world\n", encoding="utf-8")
 
-    process = f0(*command, "--store", url, cwd=tmp_path)
+    process = invoke(*command, "--store", url, cwd=tmp_path)
 
     assert one_line_error(process) == message
     assert everything_in(tmp_path) == ["hello.yaml"]

@@ -5,14 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:  # mypy names these modules tests.*; pytest has their folder on sys.path
-    from tests.cli.f0_command import environment, one_line_error
-else:
-    from f0_command import environment, one_line_error
+from tests.helpers import environment, one_line_error
 
 # runs the f0 command line with one module (and its submodules) made impossible to import, as if
 # it were not installed
