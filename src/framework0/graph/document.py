@@ -12,15 +12,16 @@ def graph_document(recipe: Recipe) -> dict[str, Any]:
     """``{"steps": [{"name", "scriptlet", "upstream"}]}`` in recipe order: what the dashboard and reports
     draw, even for steps that never ran or a recipe that has changed since. A step with
     ``trigger: always`` or ``continue_on_error: true`` has that key too (what ``f0 explain`` tells)."""
-    return {
-        "steps": [
-            {
-                "name": step.name,
-                "scriptlet": step.scriptlet.name + (" (foreach)" if step.foreach is not None else ""),
-                "upstream": list(step.upstream),
-                **({"trigger": step.trigger} if step.trigger != "on_success" else {}),
-                **({"continue_on_error": True} if step.continue_on_error else {}),
-            }
-            for step in recipe.steps
-        ]
-    }
+    steps: list[dict[str, Any]] = []
+    for step in recipe.steps:
+        entry: dict[str, Any] = {
+            "name": step.name,
+            "scriptlet": step.scriptlet.name if step.foreach is None else step.scriptlet.name + " (foreach)",
+            "upstream": list(step.upstream),
+        }
+        if step.trigger != "on_success":
+            entry["trigger"] = step.trigger
+        if step.continue_on_error:
+            entry["continue_on_error"] = True
+        steps.append(entry)
+    return {"steps": steps}
