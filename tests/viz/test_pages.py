@@ -9,16 +9,12 @@ import hashlib
 import json
 import re
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.viz.view_samples import SCRIPT, generated_view, small_view
 
 from framework0.viz.pages import STATIC_DIR, embed_json, render_login, render_report, render_run_page, render_runs_page
-
-if TYPE_CHECKING:  # mypy names this folder's modules tests.viz.*; pytest puts the folder on sys.path
-    from tests.viz.view_samples import SCRIPT, generated_view, small_view
-else:
-    from view_samples import SCRIPT, generated_view, small_view
 
 
 class Element:

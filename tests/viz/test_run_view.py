@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.store.store_backends import backend_url
 
 import framework0
-
-if TYPE_CHECKING:  # mypy names the folder's modules tests.store.*; the helpers are put on sys.path below
-    from tests.store.store_backends import backend_url
-else:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-    from store_backends import backend_url
-
 from framework0.recipe.loader import load_recipe
 from framework0.store import open_store
 from framework0.store.database import Store
