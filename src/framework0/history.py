@@ -60,6 +60,7 @@ RunnerState = Literal["ended", "alive", "gone", "elsewhere"]
 cannot be checked from here."""
 
 _PAGE = 5000  # log rows read at a time
+_REMEMBERED = 1024  # run ids a History remembers having found
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,8 @@ class History:
     def __init__(self, store: Store, *, owns_store: bool = False) -> None:
         self._store = store
         self._owns_store = owns_store
+        #: ids (or starts of ids) found already -> the run's id: a view reads one run many times
+        self._found: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -480,21 +483,23 @@ class History:
 
     # -- graph and explanations ---------------------------------------------------------------------
 
-    def graph(self, run_id: str) -> RunGraph:
+    def graph(self, run_id: str, *, steps: Sequence[StepRecord] | None = None) -> RunGraph:
         """The run's steps and their edges as recorded when it started (what the dashboard draws,
-        also for steps that never ran); steps that have a record but are not in it come last."""
+        also for steps that never ran); steps that have a record but are not in it come last
+        (``steps``: the run's records when read already, so as not to read them again)."""
         run = self._store.find_run(run_id)
         recorded = _recorded_graph(run)
-        steps: dict[str, GraphStep] = {}
+        graph: dict[str, GraphStep] = {}
         if recorded is not None:
-            steps.update((step.name, step) for step in recorded)
+            graph.update((step.name, step) for step in recorded)
         else:
             fingerprint = _loads(run.get("fingerprint"))
             for name in fingerprint.get("steps", {}) if isinstance(fingerprint, dict) else ():
-                steps.setdefault(name, GraphStep(name))
-        for row in sorted(self._store.steps(run["run_id"]), key=lambda row: row["position"]):
-            steps.setdefault(row["name"], GraphStep(row["name"]))
-        return RunGraph(tuple(steps.values()), recorded is not None)
+                graph.setdefault(name, GraphStep(name))
+        records = self.steps(run["run_id"]) if steps is None else steps
+        for record in sorted(records, key=lambda record: record.position):
+            graph.setdefault(record.name, GraphStep(record.name))
+        return RunGraph(tuple(graph.values()), recorded is not None)
 
     def explain(self, run_id: str, step: str) -> list[str]:
         """Lines that say what became of ``step`` and why (``f0 explain``): why it ran, was skipped,
@@ -508,7 +513,13 @@ class History:
         return explain_step(self._store, run, step, graph)
 
     def _run_id(self, run_id: str) -> str:
-        return str(self._store.find_run(run_id)["run_id"])
+        found = self._found.get(run_id)
+        if found is None:
+            found = str(self._store.find_run(run_id)["run_id"])
+            if len(self._found) >= _REMEMBERED:
+                self._found.clear()
+            self._found[run_id] = found
+        return found
 
 
 def _summary(row: Mapping[str, Any], counts: Mapping[str, int]) -> RunSummary:

@@ -170,10 +170,14 @@ def test_sessions_of_a_run_that_was_never_resumed(history: History, recorded: Re
     )
 
 
-def test_logs_of_a_step_oldest_first(history: History, recorded: Recorded) -> None:
+def test_logs_of_a_step_come_in_the_order_they_were_stored(history: History, recorded: Recorded) -> None:
     lines = history.logs(recorded.runs[0].run_id, "each")
 
-    assert [(line.item, line.stream, line.text) for line in lines] == [(0, "stdout", "line 1"), (1, "stdout", "line 2")]
+    assert sorted((line.item, line.stream, line.text) for line in lines) == [
+        (0, "stdout", "line 1"),
+        (1, "stdout", "line 2"),
+    ]
+    assert [line.id for line in lines] == sorted(line.id for line in lines)
     assert all(isinstance(line, LogLine) for line in lines)
 
 
@@ -318,4 +322,4 @@ def test_the_same_runs_read_back_from_postgresql(tmp_path: Path, monkeypatch: py
             assert [run.run_id for run in history.list_runs(recipe="HISTORY-001")] == [returned.run_id]
             assert history.result(returned.run_id[:6]).to_dict() == returned.to_dict()
             assert history.context(returned.run_id, 2).data == {"greeted": "world", "done": True, "count": 3}
-            assert [line.text for line in history.logs(returned.run_id, "each")] == ["line 1", "line 2"]
+            assert sorted(line.text for line in history.logs(returned.run_id, "each")) == ["line 1", "line 2"]

@@ -4,23 +4,24 @@ the same store)."""
 
 from __future__ import annotations
 
-import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from framework0.engine.history import result_document, stored_result
 from framework0.errors import RunNotFound, StoreError
 from framework0.events import EventBus
 from framework0.events.types import ContextChanged, RunFinished, RunStarted
 from framework0.events.wire import from_wire
+from framework0.history import History
 from framework0.server.routes_contexts import _ERRORS, body_schema, parse, reply, state_of
 from framework0.server.wire import ErrorOut, RunEvents
-from framework0.store.database import Store
-from framework0.store.schema_values import NO_ITEM
 from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY, StoreWriter, dumps, initial_batch
+
+if TYPE_CHECKING:
+    from framework0.events.types import ErrorInfo
+    from framework0.store.database import Store
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -43,23 +44,39 @@ async def list_runs(
 _LISTED = ("run_id", "test_id", "recipe_path", "status", "started_at", "finished_at", "error_type", "error_message")
 
 
-def listed_runs(store: Store, recipe: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+def listed_runs(store: History | Store, recipe: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
     """Runs, newest first, as the list route and the dashboard's runs page show them."""
+    runs = _history(store).list_runs(recipe=recipe, status=status, limit=limit, step_counts=False)
     return [
-        {key: row[key] for key in _LISTED} | {"node": row["node"]}
-        for row in store.list_runs(recipe=recipe, status=status, limit=limit)
+        {
+            "run_id": run.run_id,
+            "test_id": run.test_id,
+            "recipe_path": run.recipe_path,
+            "status": run.status,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "error_type": run.error.type if run.error else None,
+            "error_message": run.error.message if run.error else None,
+            "node": run.node,
+        }
+        for run in runs
     ]
+
+
+def _history(store: History | Store) -> History:
+    """The server's store read through the history API (the store stays open: the server closes it)."""
+    return store if isinstance(store, History) else History(store)
 
 
 @router.get("/{run_id}", responses={**_ERRORS, **_NOT_FOUND})
 async def show_run(request: Request, run_id: str = RunPath) -> Response:
     """The run result (the same document as ``f0 runs show RUN --json``)."""
-    store = state_of(request).store
+    history = _history(state_of(request).store)
     try:
-        result = await run_in_threadpool(stored_result, store, run_id)
+        document = await run_in_threadpool(history.result_document, run_id)
     except RunNotFound as error:
         return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
-    return reply(result_document(result))
+    return reply(document)
 
 
 @router.get("/{run_id}/view", responses={**_ERRORS, **_NOT_FOUND, 204: {"description": "Unchanged since `unless`."}})
@@ -74,12 +91,12 @@ async def run_view_document(
     the graph (``framework0.viz.run_view``); the run page polls it with ``unless`` while the run goes on."""
     from framework0.viz.run_view import run_view
 
-    store = state_of(request).store
+    history = _history(state_of(request).store)
 
     def build() -> dict[str, Any] | None:
-        if unless is not None and store.revision(store.find_run(run_id)["run_id"]) == unless:
+        if unless is not None and history.revision(run_id) == unless:
             return None
-        return run_view(store, run_id)
+        return run_view(history, run_id)
 
     try:
         view = await run_in_threadpool(build)
@@ -100,11 +117,11 @@ async def run_logs(
     """A step's newest ``limit`` log lines, oldest first, and how many older ones were left out."""
     from framework0.viz.run_view import log_lines
 
-    store = state_of(request).store
+    history = _history(state_of(request).store)
 
     def read() -> dict[str, Any]:
-        rid = store.find_run(run_id)["run_id"]
-        return {"step": step, **log_lines(store, rid, step, limit)}
+        rid = history.run(run_id).run_id
+        return {"step": step, **log_lines(history, rid, step, limit)}
 
     try:
         document = await run_in_threadpool(read)
@@ -119,9 +136,9 @@ async def run_logs(
 async def run_events(request: Request, run_id: str = RunPath) -> Response:
     """What happened in the run, oldest first, as recorded: the run's start and end, each step's
     attempts and end, its context changes and log lines (the JSON form of the bus's events)."""
-    store = state_of(request).store
+    history = _history(state_of(request).store)
     try:
-        events = await run_in_threadpool(recorded_events, store, run_id)
+        events = await run_in_threadpool(recorded_events, history, run_id)
     except RunNotFound as error:
         return reply({"error": {"type": "RunNotFound", "message": str(error)}}, 404)
     return reply({"events": events})
@@ -285,10 +302,11 @@ def _close(writer: StoreWriter) -> None:
         pass
 
 
-def recorded_events(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """A stored run's events in the order they happened, rebuilt from its rows."""
-    run = store.find_run(run_id)
-    rid = run["run_id"]
+def recorded_events(store: History | Store, run_id: str) -> list[dict[str, Any]]:
+    """A stored run's events in the order they happened, rebuilt from its records."""
+    history = _history(store)
+    run = history.run(run_id)
+    rid = run.run_id
     timed: list[tuple[float, int, dict[str, Any]]] = []
     order = 0
 
@@ -297,115 +315,111 @@ def recorded_events(store: Store, run_id: str) -> list[dict[str, Any]]:
         order += 1
         timed.append((at or 0.0, order, event))
 
-    steps = store.steps(rid)
-    names = [row["name"] for row in sorted(steps, key=lambda r: r["position"])]
-    params = json.loads(run["params"])
+    steps = history.steps(rid)
+    names = [step.name for step in sorted(steps, key=lambda step: step.position)]
     add(
-        run["started_at"],
+        run.started_at,
         {
             "type": "run_started",
             "run_id": rid,
-            "test_id": run["test_id"],
-            "recipe_path": run["recipe_path"],
+            "test_id": run.test_id,
+            "recipe_path": run.recipe_path,
             "steps": names,
-            "params": params,
-            "at": run["started_at"],
+            "params": run.params,
+            "at": run.started_at,
         },
     )
-    for attempt in store.attempts(rid):
-        item = None if attempt["item"] == NO_ITEM else attempt["item"]
+    for attempt in history.attempts(rid):
         add(
-            attempt["started_at"],
+            attempt.started_at,
             {
                 "type": "attempt_started",
                 "run_id": rid,
-                "step": attempt["step"],
-                "attempt": attempt["attempt"],
-                "item": item,
-                "at": attempt["started_at"],
+                "step": attempt.step,
+                "attempt": attempt.attempt,
+                "item": attempt.item,
+                "at": attempt.started_at,
             },
         )
-        if attempt["finished_at"] is not None:
+        if attempt.finished_at is not None:
             add(
-                attempt["finished_at"],
+                attempt.finished_at,
                 {
                     "type": "attempt_finished",
                     "run_id": rid,
-                    "step": attempt["step"],
-                    "attempt": attempt["attempt"],
-                    "item": item,
-                    "status": attempt["status"],
-                    "at": attempt["finished_at"],
-                    "wall_s": attempt["wall_s"],
-                    "cpu_s": attempt["cpu_s"],
-                    "peak_rss_bytes": attempt["peak_rss_bytes"],
-                    "error": _error(attempt),
+                    "step": attempt.step,
+                    "attempt": attempt.attempt,
+                    "item": attempt.item,
+                    "status": attempt.status,
+                    "at": attempt.finished_at,
+                    "wall_s": attempt.wall_s,
+                    "cpu_s": attempt.cpu_s,
+                    "peak_rss_bytes": attempt.peak_rss_bytes,
+                    "error": _error(attempt.error),
                 },
             )
     for step in steps:
-        if step["finished_at"] is not None and step["status"] not in ("running", "pending"):
+        if step.finished_at is not None and step.status not in ("running", "pending"):
             add(
-                step["finished_at"],
+                step.finished_at,
                 {
                     "type": "step_finished",
                     "run_id": rid,
-                    "step": step["name"],
-                    "status": step["status"],
-                    "at": step["finished_at"],
-                    "attempts": step["attempts"],
-                    "output": json.loads(step["output"]) if step["output"] else None,
-                    "started_at": step["started_at"],
-                    "finished_at": step["finished_at"],
-                    "cpu_s": step["cpu_s"],
-                    "peak_rss_bytes": step["peak_rss_bytes"],
-                    "items": step["items"],
-                    "reason": step["reason"],
-                    "error": _error(step),
+                    "step": step.name,
+                    "status": step.status,
+                    "at": step.finished_at,
+                    "attempts": step.attempts,
+                    "output": step.output if step.output_json else None,
+                    "started_at": step.started_at,
+                    "finished_at": step.finished_at,
+                    "cpu_s": step.cpu_s,
+                    "peak_rss_bytes": step.peak_rss_bytes,
+                    "items": step.items,
+                    "reason": step.reason,
+                    "error": _error(step.error),
                 },
             )
-    for row in store.context_versions(rid):
+    for delta in history.context_deltas(rid):
         add(
-            row["at"],
+            delta.at,
             {
                 "type": "context_changed",
                 "run_id": rid,
-                "version": row["version"],
-                "step": row["step"] or None,
-                "changes": json.loads(row["changes"]),
-                "at": row["at"],
+                "version": delta.version,
+                "step": delta.source.step,
+                "changes": delta.ops,
+                "at": delta.at,
             },
         )
-    for line in store.logs(rid):
+    for line in history.logs(rid):
         add(
-            line["at"],
+            line.at,
             {
                 "type": "log_lines",
                 "run_id": rid,
-                "step": line["step"],
-                "attempt": line["attempt"],
-                "item": None if line["item"] == NO_ITEM else line["item"],
-                "stream": line["stream"],
-                "text": line["text"],
-                "at": line["at"],
+                "step": line.step or "",
+                "attempt": line.attempt,
+                "item": line.item,
+                "stream": line.stream,
+                "text": line.text,
+                "at": line.at,
             },
         )
-    if run["finished_at"] is not None:
+    if run.finished_at is not None:
         add(
-            run["finished_at"],
+            run.finished_at,
             {
                 "type": "run_finished",
                 "run_id": rid,
-                "status": run["status"],
-                "at": run["finished_at"],
-                "duration_s": run["finished_at"] - run["started_at"],
-                "error": _error(run),
+                "status": run.status,
+                "at": run.finished_at,
+                "duration_s": run.finished_at - run.started_at,
+                "error": _error(run.error),
             },
         )
     timed.sort(key=lambda entry: (entry[0], entry[1]))
     return [event for _, _, event in timed]
 
 
-def _error(row: dict[str, Any]) -> dict[str, str] | None:
-    if row.get("error_type") is None:
-        return None
-    return {"type": row["error_type"], "message": row.get("error_message") or ""}
+def _error(error: ErrorInfo | None) -> dict[str, str] | None:
+    return None if error is None else error.to_dict()

@@ -1,6 +1,6 @@
 """A stored run as the run page and the report draw it: the view model (one JSON document).
 
-``run_view(store, run_id)`` reads the run's rows once and returns plain JSON values: the run, every
+``run_view(history, run_id)`` reads the run through ``framework0.history`` and returns plain JSON values: the run, every
 step in recipe order (pending ones too), every attempt for the timeline, the newest log lines of
 each step, the context with its history, and the graph as SVG coloured by step status. The
 dashboard embeds it in the run page and serves it at ``/api/v1/runs/{id}/view``; ``f0 report``
@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from framework0.engine.history import GONE, runner_state
 from framework0.graph.dag import build_dag, find_cycle
-from framework0.store.context_history import context_at, history
-from framework0.store.schema_values import NO_ITEM
+from framework0.history import History
 from framework0.viz.graph_svg import GraphNode, graph_svg
 
 if TYPE_CHECKING:
+    from framework0.events.types import ErrorInfo
+    from framework0.history import AttemptRecord, RunGraph, StepRecord
     from framework0.store.database import Store
 
 SCHEMA = 1
@@ -32,7 +31,7 @@ VALUE_LIMIT = 64 * 1024  # characters of JSON: a bigger value is shown as the st
 
 
 def run_view(
-    store: Store,
+    history: History | Store,
     run_id: str,
     *,
     log_lines: int = LOG_LINES_PER_STEP,
@@ -40,160 +39,144 @@ def run_view(
     history_limit: int = HISTORY_LIMIT,
 ) -> dict[str, Any]:
     """The view model of run ``run_id`` (or the one run whose id starts with it); RunNotFound otherwise.
+    ``history`` may also be an open store (it is read through a History).
 
     ``revision`` is read first: whatever is recorded while the view is built makes the next
-    ``store.revision`` differ, so a viewer polling with it never misses a change."""
-    run = store.find_run(run_id)
-    rid = run["run_id"]
-    revision = store.revision(rid)
-    rows = {row["name"]: row for row in store.steps(rid)}
-    graph = _graph(run, rows)
+    ``revision`` differ, so a viewer polling with it never misses a change."""
+    history = history if isinstance(history, History) else History(history)
+    run = history.run(run_id)
+    rid = run.run_id
+    revision = history.revision(rid)
+    records = history.steps(rid)
+    rows = {row.name: row for row in records}
+    graph = _graph(history.graph(rid, steps=records))
     steps = [_step(position, node, rows.get(node.name)) for position, node in enumerate(graph)]
-    status = run["status"]
-    if status == "running" and runner_state(run) == GONE:
+    status = run.status
+    if status == "running" and run.runner_state() == "gone":
         status = "killed"
-    finished = run["finished_at"]
-    version, values = context_at(store, run)
+    finished = run.finished_at
+    context = history.context(rid)
     return {
         "schema": SCHEMA,
         "generated_at": time.time(),
         "revision": revision,
         "run": {
             "run_id": rid,
-            "test_id": run["test_id"],
-            "recipe_path": run["recipe_path"],
+            "test_id": run.test_id,
+            "recipe_path": run.recipe_path,
             "status": status,
-            "started_at": run["started_at"],
+            "started_at": run.started_at,
             "finished_at": finished,
-            "duration_s": None if finished is None else round(finished - run["started_at"], 6),
-            "error": {"type": run["error_type"], "message": run["error_message"] or ""} if run["error_type"] else None,
-            "params": json.loads(run["params"]),
-            "node": run["node"],
-            "sessions": run["sessions"],
+            "duration_s": run.duration_s,
+            "error": run.error.to_dict() if run.error else None,
+            "params": run.params,
+            "node": run.node,
+            "sessions": run.sessions,
         },
         "steps": steps,
-        "attempts": [_attempt(row) for row in store.attempts(rid)],
-        "logs": _logs(store, rid, log_lines, log_lines_in_all),
-        "context": _context(store, run, version, values, history_limit),
+        "attempts": [_attempt(row) for row in history.attempts(rid)],
+        "logs": _logs(history, rid, log_lines, log_lines_in_all),
+        "context": _context(history, rid, context.version, context.data, history_limit),
         "graph_svg": graph_svg(graph, statuses={step["name"]: step["status"] for step in steps}, standalone=False),
     }
 
 
-def _graph(run: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> list[GraphNode]:
-    """The run's steps as graph nodes: from the graph kept with the run (checked: a runner on
-    another machine sent it), else, for runs recorded before graphs were kept, from the
-    fingerprint's step names, without edges. Steps with rows but not in the graph come last."""
-    nodes: dict[str, GraphNode] = {}
-    document = _loads(run.get("graph"))
-    entries = document.get("steps") if isinstance(document, dict) else None
-    if isinstance(entries, list):
-        for entry in entries:
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or not name or name in nodes:
-                continue
-            caption = entry.get("scriptlet")
-            upstream = entry.get("upstream")
-            ups = (
-                tuple(dict.fromkeys(up for up in upstream if isinstance(up, str))) if isinstance(upstream, list) else ()
-            )
-            nodes[name] = GraphNode(name, caption if isinstance(caption, str) else "", ups)
-    else:
-        fingerprint = _loads(run.get("fingerprint"))
-        for name in fingerprint.get("steps", {}) if isinstance(fingerprint, dict) else ():
-            nodes.setdefault(name, GraphNode(name, "", ()))
-    for name in sorted(rows, key=lambda name: rows[name]["position"]):
-        nodes.setdefault(name, GraphNode(name, "", ()))
-    known = set(nodes)
-    dag = build_dag(
-        (node.name, (up for up in node.upstream if up in known and up != node.name)) for node in nodes.values()
-    )
-    if find_cycle(dag) is not None:  # not from a recipe we loaded: draw the steps, not the edges
-        return [GraphNode(node.name, node.caption, ()) for node in nodes.values()]
-    return [GraphNode(node.name, node.caption, dag.upstream[node.name]) for node in nodes.values()]
+def _graph(recorded: RunGraph) -> list[GraphNode]:
+    """The run's steps as graph nodes (``History.graph``: for runs recorded before graphs were
+    kept, without edges); a graph with a cycle (not from a recipe we loaded) is drawn without edges."""
+    nodes = [GraphNode(step.name, step.scriptlet or "", step.upstream) for step in recorded.steps]
+    known = {node.name for node in nodes}
+    dag = build_dag((node.name, (up for up in node.upstream if up in known and up != node.name)) for node in nodes)
+    if find_cycle(dag) is not None:
+        return [GraphNode(node.name, node.caption, ()) for node in nodes]
+    return [GraphNode(node.name, node.caption, dag.upstream[node.name]) for node in nodes]
 
 
-def _loads(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _step(position: int, node: GraphNode, row: Mapping[str, Any] | None) -> dict[str, Any]:
+def _step(position: int, node: GraphNode, row: StepRecord | None) -> dict[str, Any]:
+    base = {"name": node.name, "position": position}
     if row is None:  # nothing has happened to it yet
-        row = {"status": "pending", "attempts": 0, "cpu_s": 0.0, "peak_rss_bytes": 0}
-    started, finished = row.get("started_at"), row.get("finished_at")
-    return {
-        "name": node.name,
-        "position": position,
-        "status": row["status"],
+        return base | {
+            "status": "pending",
+            "scriptlet": node.caption or None,
+            "upstream": list(node.upstream),
+            "attempts": 0,
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": None,
+            "cpu_s": 0.0,
+            "peak_rss_bytes": 0,
+            "items": None,
+            "output": None,
+            "error": None,
+            "reason": None,
+        }
+    return base | {
+        "status": row.status,
         "scriptlet": node.caption or None,
         "upstream": list(node.upstream),
-        "attempts": row.get("attempts") or 0,
-        "started_at": started,
-        "finished_at": finished,
-        "duration_s": round(finished - started, 6) if started is not None and finished is not None else None,
-        "cpu_s": row.get("cpu_s") or 0.0,
-        "peak_rss_bytes": row.get("peak_rss_bytes") or 0,
-        "items": row.get("items"),
-        "output": _value(row.get("output")),
-        "error": _error(row, traceback=True),
-        "reason": row.get("reason"),
+        "attempts": row.attempts,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "duration_s": row.duration_s,
+        "cpu_s": row.cpu_s,
+        "peak_rss_bytes": row.peak_rss_bytes,
+        "items": row.items,
+        "output": _value(row.output_json),
+        "error": _error(row.error, traceback=True),
+        "reason": row.reason,
     }
 
 
-def _attempt(row: Mapping[str, Any]) -> dict[str, Any]:
+def _attempt(row: AttemptRecord) -> dict[str, Any]:
     return {
-        "step": row["step"],
-        "item": None if row["item"] == NO_ITEM else row["item"],
-        "attempt": row["attempt"],
-        "status": row["status"],
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-        "wall_s": row["wall_s"],
-        "cpu_s": row["cpu_s"],
-        "peak_rss_bytes": row["peak_rss_bytes"],
-        "error": _error(row, traceback=False),
-        "retry_in_s": row["retry_in_s"],
+        "step": row.step,
+        "item": row.item,
+        "attempt": row.attempt,
+        "status": row.status,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "wall_s": row.wall_s,
+        "cpu_s": row.cpu_s,
+        "peak_rss_bytes": row.peak_rss_bytes,
+        "error": _error(row.error, traceback=False),
+        "retry_in_s": row.retry_in_s,
     }
 
 
-def _error(row: Mapping[str, Any], *, traceback: bool) -> dict[str, Any] | None:
-    if not row.get("error_type"):
+def _error(error: ErrorInfo | None, *, traceback: bool) -> dict[str, Any] | None:
+    if error is None:
         return None
-    error = {"type": row["error_type"], "message": row.get("error_message") or ""}
+    shown: dict[str, Any] = error.to_dict()
     if traceback:
-        error["traceback"] = row.get("error_traceback")
-    return error
+        shown["traceback"] = error.traceback
+    return shown
 
 
-def _logs(store: Store, run_id: str, per_step: int, in_all: int) -> dict[str, dict[str, Any]]:
+def _logs(history: History, run_id: str, per_step: int, in_all: int) -> dict[str, dict[str, Any]]:
     """The newest lines of each step: up to ``per_step`` each and ``in_all`` together (the chattiest
-    steps give way first; quiet ones keep every line)."""
-    counts = store.log_counts(run_id)
+    steps give way first; quiet ones keep every line). The run's own lines are under ``""``."""
+    counts = history.log_counts(run_id)
     cap = _share(list(counts.values()), per_step, in_all)
-    return {step: log_lines(store, run_id, step, cap, count=count) for step, count in counts.items()}
+    return {step or "": log_lines(history, run_id, step or "", cap, count=count) for step, count in counts.items()}
 
 
-def log_lines(store: Store, run_id: str, step: str, limit: int, *, count: int | None = None) -> dict[str, Any]:
-    """A step's newest ``limit`` log lines (oldest first) and how many older ones were left out."""
-    rows = store.last_logs(run_id, step, limit) if limit > 0 else []
-    total = store.log_counts(run_id).get(step, 0) if count is None else count
+def log_lines(history: History, run_id: str, step: str, limit: int, *, count: int | None = None) -> dict[str, Any]:
+    """A step's newest ``limit`` log lines (oldest first) and how many older ones were left out
+    (``step`` ``""``: the run's own lines)."""
+    tail = history.log_tail(run_id, step, limit, count=count)
     return {
         "lines": [
             {
-                "id": row["id"],
-                "item": None if row["item"] == NO_ITEM else row["item"],
-                "attempt": row["attempt"],
-                "stream": row["stream"],
-                "text": row["text"],
-                "at": row["at"],
+                "id": line.id,
+                "item": line.item,
+                "attempt": line.attempt,
+                "stream": line.stream,
+                "text": line.text,
+                "at": line.at,
             }
-            for row in rows
+            for line in tail.lines
         ],
-        "dropped": max(0, total - len(rows)),
+        "dropped": tail.dropped,
     }
 
 
@@ -211,14 +194,14 @@ def _share(counts: list[int], per_step: int, in_all: int) -> int:
     return low
 
 
-def _context(store: Store, run: Mapping[str, Any], version: int, values: dict[str, Any], limit: int) -> dict[str, Any]:
+def _context(history: History, run_id: str, version: int, values: dict[str, Any], limit: int) -> dict[str, Any]:
     """The context now, and its newest ``limit`` changes with the context just before the first of
     them (``base``), so that a page can rebuild any version it lists by replaying from the base."""
-    changes = history(store, run)
+    changes = history.context_history(run_id)
     dropped = max(0, len(changes) - limit)
     kept = changes[dropped:]
     base_version = kept[0].version - 1 if dropped and kept else 0
-    base = context_at(store, run, base_version)[1] if base_version else {}
+    base = history.context(run_id, base_version).data if base_version else {}
     base = {key: _value(value, encoded=False) for key, value in base.items()}
     return {
         "version": version,
