@@ -1,4 +1,4 @@
-"""Hostile or odd input through the real ``f0`` command: a one-line error and exit 2, never a crash.
+"""Hostile or odd input through the ``f0`` command line (in process): a one-line error and exit 2, never a crash.
 
 Templates nested a thousand levels deep, include chains hundreds of files long, numbers JSON cannot
 hold, values of 100,000 characters and file names with a newline, as ``f0 validate`` and ``f0 run``
@@ -10,14 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:  # mypy names the module tests.e2e.test_cli; pytest has its folder on sys.path
-    from tests.e2e.test_cli import f0
-else:
-    from test_cli import f0
+from tests.helpers import invoke
 
 LONG_SUM = "+".join(["1"] * 1000)
 TOO_DEEP = "template too deeply nested (more than 50 levels)"
@@ -68,7 +63,7 @@ def one_line(process: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_a_template_of_1000_terms_is_refused_at_its_place(tmp_path: Path, command: str, step: str) -> None:
     (tmp_path / "r.yaml").write_text("steps:\n  - " + step % LONG_SUM + "\n")
-    (line,) = diagnostics(f0(command, "r.yaml", cwd=tmp_path))
+    (line,) = diagnostics(invoke(command, "r.yaml", cwd=tmp_path))
     assert line.startswith(f"r.yaml:2:{step.index(chr(39)) + 5}: template error: {TOO_DEEP} (at ")
 
 
@@ -78,7 +73,7 @@ def test_250_nested_ifs_and_a_long_attribute_chain_are_refused(tmp_path: Path) -
         f"steps:\n  - {{name: a, uses: hello_world, args: {{name: '{ifs}'}}}}\n"
         f"  - {{name: b, uses: hello_world, args: {{name: '{{{{ params{'.x' * 1000} }}}}'}}}}\n"
     )
-    lines = diagnostics(f0("validate", "r.yaml", cwd=tmp_path))
+    lines = diagnostics(invoke("validate", "r.yaml", cwd=tmp_path))
     assert [line.split(": template error: ")[1].split(" (at ")[0] for line in lines] == [TOO_DEEP, TOO_DEEP]
 
 
@@ -88,7 +83,7 @@ def test_a_chain_of_500_includes_is_refused_where_it_goes_past_50(tmp_path: Path
     (tmp_path / "f500.yaml").write_text("params: {x: 1}\n")
     (tmp_path / "main.yaml").write_text("include: [f1.yaml]\nsteps:\n  - {name: a, uses: hello_world}\n")
     for command in ("validate", "run"):
-        assert diagnostics(f0(command, "main.yaml", cwd=tmp_path)) == [
+        assert diagnostics(invoke(command, "main.yaml", cwd=tmp_path)) == [
             "f50.yaml:1:11: include chain deeper than 50 files "
             "(main.yaml -> f1.yaml -> f2.yaml -> ... -> f50.yaml -> f51.yaml)"
         ]
@@ -99,7 +94,7 @@ def test_a_template_rendered_only_at_run_time_fails_its_step_not_the_runner(tmp_
     (tmp_path / "r.yaml").write_text(
         "steps:\n  - {name: page, uses: files, args: {action: render, template: deep.j2, path: out.txt}}\n"
     )
-    process = f0("run", "r.yaml", "--json", cwd=tmp_path)
+    process = invoke("run", "r.yaml", "--json", cwd=tmp_path)
     assert process.returncode == 1, process.stderr
     error = json.loads(process.stdout)["steps"]["page"]["error"]
     assert error == {"type": "TemplateSecurityError", "message": TOO_DEEP}
@@ -119,12 +114,12 @@ def test_a_template_rendered_only_at_run_time_fails_its_step_not_the_runner(tmp_
 )
 def test_a_non_finite_number_on_the_command_line_is_refused(tmp_path: Path, assignment: str, message: str) -> None:
     (tmp_path / "r.yaml").write_text(PARAMS)
-    assert one_line(f0("run", "r.yaml", "-p", assignment, "--json", cwd=tmp_path)) == f"error: {message}"
+    assert one_line(invoke("run", "r.yaml", "-p", assignment, "--json", cwd=tmp_path)) == f"error: {message}"
 
 
 def test_the_json_of_a_run_with_list_params_is_json(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(PARAMS.replace("uses: hello_world", "uses: hello_world\n    args: {name: x}"))
-    process = f0("run", "r.yaml", "-p", "l=[1e300, 2]", "--json", cwd=tmp_path)
+    process = invoke("run", "r.yaml", "-p", "l=[1e300, 2]", "--json", cwd=tmp_path)
     assert process.returncode == 0, process.stderr
     json.loads(process.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the run's JSON"))
 
@@ -134,37 +129,37 @@ def test_the_json_of_a_run_with_list_params_is_json(tmp_path: Path) -> None:
 
 def test_a_100000_digit_int_on_the_command_line_gives_a_short_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(PARAMS)
-    line = one_line(f0("run", "r.yaml", "-p", "n=" + "1" * 100_000, cwd=tmp_path))
+    line = one_line(invoke("run", "r.yaml", "-p", "n=" + "1" * 100_000, cwd=tmp_path))
     assert line == "error: param 'n' is an integer of 100000 digits; at most 4300 are allowed"
 
 
 def test_a_deep_list_on_the_command_line_gives_a_short_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(PARAMS)
     for text in ("[" * 5000 + "]" * 5000, "[" * 100 + "]" * 100):
-        assert one_line(f0("run", "r.yaml", "-p", "l=" + text, cwd=tmp_path)) == (
+        assert one_line(invoke("run", "r.yaml", "-p", "l=" + text, cwd=tmp_path)) == (
             "error: param 'l' is nested deeper than 64 levels"
         )
-    line = one_line(f0("run", "r.yaml", "-p", "d=" + "[" * 5000, cwd=tmp_path))
+    line = one_line(invoke("run", "r.yaml", "-p", "d=" + "[" * 5000, cwd=tmp_path))
     assert line.startswith("error: param 'd' ") and len(line) < 200
 
 
 def test_a_100000_digit_int_in_a_recipe_gives_a_short_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text("params:\n  n: " + "1" * 100_000 + "\nsteps: [{name: a, uses: hello_world}]\n")
-    assert diagnostics(f0("validate", "r.yaml", cwd=tmp_path)) == [
+    assert diagnostics(invoke("validate", "r.yaml", cwd=tmp_path)) == [
         "r.yaml:2:6: integer '" + "1" * 56 + "... is too large (more than 4300 digits); quote it to use it as text"
     ]
 
 
 def test_a_huge_arg_a_scriptlet_refuses_is_cut_in_its_message(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text("steps: [{name: a, uses: hello_world, args: {name: " + "9" * 4000 + "}}]\n")
-    (line,) = diagnostics(f0("validate", "r.yaml", cwd=tmp_path))
+    (line,) = diagnostics(invoke("validate", "r.yaml", cwd=tmp_path))
     assert line.startswith("r.yaml:1:") and "arg 'name': Input should be a valid string" in line
     assert len(line) < 200
 
 
 def test_a_recipe_file_name_with_a_newline_is_quoted(tmp_path: Path) -> None:
     (tmp_path / "my\nrecipe.yaml").write_text("steps: [{name: a, uses: hello_wrld}]\n")
-    assert diagnostics(f0("validate", "my\nrecipe.yaml", cwd=tmp_path)) == [
+    assert diagnostics(invoke("validate", "my\nrecipe.yaml", cwd=tmp_path)) == [
         "'my\\nrecipe.yaml':1:25: unknown scriptlet 'hello_wrld' (did you mean 'hello_world'?); "
         "run 'f0 scriptlets list' to see them all"
     ]
@@ -178,14 +173,14 @@ def test_validate_checks_the_fields_an_assert_reads(tmp_path: Path) -> None:
         "steps:\n  - {name: latency, uses: hello_world}\n"
         "  - {name: check, uses: assert, args: {that: 'steps.latency.outptu > 1'}}\n"
     )
-    assert diagnostics(f0("validate", "r.yaml", cwd=tmp_path)) == [
+    assert diagnostics(invoke("validate", "r.yaml", cwd=tmp_path)) == [
         "r.yaml:3:46: template reads steps.latency.outptu: a step has 'output' and 'status' (did you mean 'output'?)"
     ]
 
 
 def test_validate_refuses_an_empty_list_of_steps(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text("steps: []\n")
-    assert diagnostics(f0("validate", "r.yaml", cwd=tmp_path)) == [
+    assert diagnostics(invoke("validate", "r.yaml", cwd=tmp_path)) == [
         "r.yaml:1:8: the recipe has no steps; add at least one under 'steps:'"
     ]
 
@@ -199,7 +194,7 @@ def test_validate_reports_a_duplicate_steps_own_errors_and_a_wrong_function_at_i
         "    module: scriptlets.steps.hello_world\n"
         "    function: HelloWorldScriptle\n"
     )
-    assert diagnostics(f0("validate", "r.yaml", cwd=tmp_path)) == [
+    assert diagnostics(invoke("validate", "r.yaml", cwd=tmp_path)) == [
         "r.yaml:3:12: duplicate step name 'a' (first defined at 2:12)",
         "r.yaml:3:43: 'timeout': expected a duration like 500ms, 30s, 5m, 1h or a number of seconds, got 'soon'",
         "r.yaml:6:15: module 'framework0.scriptlets.steps.hello_world' has no attribute 'HelloWorldScriptle' "
@@ -209,10 +204,10 @@ def test_validate_reports_a_duplicate_steps_own_errors_and_a_wrong_function_at_i
 
 def test_a_valid_recipe_whose_name_holds_a_newline_is_one_line_in_validate_and_run(tmp_path: Path) -> None:
     (tmp_path / "my\nrecipe.yaml").write_text("steps: [{name: a, uses: hello_world}]\n")
-    validated = f0("validate", "my\nrecipe.yaml", cwd=tmp_path)
+    validated = invoke("validate", "my\nrecipe.yaml", cwd=tmp_path)
     assert validated.returncode == 0, validated.stderr
     assert validated.stdout.splitlines() == ["'my\\nrecipe.yaml': ok (1 step)"]
-    ran = f0("run", "my\nrecipe.yaml", "--store", "none", cwd=tmp_path)
+    ran = invoke("run", "my\nrecipe.yaml", "--store", "none", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert not [line for line in lines if line.startswith("recipe.yaml")]  # no name broken over two lines
