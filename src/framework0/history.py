@@ -300,6 +300,9 @@ class History:
 
     ``framework0.history.open()`` is the usual way in. ``History(store)`` reads a store already
     open (the server's) and leaves it open on ``close()``; ``owns_store=True`` closes it too.
+
+    A History is for one look at the store (a command, a request, an analysis): it remembers the
+    runs it has found, so a run deleted meanwhile (``f0 clean``) reads as empty, not RunNotFound.
     """
 
     def __init__(self, store: Store, *, owns_store: bool = False) -> None:
