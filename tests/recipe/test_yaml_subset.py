@@ -24,9 +24,7 @@ def marks(spans: dict[Any, Any]) -> dict[Any, tuple[int, int]]:
 
 
 def subset(text: str, limits: YamlLimits = LIMITS) -> tuple[Any, ...] | None:
-    loader = yaml.SafeLoader("")
-    builder = yaml_source._Builder(loader, "r.yaml", limits)
-    return read_subset(text, builder.plain_text, max_depth=limits.max_depth, max_nodes=limits.max_nodes)
+    return read_subset(text, max_depth=limits.max_depth, max_nodes=limits.max_nodes)
 
 
 def events(text: str, limits: YamlLimits = LIMITS) -> tuple[Any, ...] | None:
@@ -107,6 +105,21 @@ def test_a_document_in_the_subset_reads_as_the_event_builder_reads_it(text: str)
 @pytest.mark.parametrize("text", OUTSIDE)
 def test_a_document_outside_the_subset_is_left_to_the_event_builder(text: str) -> None:
     assert subset(text) is None
+
+
+PLAIN_SCALARS = (
+    "0x1F -0x1f 017 -017 0b101 +0b1 0 -0 +0 1_000 +5 -12 0_7 "
+    ".5 1. 0. -1.5 +1.5 1_0.5 1e3 1.5e+3 1.5E-3 -.inf +.inf .INF .NaN .nan ._5 1.5e3 "
+    "yes Yes YES no NO on On ON off OFF true True TRUE false FALSE y n Y N yEs "
+    "~ null Null NULL nul None "
+    "2024-01-01 2024-1-1 1234-x 123-45 -x .x +x x_y a.b "
+    "12345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901"
+).split()
+
+
+@pytest.mark.parametrize("scalar", PLAIN_SCALARS)
+def test_a_plain_scalar_has_the_type_yaml_1_1_gives_it(scalar: str) -> None:
+    assert_same(f"a: {scalar}\nb: [{scalar}]\nc: {{k: {scalar}}}\n")
 
 
 @pytest.mark.parametrize("path", sorted([*ROOT.glob("examples/*.yaml"), *ROOT.glob("tests/**/*.yaml")]), ids=str)

@@ -1,7 +1,9 @@
 """Safe YAML reading for recipes: plain data plus a 1-based source span for every node.
 
-Built from PyYAML's event stream by an iterative builder, so no input can run code, recurse too
-deep or expand without bound, and every failure is one ``RecipeError`` at a source position.
+A document in the common subset that ``yaml_subset`` reads (most recipes) is read there, without
+PyYAML, which is then not even imported. Any other is built from PyYAML's event stream by an
+iterative builder, so no input can run code, recurse too deep or expand without bound, and every
+failure is one ``RecipeError`` at a source position.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import pathlib
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from framework0.errors import RecipeError, Span, short_repr
 from framework0.recipe.yaml_subset import read_subset
+
+if TYPE_CHECKING:
+    import yaml
 
 NodePath = tuple[str | int, ...]
 """Keys and list indexes from the document root to a node; ``()`` is the root."""
@@ -26,7 +29,8 @@ _Path = tuple[Any, ...]
 # path -> a PyYAML mark or a (line, column) tuple (both 0-based), turned into a Span on demand
 _Spans = dict[_Path, Any]
 
-_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+#: the PyYAML loader class, chosen when first needed (see ``_loader``): libyaml's when available
+_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] | None = None
 _PREFIX = "tag:yaml.org,2002:"
 _STR = _PREFIX + "str"
 _MAP = _PREFIX + "map"
@@ -42,18 +46,14 @@ _MERGE: Any = object()  # the pending key is the YAML 1.1 merge key '<<'
 _MISSING: Any = object()
 
 
-class _All:
-    def __contains__(self, item: object) -> bool:
-        return True
+def _loader() -> type[yaml.SafeLoader] | type[yaml.CSafeLoader]:
+    """The PyYAML loader class; importing PyYAML costs a few milliseconds, so only when needed."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
 
-
-_ALL = _All()
-_NO_MARK: Any = yaml.Mark("", 0, 0, 0, "", 0)
-# The first characters of plain scalars that an implicit type (null, bool, int, float, ...) may match;
-# with a wildcard resolver (None), every character.
-_IMPLICIT_FIRST: Any = (
-    frozenset(_LOADER.yaml_implicit_resolvers) if None not in _LOADER.yaml_implicit_resolvers else _ALL
-)
+        _LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    return _LOADER
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +140,19 @@ def parse_yaml(text: str, *, file: str, limits: YamlLimits = YamlLimits()) -> Ya
         size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
         raise RecipeError.at(Span(file, 1, 1), _too_big("text", size, limits.max_bytes))
+    found = read_subset(text, max_depth=limits.max_depth, max_nodes=limits.max_nodes)
+    if found is None:
+        found = _read_events(text, file, limits)
+    data, value_spans, key_spans = found
+    return YamlDocument(data, file, value_spans, key_spans)
+
+
+def _read_events(text: str, file: str, limits: YamlLimits) -> tuple[Any, _Spans, _Spans]:
+    """``parse_yaml`` through PyYAML's event stream: any document, and every error at its position."""
+    import yaml
+
     try:
-        data, value_spans, key_spans = _build(text, file, limits)
+        return _build_from_events(text, file, limits)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark is not None else Span(file, 1, 1)
@@ -149,7 +160,7 @@ def parse_yaml(text: str, *, file: str, limits: YamlLimits = YamlLimits()) -> Ya
     except yaml.reader.ReaderError as exc:
         # libyaml reports a byte offset into the UTF-8 text, PyYAML a character offset.
         offset = exc.position
-        if _LOADER is not yaml.SafeLoader:
+        if _loader() is not yaml.SafeLoader:
             offset = len(text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "replace"))
         char = f"#x{exc.character:04x}: " if isinstance(exc.character, int) else ""
         message = f"invalid YAML: unacceptable character {char}{exc.reason}"
@@ -159,7 +170,6 @@ def parse_yaml(text: str, *, file: str, limits: YamlLimits = YamlLimits()) -> Ya
         raise RecipeError.at(_span_at(text, exc.start, file), message) from None
     except (yaml.YAMLError, RecursionError, UnicodeError, ValueError, OverflowError) as exc:
         raise RecipeError.at(Span(file, 1, 1), f"invalid YAML: {exc}") from None
-    return YamlDocument(data, file, value_spans, key_spans)
 
 
 def read_yaml_file(
@@ -199,21 +209,9 @@ def read_yaml_file(
     return parse_yaml(text, file=name, limits=limits)
 
 
-def _build(text: str, file: str, limits: YamlLimits) -> tuple[Any, _Spans, _Spans]:
-    """Data and span tables: read by ``yaml_subset`` when the text is in that subset (the usual
-    case, and several times faster), else from the event stream."""
-    loader = _LOADER(text)
-    try:
-        builder = _Builder(loader, file, limits)
-        found = read_subset(text, builder.plain_text, max_depth=limits.max_depth, max_nodes=limits.max_nodes)
-        return found if found is not None else builder.run()
-    finally:
-        loader.dispose()
-
-
 def _build_from_events(text: str, file: str, limits: YamlLimits) -> tuple[Any, _Spans, _Spans]:
     """Turn the event stream into data and span tables, one event at a time, with an explicit stack."""
-    loader = _LOADER(text)
+    loader = _loader()(text)
     try:
         return _Builder(loader, file, limits).run()
     finally:
@@ -224,6 +222,9 @@ class _Builder:
     """The event loop of ``parse_yaml``; its helpers hold the rare paths out of the hot loop."""
 
     def __init__(self, loader: yaml.SafeLoader | yaml.CSafeLoader, file: str, limits: YamlLimits) -> None:
+        import yaml
+
+        self.scalar_node, self.scalar_event = yaml.ScalarNode, yaml.ScalarEvent
         self.loader = loader
         self.file = file
         self.limits = limits
@@ -248,6 +249,8 @@ class _Builder:
         plain, explicit = self.plain, self.explicit
         limits = self.limits
         max_depth, max_aliases, max_nodes = limits.max_depth, limits.max_aliases, limits.max_nodes
+        import yaml
+
         scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
         map_start, map_end = yaml.MappingStartEvent, yaml.MappingEndEvent
         seq_start, seq_end = yaml.SequenceStartEvent, yaml.SequenceEndEvent
@@ -373,17 +376,11 @@ class _Builder:
 
     def plain(self, value: str, mark: Any) -> Any:
         """The value of a plain (unquoted, untagged) scalar, typed by YAML 1.1's implicit rules."""
-        tag = self.resolve(yaml.ScalarNode, value, (True, False))
+        tag = self.resolve(self.scalar_node, value, (True, False))
         ctor = self.ctors.get(tag)
         if ctor is None:  # str, and the '<<' and '=' tags, which are text outside a key
             return value
         return self.construct(ctor, tag, value, mark, implicit=True)
-
-    def plain_text(self, value: str) -> Any:
-        """``plain`` for ``yaml_subset``, which keeps its own marks: a scalar it refuses raises."""
-        if value[:1] not in _IMPLICIT_FIRST:
-            return value  # no implicit type starts with this character: a string
-        return self.plain(value, _NO_MARK)
 
     def explicit(self, tag: str, value: str, mark: Any) -> Any:
         """The value of a scalar with an explicit tag, which must be a standard safe one."""
@@ -402,7 +399,7 @@ class _Builder:
         if tag == _INT and len(value) > _MAX_INT_DIGITS:
             raise self.error(mark, _too_large(value, hint))
         try:
-            result = ctor(yaml.ScalarNode(tag, value))
+            result = ctor(self.scalar_node(tag, value))
         except Exception as exc:  # PyYAML's constructors fail in several ways (ValueError, KeyError, ...)
             detail = f" ({exc})" if tag == _TIMESTAMP and isinstance(exc, ValueError) else ""
             raise self.error(mark, f"{short_repr(value)} is not a valid {_short(tag)}{detail}{hint}") from None
@@ -417,7 +414,7 @@ class _Builder:
         if isinstance(k, datetime.date):
             raise self.error(mark, _bad_key("a date") + "; quote it to use it as text")
         path = fpath + (k,)
-        if k == "<<" and ev.__class__ is yaml.ScalarEvent and ev.tag is None and ev.implicit[0]:
+        if k == "<<" and ev.__class__ is self.scalar_event and ev.tag is None and ev.implicit[0]:
             self.key_spans[path] = mark
             return _MERGE, path
         if k in cont:

@@ -19,9 +19,8 @@ result.
 
 from __future__ import annotations
 
-import datetime
+import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 Mark = tuple[int, int]
@@ -50,32 +49,83 @@ class _Outside(Exception):
 
 
 def read_subset(
-    text: str, plain: Callable[[str], Any], *, max_depth: int, max_nodes: int
+    text: str, *, max_depth: int, max_nodes: int
 ) -> tuple[Any, dict[_Path, Mark], dict[_Path, Mark]] | None:
-    """``(data, value marks, key marks)`` of a block-mapping document in the subset, else None.
-
-    ``plain`` gives the value of a plain scalar (YAML 1.1's implicit types); it may raise, which
-    also means "outside" (the event builder then reports the problem at its position).
-    """
+    """``(data, value marks, key marks)`` of a block-mapping document in the subset, else None."""
     if _OUTSIDE.search(text) is not None:
         return None
     try:
-        return _Reader(text, plain, max_depth, max_nodes).document()
-    except (_Outside, IndexError):
+        return _Reader(text, max_depth, max_nodes).document()
+    except (_Outside, IndexError, ValueError):  # ValueError: a scalar int() or float() refused
         return None
-    except Exception:  # ``plain`` refused a scalar: the event builder says why, and where
+
+
+# YAML 1.1's implicit types of a plain scalar, as PyYAML's SafeLoader resolves and constructs them
+# (its resolver's patterns, tried in its order; ``yaml_subset``'s scalars never hold ':' or spaces
+# at their ends, so the sexagesimal and spaced timestamp forms cannot occur here).
+_BOOLS = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+}
+_NULLS = frozenset(("~", "null", "Null", "NULL"))
+_FLOAT = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_INT = re.compile(r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+")
+_TIMESTAMP = re.compile(r"[0-9][0-9][0-9][0-9]-")
+_NUMBER_FIRST = frozenset("-+0123456789.")
+_LONGEST_NUMBER = 100  # longer ones (up to 4,300 digits are allowed) are left to the event builder
+
+
+def plain_value(text: str) -> Any:
+    """The value of a plain scalar of the subset: null, a bool, an int, a float or the text itself.
+
+    Raises ``_Outside`` for what the event builder must judge (a date, a very long number).
+    """
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if text in _NULLS:
         return None
+    if text[0] not in _NUMBER_FIRST:
+        return text
+    if len(text) > _LONGEST_NUMBER or _TIMESTAMP.match(text) is not None:
+        raise _Outside
+    if _FLOAT.fullmatch(text) is not None:
+        value = text.replace("_", "").lower()
+        sign = -1 if value[0] == "-" else 1
+        if value[0] in "+-":
+            value = value[1:]
+        if value == ".inf":
+            return sign * math.inf
+        if value == ".nan":
+            return math.nan
+        return sign * float(value)
+    if _INT.fullmatch(text) is not None:
+        value = text.replace("_", "")
+        sign = -1 if value[0] == "-" else 1
+        if value[0] in "+-":
+            value = value[1:]
+        if value == "0":
+            return 0
+        if value.startswith("0b"):
+            return sign * int(value[2:], 2)
+        if value.startswith("0x"):
+            return sign * int(value[2:], 16)
+        if value[0] == "0":
+            return sign * int(value, 8)
+        return sign * int(value)
+    return text
 
 
 class _Reader:
-    def __init__(self, text: str, plain: Callable[[str], Any], max_depth: int, max_nodes: int) -> None:
+    def __init__(self, text: str, max_depth: int, max_nodes: int) -> None:
         lines: list[tuple[int, int, str]] = []
         for number, raw in enumerate(text.split("\n")):
             content = raw.lstrip(" ")
             if content and content[0] != "#":
                 lines.append((number, len(raw) - len(content), raw))
         self.lines = lines
-        self.plain = plain
         self.scalars: dict[str, Any] = {}
         self.max_depth = max_depth
         self.max_nodes = max_nodes
@@ -235,12 +285,7 @@ class _Reader:
         if text in scalars:
             return scalars[text]
         first = text[0]
-        if first == '"' or first == "'":
-            value = text[1:-1]
-        else:
-            value = self.plain(text)
-            if isinstance(value, datetime.date):
-                raise _Outside  # dates are refused in places: the event builder says where
+        value = text[1:-1] if first == '"' or first == "'" else plain_value(text)
         scalars[text] = value
         return value
 
