@@ -16,15 +16,16 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import helpers
 
 from framework0.errors import ExecutorError
 
@@ -117,16 +118,7 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def f0(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *map(str, args)],
-        cwd=cwd,
-        env=env or environment(),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    return helpers.f0(*args, cwd=cwd, env=env or environment())
 
 
 def run_json(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -147,10 +139,7 @@ def essentials(result: dict[str, Any]) -> dict[str, Any]:
 
 def wait_until(condition: Callable[[], Any], what: Callable[[], str]) -> None:
     """Wait, at most WAIT_S, for ``condition``; else fail saying ``what()`` is the matter then."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"after {WAIT_S:.0f} s: {what()}"
-        time.sleep(0.1)
+    helpers.eventually(condition, what, within=WAIT_S)
 
 
 def free_port() -> int:
@@ -172,14 +161,7 @@ def test_dask_executor_without_a_scheduler_gives_the_local_executors_result(tmp_
 
 def test_dask_executor_without_a_scheduler_runs_steps_in_worker_processes_it_closes_at_the_end(tmp_path):
     (tmp_path / "r.yaml").write_text(PID_RECIPE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "r.yaml", "--json", "--executor", "dask"],
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = helpers.start_f0("run", "r.yaml", "--json", "--executor", "dask", cwd=tmp_path, env=environment())
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     worker = json.loads(stdout)["steps"]["where"]["output"]
@@ -257,24 +239,34 @@ def interrupt_when_started(
     """``f0 run RECIPE --json --executor dask OPTIONS``; once ``started`` exists, SIGINT to f0 (or,
     ``whole_group``, to its process group, as Ctrl-C in a terminal does); the exit code, result, stderr."""
     (tmp_path / "r.yaml").write_text(textwrap.dedent(recipe))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "r.yaml", "--json", "--executor", "dask", *options],
+    process = helpers.start_f0(
+        "run",
+        "r.yaml",
+        "--json",
+        "--executor",
+        "dask",
+        *options,
         cwd=tmp_path,
         env=environment(PYTHONPATH=os.pathsep.join([str(ENGINE_STEPS), str(tmp_path)])),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
         start_new_session=whole_group,  # a process group of its own, as a terminal's foreground job
     )
     try:
-        deadline = time.monotonic() + WAIT_S
-        while not started.exists():
+        # The worker's start notice travels through the scheduler: wait until f0 has it (it records
+        # the attempt as running), so that Ctrl-C finds the step running there (not one handed over
+        # that has yet to start).
+        store = tmp_path / ".framework0" / "framework0.db"
+
+        def start_recorded() -> bool:
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the step never started"
-            time.sleep(0.05)
-        # The worker's start notice travels through the scheduler: let it reach f0, so that Ctrl-C
-        # finds the step running there (not one handed over that has yet to start).
-        time.sleep(0.3)
+            with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as connection:
+                return connection.execute("SELECT 1 FROM attempts WHERE status = 'running'").fetchone() is not None
+
+        helpers.eventually(
+            lambda: started.exists() and start_recorded(),
+            "the step started, and f0 told so",
+            within=WAIT_S,
+            ignoring=(sqlite3.OperationalError,),
+        )
         if whole_group:
             os.killpg(process.pid, signal.SIGINT)
         else:

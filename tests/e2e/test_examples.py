@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import f0
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -36,21 +34,6 @@ steps:
 """
 
 ALL_EXAMPLES = ["quickstart", "data_pipeline", "test_campaign", "ops_runbook", "plugin_recipe"]
-
-
-def f0(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m framework0 ARGS`` in ``cwd`` with no F0_* settings from the caller's environment."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=90,
-        check=False,
-    )
 
 
 def run_json(recipe: str | Path, *args: str | Path, cwd: Path, exit_code: int = 0) -> dict[str, Any]:
