@@ -7,12 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.helpers import eventually, invoke, start_f0
 
 HERE = Path(__file__).resolve().parents[1] / "engine"
 
@@ -46,14 +46,8 @@ def start(tmp_path: Path, executor: str) -> tuple[subprocess.Popen[str], Path, P
             """
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", "--executor", executor]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 30
-    while not started.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the long step never started"
-        time.sleep(0.05)
+    process = start_f0("run", recipe, "--json", "--executor", executor, cwd=tmp_path, env={"PYTHONPATH": str(HERE)})
+    wait_for_file(process, started)
     return process, log, started
 
 
@@ -108,19 +102,23 @@ def start_runbook(tmp_path: Path, executor: str, cleanup_waits: float = 0) -> tu
             """
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", "--executor", executor]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = start_f0("run", recipe, "--json", "--executor", executor, cwd=tmp_path, env={"PYTHONPATH": str(HERE)})
     wait_for_file(process, started)
     return process, lock
 
 
-def wait_for_file(process: subprocess.Popen[str], path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
+def wait_for(process: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition`` holds, failing at once with its output if ``process`` ends first."""
+
+    def holds() -> bool:
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
+        return condition()
+
+    eventually(holds, what, within=60)
+
+
+def wait_for_file(process: subprocess.Popen[str], path: Path) -> None:
+    wait_for(process, path.exists, f"{path.name} to appear")
 
 
 @pytest.mark.parametrize("executor", ["local", "process", DASK])
@@ -161,9 +159,7 @@ def test_a_second_ctrl_c_abandons_the_cleanup_steps(tmp_path):
 def run_in_background(tmp_path: Path, text: str, *options: str) -> subprocess.Popen[str]:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(textwrap.dedent(text))
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    command = [sys.executable, "-m", "framework0", "run", str(recipe), "--json", *options]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return start_f0("run", recipe, "--json", *options, cwd=tmp_path, env={"PYTHONPATH": str(HERE)})
 
 
 def test_ctrl_c_does_not_stop_a_cleanup_step_that_runs_alone(tmp_path):
@@ -215,22 +211,14 @@ def test_a_second_ctrl_c_finishes_a_cleanup_step_waiting_to_retry_with_its_error
     )
     wait_for_file(process, started)
     process.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 60
-    while not (log.exists() and "teardown:RuntimeError" in log.read_text()):  # its first attempt failed
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the cleanup step never ran"
-        time.sleep(0.05)
+    wait_for(  # its first attempt failed
+        process, lambda: log.exists() and "teardown:RuntimeError" in log.read_text(), "the cleanup step to run"
+    )
     process.send_signal(signal.SIGINT)
     stdout, stderr = finish(process)
     assert process.returncode == 130, stderr
     cleanup = json.loads(stdout)["steps"]["cleanup"]
     assert (cleanup["status"], cleanup["attempts"], cleanup["error"]["type"]) == ("failed", 1, "RuntimeError")
-    shown = subprocess.run(
-        [sys.executable, "-m", "framework0", "runs", "show", json.loads(stdout)["run_id"], "--json", "--store", store],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    shown = invoke("runs", "show", json.loads(stdout)["run_id"], "--json", "--store", store)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["steps"]["cleanup"]["status"] == "failed"
