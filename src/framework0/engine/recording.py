@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framework0.engine.attempt import NODE
 from framework0.graph.document import graph_document
+from framework0.store.codec import dumps
 from framework0.store.schema_values import NO_ITEM, NO_STEP
-from framework0.store.writer import Batch, StoreWriter, dumps, initial_batch, pack_snapshot, step_row
+from framework0.store.writer import Batch, StoreWriter, initial_batch, pack_snapshot, step_row
 
 if TYPE_CHECKING:
     from framework0.errors import StoreError
@@ -97,13 +97,13 @@ def start_writer(
         "error_type": None,
         "error_message": None,
         "params": dumps(dict(params)),
-        "fingerprint": json.dumps(fingerprint(recipe), separators=(",", ":")),
+        "fingerprint": dumps(fingerprint(recipe)),
         "context": None,
         "context_version": context_version,
         "node": NODE,
         "pid": os.getpid(),
         "sessions": session,
-        "graph": json.dumps(graph_document(recipe), separators=(",", ":")),
+        "graph": dumps(graph_document(recipe)),
     }
     session_row = {
         "run_id": run_id,

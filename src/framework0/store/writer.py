@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from framework0.config import DEFAULT_SNAPSHOT_EVERY
 from framework0.errors import StoreError
 from framework0.events.types import (
     AttemptFinished,
@@ -33,21 +34,8 @@ from framework0.store.schema_values import NO_ITEM, NO_STEP
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
 Row = dict[str, Any]
 
-DEFAULT_SNAPSHOT_EVERY = 100
 _BATCH_MAX = 20_000
 _STOP = object()
-
-
-def snapshot_interval(default: int = DEFAULT_SNAPSHOT_EVERY) -> int:
-    """``$F0_SNAPSHOT_EVERY`` (a whole number, 1 or more), else ``default``."""
-    import os
-
-    text = os.environ.get("F0_SNAPSHOT_EVERY", "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise StoreError(f"F0_SNAPSHOT_EVERY={text!r}: give a whole number of versions, 1 or more (default 100)")
-    return int(text)
 
 
 class Sink(Protocol):
