@@ -182,14 +182,12 @@ def show_command(run_id: str, as_json: bool, store: str | None, debug: bool) -> 
       f0 runs show 3f2a9c --json > result.json
     """
     import framework0.history
-    from framework0.engine.history import result_document
 
     with framework0.history.open(config=command_config(store)) as history:
-        result = history.result(run_id)
         if as_json:
-            click.echo(json.dumps(result_document(result), indent=2, default=str))
+            click.echo(json.dumps(history.result_document(run_id), indent=2, default=str))
             return
-        click.echo(_summary(history, result, debug=debug))
+        click.echo(_summary(history, history.result(run_id), debug=debug))
 
 
 def _summary(history: History, result: RunResult, *, debug: bool) -> str:
