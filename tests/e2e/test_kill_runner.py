@@ -7,12 +7,11 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+from tests.helpers import eventually, f0, start_f0
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL; the watchdog covers POSIX only")
 
@@ -36,28 +35,12 @@ steps:
 WITHIN = 30.0  # generous: CI is a busy 2-core machine
 
 
-def environment() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-
-
-def f0(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def wait_for_pids(path: Path, runner: subprocess.Popen[bytes], stderr: Path) -> list[int]:
-    deadline = time.monotonic() + WITHIN
-    while not path.exists():
+def wait_for_pids(path: Path, runner: subprocess.Popen[str], stderr: Path) -> list[int]:
+    def written() -> bool:
         assert runner.poll() is None, f"f0 run ended (exit {runner.returncode}) first:\n{stderr.read_text()}"
-        assert time.monotonic() < deadline, "the shell step never wrote its pids"
-        time.sleep(0.05)
+        return path.exists()
+
+    eventually(written, "the shell step to write its pids", within=WITHIN)
     return [int(word) for word in path.read_text().split()]
 
 
@@ -69,11 +52,13 @@ def running(pid: int) -> bool:
         return False
 
 
-def still_running(pids: list[int], within: float) -> list[int]:
-    deadline = time.monotonic() + within
-    while (alive := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return alive
+def assert_ended(pids: list[int]) -> None:
+    """Wait, at most WITHIN, for every process of ``pids`` to end."""
+    eventually(
+        lambda: not any(running(pid) for pid in pids),
+        lambda: f"processes {[pid for pid in pids if running(pid)]} to end",
+        within=WITHIN,
+    )
 
 
 def kill_left_overs(processes: list[psutil.Process]) -> None:
@@ -116,10 +101,14 @@ def test_kill_9_of_f0_run_ends_the_shell_step_and_what_it_started_and_resume_run
     store = f"sqlite:///{tmp_path / 's.db'}"
     stderr = tmp_path / "stderr"
     with stderr.open("wb") as errors:
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "framework0", "run", "r.yaml", "--executor", executor, "--store", store],
+        runner = start_f0(
+            "run",
+            "r.yaml",
+            "--executor",
+            executor,
+            "--store",
+            store,
             cwd=tmp_path,
-            env=environment(),
             stdout=subprocess.DEVNULL,
             stderr=errors,
         )
@@ -132,8 +121,8 @@ def test_kill_9_of_f0_run_ends_the_shell_step_and_what_it_started_and_resume_run
         runner.kill()
         runner.wait(timeout=WITHIN)
 
-        assert still_running(step_pids, WITHIN) == []
-        assert still_running([process.pid for process in started], WITHIN) == []
+        assert_ended(step_pids)
+        assert_ended([process.pid for process in started])
     finally:
         if runner.poll() is None:
             runner.kill()
