@@ -13,8 +13,8 @@ as ports. ``framework0.run``, ``framework0.resume``, ``f0 run`` and ``f0 resume`
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,8 +218,27 @@ def execute(
             state=state,
             resume=resume,
         )
+        closing.enter_context(_collector_spared())
         return runner.run()
     raise AssertionError("unreachable")  # ExitStack may swallow nothing here; mypy cannot know
+
+
+@contextmanager
+def _collector_spared() -> Iterator[None]:
+    """While the run lasts, keep what was alive before it out of the garbage collector's full
+    scans (``gc.freeze``): a long run allocates millions of short-lived objects, and each full
+    collection would walk every module and recipe object again. A caller that manages frozen
+    objects itself (``gc.get_freeze_count()``) is left alone."""
+    import gc
+
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _settle(
