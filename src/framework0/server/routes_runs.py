@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from framework0.config import DEFAULT_SNAPSHOT_EVERY
 from framework0.errors import RunNotFound, StoreError
 from framework0.events import EventBus
 from framework0.events.types import ContextChanged, RunFinished, RunStarted
@@ -17,7 +18,7 @@ from framework0.events.wire import from_wire
 from framework0.history import History
 from framework0.server.routes_contexts import _ERRORS, body_schema, parse, reply, state_of
 from framework0.server.wire import ErrorOut, RunEvents
-from framework0.store.writer import DEFAULT_SNAPSHOT_EVERY, StoreWriter, dumps, initial_batch
+from framework0.store.writer import StoreWriter, dumps, initial_batch
 
 if TYPE_CHECKING:
     from framework0.events.types import ErrorInfo
