@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         WorkerLost,
     )
     from framework0.events import EventBus
+    from framework0.history import History
     from framework0.recipe.loader import load_recipe, load_recipe_text
     from framework0.recipe.model import Recipe, Step
     from framework0.scriptlets.base import BaseScriptlet, scriptlet
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "EventBus": "framework0.events",
     "ExecutorError": "framework0.errors",
     "Framework0Error": "framework0.errors",
+    "History": "framework0.history",
     "load_recipe": "framework0.recipe.loader",
     "load_recipe_text": "framework0.recipe.loader",
     "OutputError": "framework0.errors",
@@ -107,6 +109,7 @@ __all__ = [
     "EventBus",
     "ExecutorError",
     "Framework0Error",
+    "History",
     "OutputError",
     "ParamError",
     "Recipe",
