@@ -11,26 +11,17 @@ PostgreSQL (a schema of its own; skipped without a server unless ``F0_STRICT=1``
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.helpers import f0
+from tests.server.servers import Server, server_process
+from tests.store.store_backends import backend_url
 
 from framework0.store import open_store
 from framework0.viz.run_view import run_view
-
-if TYPE_CHECKING:  # mypy names these folders' modules tests.*; the helpers are put on sys.path below
-    from tests.server.servers import Server, server_process
-    from tests.store.store_backends import backend_url
-else:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-    from servers import Server, server_process
-    from store_backends import backend_url
 
 RECIPE = """\
 meta: {test_id: LIVE-RECORD}
@@ -83,18 +74,6 @@ def project(tmp_path: Path) -> Path:
     (folder / "pipeline.yaml").write_text(RECIPE)
     (folder / "steps.py").write_text(STEPS)
     return folder
-
-
-def f0(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "framework0", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-    )
-    return done
 
 
 def run_on_server(project: Path, server: Server, store: str, *args: str, final: Any = FINAL) -> dict[str, Any]:
