@@ -6,25 +6,18 @@ written by ``f0 report`` opened from disk."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
-
-if TYPE_CHECKING:  # mypy names the folder's modules tests.server.*; the helpers are put on sys.path below
-    from tests.server.servers import Server, server_process
-else:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
-    from servers import Server, server_process
+from tests.helpers import eventually, f0, start_f0
+from tests.server.servers import Server, server_process
 
 SCRIPT = "<script>alert(1)</script>"
 NARROW = {"width": 390, "height": 844}
@@ -95,20 +88,6 @@ class Dashboard:
 def rendered(page: Any) -> None:
     """Wait until the page's script has drawn it (a string predicate would be eval, which the CSP forbids)."""
     page.locator("body[data-rendered]").wait_for(state="attached")
-
-
-def f0(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("F0_")} | env
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -226,13 +205,14 @@ def test_a_live_run_step_turns_from_running_to_succeeded_without_a_reload(
     folder = dashboard.folder / "live"
     folder.mkdir()
     (folder / "live.yaml").write_text(LIVE, encoding="utf-8")
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "live.yaml", "--context-server", server.url],
+    runner = start_f0(
+        "run",
+        "live.yaml",
+        "--context-server",
+        server.url,
         cwd=folder,
-        env={**os.environ, "F0_TOKEN": server.token, "F0_STORE": f"sqlite:///{folder}/runner.db"},
+        env={"F0_TOKEN": server.token, "F0_STORE": f"sqlite:///{folder}/runner.db"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         run_id = _wait_for_run(server, "LIVE-001")
@@ -266,14 +246,7 @@ def test_a_run_that_only_writes_the_store_shows_up_and_updates_without_a_reload(
     folder.mkdir()
     (folder / "live.yaml").write_text(LIVE.replace("LIVE-001", "STORE-ONLY"), encoding="utf-8")
     signed_in.evaluate("window.f0SamePage = true")
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "framework0", "run", "live.yaml", "--store", dashboard.store],
-        cwd=folder,
-        env={key: value for key, value in os.environ.items() if not key.startswith("F0_")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    runner = start_f0("run", "live.yaml", "--store", dashboard.store, cwd=folder, stdout=subprocess.DEVNULL)
     try:
         row = signed_in.locator("#f0-runs-body tr", has_text="STORE-ONLY")
         expect(row).to_have_attribute("data-status", "running", timeout=15_000)
@@ -340,11 +313,10 @@ def test_f0_report_writes_one_file_that_opens_from_disk_offline(
 
 
 def _wait_for_run(server: Server, test_id: str) -> str:
-    deadline = time.monotonic() + 30
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
-        while time.monotonic() < deadline:
+
+        def first_run() -> str | None:
             runs = client.get("/api/v1/runs", params={"recipe": test_id}).json()["runs"]
-            if runs:
-                return str(runs[0]["run_id"])
-            time.sleep(0.1)
-    raise AssertionError(f"the server never saw a run of {test_id}")
+            return str(runs[0]["run_id"]) if runs else None
+
+        return eventually(first_run, f"the server to see a run of {test_id}")

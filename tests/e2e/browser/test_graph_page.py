@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import eventually
 
 from framework0.recipe.loader import load_recipe
 from framework0.viz.graph_html import graph_html
@@ -49,16 +48,6 @@ def node_width(page: Any, name: str) -> float:
     box = page.locator(f'.f0-node[data-step="{name}"]').bounding_box()
     assert box is not None
     return float(box["width"])
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Whether ``check`` comes true within ``timeout`` seconds (the page pans and zooms in frames)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def inside_view(page: Any, name: str) -> bool:
@@ -104,14 +93,14 @@ def test_zoom_buttons_zoom_in_out_and_fit_the_whole_graph(graph_page: tuple[Any,
     start = node_width(page, name)
 
     page.click("#f0-zoom-in")
-    assert eventually(lambda: node_width(page, name) > start)
+    eventually(lambda: node_width(page, name) > start, "the node drawn larger")
     page.click("#f0-zoom-out")
     page.click("#f0-zoom-out")
-    assert eventually(lambda: node_width(page, name) < start)
+    eventually(lambda: node_width(page, name) < start, "the node drawn smaller")
     page.click("#f0-zoom-fit")
 
     names = page.eval_on_selector_all(".f0-node", "nodes => nodes.map(node => node.dataset.step)")
-    assert eventually(lambda: all(inside_view(page, step) for step in names))
+    eventually(lambda: all(inside_view(page, step) for step in names), "every step inside the view")
     page.screenshot(path=str(artifacts / "graph-200-fit.png"))
 
 
@@ -125,7 +114,7 @@ def test_finding_a_step_highlights_it_and_brings_it_to_the_middle(graph_page: tu
 
     assert page.locator(".f0-node.f0-match").evaluate_all("nodes => nodes.map(node => node.dataset.step)") == [target]
     assert page.text_content("#f0-found") == "1 step"
-    assert eventually(lambda: inside_view(page, target))
+    eventually(lambda: inside_view(page, target), f"{target} inside the view")
     box = page.locator(f'.f0-node[data-step="{target}"]').bounding_box()
     view = page.locator("svg.f0-graph").bounding_box()
     assert abs(box["x"] + box["width"] / 2 - (view["x"] + view["width"] / 2)) < 5
@@ -145,6 +134,6 @@ def test_a_focused_step_highlights_its_edges(graph_page: tuple[Any, list[str]]) 
         )
         return found
 
-    assert eventually(lambda: bool(active()))
+    eventually(lambda: bool(active()), "a step highlighted")
     assert all(name in pair for pair in active())
-    assert eventually(lambda: inside_view(page, name))
+    eventually(lambda: inside_view(page, name), f"{name} inside the view")

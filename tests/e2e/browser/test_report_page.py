@@ -5,19 +5,13 @@ keys that are ``Object.prototype`` members."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.viz.view_samples import SCRIPT, prototype_view, small_view
 
 from framework0.viz.pages import render_report
-
-if TYPE_CHECKING:  # mypy names the folder's modules tests.viz.*; the samples are put on sys.path below
-    from tests.viz.view_samples import SCRIPT, prototype_view, small_view
-else:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "viz"))
-    from view_samples import SCRIPT, prototype_view, small_view
 
 NARROW = {"width": 390, "height": 844}
 

@@ -12,23 +12,16 @@ the frames that can be a run's start or end."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
+from tests.viz.view_samples import T0, running_view
 
 from framework0.server.security import CONTENT_SECURITY_POLICY
 from framework0.viz.pages import STATIC_DIR, render_run_page, render_runs_page
-
-if TYPE_CHECKING:  # mypy names the folder's modules tests.viz.*; the samples are put on sys.path below
-    from tests.viz.view_samples import T0, running_view
-else:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "viz"))
-    from view_samples import T0, running_view
 
 ORIGIN = "http://f0.test"
 RUN_ID = "r-live"
@@ -163,7 +156,7 @@ def advance(page: Any, ms: int, step: int = 250) -> None:
         page.wait_for_timeout(10)
 
 
-def eventually(page: Any, check: Callable[[], bool], timeout_ms: int = 5_000) -> None:
+def eventually(page: Any, check: Callable[[], bool], timeout_ms: int = 30_000) -> None:
     """Wait for ``check()`` while Playwright runs the stand-in's handlers (a string predicate for
     wait_for_function would be eval, which the page's policy forbids)."""
     for _ in range(timeout_ms // 50):
