@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from tests.helpers import invoke
 
 import framework0
-from framework0.cli.main import cli
 from framework0.recipe.loader import load_recipe_text
 
 RECIPE = """\
@@ -32,8 +31,8 @@ def recorded(tmp_path: Path) -> tuple[str, str]:
     return result.run_id, store
 
 
-def f0(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(arg) for arg in args], prog_name="f0")
+def f0(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return invoke(*args)
 
 
 def test_the_report_is_one_html_file_with_the_run_in_it(tmp_path: Path, recorded: tuple[str, str]) -> None:
@@ -42,7 +41,7 @@ def test_the_report_is_one_html_file_with_the_run_in_it(tmp_path: Path, recorded
 
     result = f0("report", run_id[:6], "-o", target, "--store", store)
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {target} ({target.stat().st_size / 1024:.1f} KiB): run {run_id}, 2 steps\n"
     page = target.read_text(encoding="utf-8")
     assert page.lower().startswith("<!doctype html>")
@@ -52,7 +51,7 @@ def test_the_report_is_one_html_file_with_the_run_in_it(tmp_path: Path, recorded
 def test_the_report_loads_nothing_from_elsewhere(tmp_path: Path, recorded: tuple[str, str]) -> None:
     run_id, store = recorded
     target = tmp_path / "report.html"
-    assert f0("report", run_id, "-o", target, "--store", store).exit_code == 0
+    assert f0("report", run_id, "-o", target, "--store", store).returncode == 0
     page = target.read_text(encoding="utf-8")
 
     assert re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page) is None
@@ -63,7 +62,7 @@ def test_the_report_loads_nothing_from_elsewhere(tmp_path: Path, recorded: tuple
 def test_a_value_cannot_close_the_data_block(tmp_path: Path, recorded: tuple[str, str]) -> None:
     run_id, store = recorded
     target = tmp_path / "report.html"
-    assert f0("report", run_id, "-o", target, "--store", store).exit_code == 0
+    assert f0("report", run_id, "-o", target, "--store", store).returncode == 0
     page = target.read_text(encoding="utf-8")
 
     assert "<script>alert(2)" not in page
@@ -78,7 +77,7 @@ def test_an_unknown_run_is_one_line_and_writes_nothing(tmp_path: Path, recorded:
 
     result = f0("report", "nosuchrun", "-o", target, "--store", store)
 
-    assert result.exit_code == 2
+    assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "no run 'nosuchrun'" in result.stderr
     assert not target.exists()
 
@@ -89,7 +88,7 @@ def test_a_missing_folder_is_one_line(tmp_path: Path, recorded: tuple[str, str])
     result = f0("report", run_id, "-o", tmp_path / "nowhere" / "report.html", "--store", store)
 
     missing = tmp_path / "nowhere"
-    assert result.exit_code == 2
+    assert result.returncode == 2
     assert result.stderr == f"error: cannot write {missing / 'report.html'}: the folder {missing} does not exist\n"
 
 
