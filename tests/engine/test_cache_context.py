@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
+from tests.helpers import invoke
+from tests.store.store_backends import BACKENDS, backend_url
 
 import framework0
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "store"))
-if TYPE_CHECKING:  # mypy names that folder's modules tests.store.*
-    from tests.store.store_backends import BACKENDS, backend_url
-else:
-    from store_backends import BACKENDS, backend_url
 
 STEPS = """
 from pathlib import Path
@@ -152,20 +145,14 @@ def test_a_cache_entry_whose_run_was_cleaned_away_runs_the_step_again(tmp_path: 
     assert second.context["rows.total"] == 150
 
 
-def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def test_explain_says_a_cached_step_replayed_its_context_writes(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path}/store.db"
     make(tmp_path)
-    f0("run", "recipe.yaml", "--store", store, cwd=tmp_path)
-    second = f0("run", "recipe.yaml", "--store", store, "--json", cwd=tmp_path)
+    invoke("run", "recipe.yaml", "--store", store, cwd=tmp_path)
+    second = invoke("run", "recipe.yaml", "--store", store, "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     run_id = json.loads(second.stdout)["run_id"]
-    explained = f0("explain", run_id, "total", "--store", store, cwd=tmp_path)
+    explained = invoke("explain", run_id, "total", "--store", store, cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
     assert "replayed its context writes (rows.count, rows.first, rows.total)" in explained.stdout
 
