@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from tests.helpers import f0
 
 import framework0
 
@@ -114,11 +113,6 @@ def test_a_resumed_run_counts_this_sessions_time_apart_from_the_time_since_it_fi
     assert second.session_started_at is not None and second.session_started_at >= first.finished_at
     assert second.session_duration_s == pytest.approx(second.finished_at - second.session_started_at, abs=1e-5)
     assert second.session_duration_s < second.duration_s
-
-
-def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "framework0", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_f0_resume_prints_this_sessions_time_and_the_total(tmp_path: Path, store: str) -> None:
