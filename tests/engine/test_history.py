@@ -12,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from tests.helpers import f0
 
 import framework0
 from framework0.engine.attempt import NODE
@@ -56,20 +57,6 @@ steps:
     uses: set_context
     args: {values: {done: true, count: 3}}
 """
-
-
-def f0(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *map(str, args)],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
 
 
 def test_runs_show_json_prints_the_document_f0_run_json_printed(tmp_path: Path) -> None:
