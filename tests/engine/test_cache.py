@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from tests.helpers import f0
 
 import framework0
 
@@ -98,12 +98,6 @@ def test_without_a_store_nothing_is_cached(tmp_path: Path) -> None:
     again = framework0.run(recipe, store=None)
     assert again.steps["compute"].status == "succeeded"
     assert runs_of(tmp_path) == 2
-
-
-def f0(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
 
 
 def run_id(process: subprocess.CompletedProcess[str]) -> str:
