@@ -125,7 +125,8 @@ class QueuedExecutor(Executor, Generic[W]):
     ``_stop_workers``; ``_claim`` (under ``_lock``: a free worker for a task, or None); ``_launch``
     (hand the task to that worker); ``_cancel_running`` and ``_abandon_running``. When an attempt
     ends it calls ``_ended`` then ``_report`` with its outcome, or ``_lost`` if it failed for the
-    executor's reasons; ``_release`` (under ``_lock``) gives a worker back as its attempt ends.
+    executor's reasons; ``_release`` (under ``_lock``) gives a worker back as its attempt ends;
+    ``_break`` fails every waiting and later task when no worker can ever run one.
 
     The base keeps the tasks that wait for a worker, in order (``queue_depth`` of them beyond the
     free workers), and those handed to a worker (``_launched``) until their outcome. A withdrawn
