@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import f0
 
 import framework0
 from framework0.store import open_sink
 
 HELLO = "steps:\n  - {name: hello, uses: hello_world}\n"
-
-
-def f0(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framework0", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def environment(**values: str) -> dict[str, str]:
