@@ -59,7 +59,14 @@ IN_SUBSET = [
     "  indented: 1\n  root: 2\n",
     "a: {b: {c: [d, {e: f}]}, g: [ [1], [] ]}\n",
     "steps:\n  - name: a\n    args:\n    - x\n    - y\n  - b\n",
+    "a: |\n  x\n  y\nb: 1\n",
+    "a: |  # c\n  x\n\n  y\n\nb: |-\n  z\n\n\nc: 1\n",
+    "a: |\n  x\n  # not a comment\n    indented: more\n",
+    "a:\n- |\n  x\n- |-\n  y\n  z\n- w\n",
+    "steps:\n  - name: a\n    args:\n      cmd: |\n        echo hi\n      env: {A: b}\n",
     "k: -1\nm: +2\nn: .5\np: ./path/to/file.txt\nq: a-b_c.d\nr: (x)\ns: ../up\nt: -./x\n",
+    'url: http://example.com:8080/a?b=c&d=[e]\nd: the worker\'s logs -> "kept" | not *all* {x}, !y\n',
+    "flow: {url: 'http://x', a: b's, c: d->e}\nseq: [it's, a&b, 'c: d']\n",
 ]
 
 OUTSIDE = [
@@ -69,7 +76,12 @@ OUTSIDE = [
     "[1, 2]\n",
     "a: &x 1\nb: *x\n",
     "a: !!str 1\n",
-    "a: |\n  text\n",
+    "a: |\n  text",
+    "a: |+\n  text\n\n",
+    "a: |2\n  text\n",
+    "a: |\n\n  text\n",
+    "a: |\n  x\n   \n  y\n",
+    "a: |\nb: 1\n",
     "a: >\n  text\n",
     "a:\n",
     "a: b\n  c\n",
@@ -77,7 +89,6 @@ OUTSIDE = [
     "a: 'it''s'\n",
     "a: {b: 1,\n  c: 2}\n",
     "a: 1\na: 2\n",
-    "a: http://example.com\n",
     "a: 2024-01-01\n",
     "a: é\n",
     "a:\tb\n",
@@ -93,6 +104,9 @@ OUTSIDE = [
     "a:\n  - - b\n",
     "a: 'x'y\n",
     "a: x#y\n",
+    "a: {b: http://x}\n",
+    "a: [b:c]\n",
+    "a: [b, {c: d}, e]]\n",
     "a: 1\ntrue: t\n1: one\n",
 ]
 
@@ -112,7 +126,7 @@ PLAIN_SCALARS = (
     ".5 1. 0. -1.5 +1.5 1_0.5 1e3 1.5e+3 1.5E-3 -.inf +.inf .INF .NaN .nan ._5 1.5e3 "
     "yes Yes YES no NO on On ON off OFF true True TRUE false FALSE y n Y N yEs "
     "~ null Null NULL nul None "
-    "2024-01-01 2024-1-1 1234-x 123-45 -x .x +x x_y a.b "
+    "2024-01-01 2024-1-1 1234-x 123-45 -x .x +x x_y a.b 1:0 1:30:00 -1:30 1.5:30 a:1 "
     "12345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901"
 ).split()
 
@@ -151,14 +165,27 @@ values = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
     max_leaves=12,
 )
+multi_line = st.text(alphabet="ab #:-|\n", min_size=1, max_size=12)
+values = st.one_of(values, multi_line)
 documents = st.dictionaries(keys, values, min_size=1, max_size=4)
+
+
+class LiteralDumper(yaml.SafeDumper):
+    """Writes strings that span lines as literal block scalars (``|``), as people write them."""
+
+
+def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+LiteralDumper.add_representer(str, _literal)
 SPECIAL = ":-[]{}'\"# ,\n abc1"
 
 
 @settings(max_examples=400, deadline=None)
 @given(documents, st.sampled_from([False, True, None]), st.integers(0, 4), st.data())
 def test_generated_documents_read_the_same(data: Any, flow: bool | None, edits: int, draw: st.DataObject) -> None:
-    text = yaml.safe_dump(data, default_flow_style=flow, sort_keys=False, width=10_000)
+    text = yaml.dump(data, Dumper=LiteralDumper, default_flow_style=flow, sort_keys=False, width=10_000)
     for _ in range(edits):
         at = draw.draw(st.integers(0, len(text)))
         text = text[:at] + draw.draw(st.sampled_from(SPECIAL)) + text[at + 1 :]

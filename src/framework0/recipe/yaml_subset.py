@@ -1,20 +1,22 @@
-"""The common subset of YAML that recipes are written in, read line by line without libyaml.
+"""The common subset of YAML that recipes are written in, read line by line without PyYAML.
 
 libyaml hands over every node as event objects with two marks each, which costs more per step
-than everything else loading does. Most recipes use only block mappings and sequences, one-line
-flow collections (``{name: a, uses: b}``, ``[x, y]``), one-line plain scalars and quoted strings
-without escapes, and comments: this module reads exactly that, with the same data and the same
-source positions as the event builder in ``yaml_source``, and gives up (returns None) at the first
-thing outside it, so that the event builder reads the document instead. It never reports an
-error: an invalid document is outside the subset, and the event builder says what is wrong.
+than everything else loading does, and importing PyYAML costs milliseconds of every ``f0 run``.
+Most recipes use only block mappings and sequences, one-line flow collections (``{name: a, uses:
+b}``, ``[x, y]``), one-line plain scalars, quoted strings without escapes, literal block scalars
+(``|``, ``|-``) and comments: this module reads exactly that, with the same data and the same
+source positions as the event builder in ``yaml_source``, and gives up (returns None) at the
+first thing outside it, so that the event builder reads the document instead. It never reports
+an error: an invalid document is outside the subset, and the event builder says what is wrong.
 
 What is outside: non-ASCII text, tabs, carriage returns and control characters; anchors,
-aliases, tags and merge keys; block scalars (``|``, ``>``); plain scalars holding ``:``, ``#``,
-``,``, brackets, braces or quotes, or spanning lines; quoted strings with escapes or spanning
-lines; flow collections spanning lines; empty values (null written as nothing); a bare scalar or
-a flow collection as the whole document; several documents; more nesting or nodes than allowed.
-The differential test (``tests/recipe/test_yaml_subset.py``) holds the two readers to the same
-result.
+aliases, tags and merge keys; folded (``>``) and keep (``|+``) block scalars, explicit
+indentation, lines of only spaces in a block scalar; plain scalars holding '#', starting with an
+indicator or spanning lines, dates and sexagesimal numbers; ':', ',', brackets and braces in a
+plain scalar of a flow collection; quoted strings with escapes or spanning lines; flow
+collections spanning lines; empty values (null written as nothing); anything but a block mapping
+as the whole document; several documents; more nesting or nodes than allowed. The differential
+tests (``tests/recipe/test_yaml_subset.py``) hold the two readers to the same result.
 """
 
 from __future__ import annotations
@@ -29,18 +31,25 @@ Mark = tuple[int, int]
 _Path = tuple[Any, ...]
 
 _OUTSIDE = re.compile(r"[^\n\x20-\x7e]")
-_REST = r"[A-Za-z0-9_./$()~+=@%^-]"
-_PLAIN = re.compile(rf"(?:[A-Za-z0-9_/$(~]|[-.+](?=[A-Za-z0-9_./])){_REST}*(?: +{_REST}+)*")
-_QUOTED_KEY = r"\"[^\"\\]*\"|'[^']*'"
-_ENTRY = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}):(?: +|$)")
-_SCALAR = rf"{_PLAIN.pattern}|\"[^\"\\\\]*\"|'[^']*'"
+# Plain scalars: a conservative first character, then words of safe characters separated by
+# spaces. In a flow collection no ':', ',', brackets or braces; in a block, ':' followed by a word
+# character (``http://x``) and ',', brackets and braces are text too. '#' is never (a comment).
+_FIRST = r"(?:[A-Za-z0-9_/$(~]|[-.+](?=[A-Za-z0-9_./]))"
+_IN_FLOW = r"[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`-]"
+_IN_BLOCK = r"(?:[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`,\[\]{}?-]|:(?=[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`,\[\]{}?-]))"
+_PLAIN = re.compile(rf"{_FIRST}{_IN_BLOCK}*(?: +{_IN_BLOCK}+)*")
+_FLOW_PLAIN = re.compile(rf"{_FIRST}{_IN_FLOW}*(?: +{_IN_FLOW}+)*")
+_QUOTED = r"\"[^\"\\]*\"|'[^']*'"
+_ENTRY = re.compile(rf"({_PLAIN.pattern}|{_QUOTED}):(?: +|$)")
+_SCALAR = rf"{_PLAIN.pattern}|{_QUOTED}"
+_FLOW_SCALAR = rf"{_FLOW_PLAIN.pattern}|{_QUOTED}"
 #: one ``key: value`` of a flow mapping whose key and value are scalars, and what follows it
-_FLOW_PAIR = re.compile(rf"({_SCALAR}): +({_SCALAR}) *(?:, *|(\}}))")
+_FLOW_PAIR = re.compile(rf"({_FLOW_SCALAR}): +({_FLOW_SCALAR}) *(?:, *|(\}}))")
 #: one scalar item of a flow sequence, and what follows it
-_FLOW_ITEM = re.compile(rf"({_SCALAR}) *(?:, *|(\]))")
+_FLOW_ITEM = re.compile(rf"({_FLOW_SCALAR}) *(?:, *|(\]))")
 _END = re.compile(r"(?: +(?:#.*)?)?$")
 #: a whole line's ``key: value`` of a block mapping whose value is a scalar, a comment after it allowed
-_BLOCK_PAIR = re.compile(rf"({_PLAIN.pattern}|{_QUOTED_KEY}): +({_SCALAR})(?: +(?:#.*)?)?$")
+_BLOCK_PAIR = re.compile(rf"({_PLAIN.pattern}|{_QUOTED}): +({_SCALAR})(?: +(?:#.*)?)?$")
 _KEY_TYPES = (str, int, float, bool, type(None))
 
 
@@ -61,8 +70,7 @@ def read_subset(
 
 
 # YAML 1.1's implicit types of a plain scalar, as PyYAML's SafeLoader resolves and constructs them
-# (its resolver's patterns, tried in its order; ``yaml_subset``'s scalars never hold ':' or spaces
-# at their ends, so the sexagesimal and spaced timestamp forms cannot occur here).
+# (its resolver's patterns, tried in its order; sexagesimal numbers and dates are left to it).
 _BOOLS = {
     **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
     **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
@@ -89,8 +97,8 @@ def plain_value(text: str) -> Any:
         return None
     if text[0] not in _NUMBER_FIRST:
         return text
-    if len(text) > _LONGEST_NUMBER or _TIMESTAMP.match(text) is not None:
-        raise _Outside
+    if len(text) > _LONGEST_NUMBER or ":" in text or _TIMESTAMP.match(text) is not None:
+        raise _Outside  # a long number, a sexagesimal one (1:30 is 90) or a date
     if _FLOAT.fullmatch(text) is not None:
         value = text.replace("_", "").lower()
         sign = -1 if value[0] == "-" else 1
@@ -121,7 +129,8 @@ def plain_value(text: str) -> Any:
 class _Reader:
     def __init__(self, text: str, max_depth: int, max_nodes: int) -> None:
         lines: list[tuple[int, int, str]] = []
-        for number, raw in enumerate(text.split("\n")):
+        self.text_lines = text_lines = text.split("\n")
+        for number, raw in enumerate(text_lines):
             content = raw.lstrip(" ")
             if content and content[0] != "#":
                 lines.append((number, len(raw) - len(content), raw))
@@ -200,7 +209,10 @@ class _Reader:
             self.nodes += 1
             start = entry.end()
             index += 1
-            if start < len(raw) and raw[start] != "#":
+            value: Any
+            if start < len(raw) and raw[start] == "|":
+                value, index = self.literal(raw, start, number, column, key_path)
+            elif start < len(raw) and raw[start] != "#":
                 value, end = self.inline(raw, start, number, key_path, depth + 1)
                 if end != len(raw) and _END.match(raw, end) is None:
                     raise _Outside
@@ -237,7 +249,10 @@ class _Reader:
             if start >= len(raw) or raw[start] == "#" or _is_item(raw, start):
                 raise _Outside  # an item on the lines below, or a nested compact sequence
             item_path = (*path, len(sequence))
-            if raw[start] not in "{[" and _ENTRY.match(raw, start) is not None:
+            value: Any
+            if raw[start] == "|":
+                value, index = self.literal(raw, start, number, column, item_path)
+            elif raw[start] not in "{[" and _ENTRY.match(raw, start) is not None:
                 value, index = self.mapping(index, start, item_path, depth + 1)
             else:
                 value, end = self.inline(raw, start, number, item_path, depth + 1)
@@ -254,6 +269,57 @@ class _Reader:
                 return sequence, index
             raise _Outside
 
+    def literal(self, raw: str, start: int, number: int, parent: int, path: _Path) -> tuple[str, int]:
+        """A literal block scalar (``|`` or ``|-``) whose header is ``raw[start:]`` on line ``number``,
+        its lines indented more than ``parent``; returns it and the index of the next line to read."""
+        header = raw[start + 1 :]
+        strip = header.startswith("-")
+        if _END.match(header, 1 if strip else 0) is None:
+            raise _Outside  # '+' (keep), an explicit indentation, or text after the '|'
+        text_lines = self.text_lines
+        end = number + 1
+        indent = 0
+        body: list[str] = []
+        while end < len(text_lines):
+            line = text_lines[end]
+            content = line.lstrip(" ")
+            if not content:
+                if line or not body:
+                    raise _Outside  # a line of spaces, or an empty line before the first
+                body.append(line)
+            else:
+                if not indent:
+                    indent = len(line) - len(content)
+                    if indent <= parent:
+                        raise _Outside  # an empty block scalar
+                elif len(line) - len(content) < indent:
+                    break
+                body.append(line[indent:])
+            end += 1
+        while body and not body[-1]:
+            body.pop()
+        last = number + len(body)
+        if not body or last == len(text_lines) - 1:
+            raise _Outside  # empty, or its last line has no line break (its end is the document's)
+        self.value_marks[path] = (number, start)
+        self.nodes += 1
+        lines, index = self.lines, self.index_after(number)
+        while index < len(lines) and lines[index][0] <= last:
+            index += 1
+        return "\n".join(body) + ("" if strip else "\n"), index
+
+    def index_after(self, number: int) -> int:
+        """The index in ``lines`` of the first line after line ``number``."""
+        lines = self.lines
+        low, high = 0, len(lines)
+        while low < high:
+            middle = (low + high) // 2
+            if lines[middle][0] <= number:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
     def inline(self, raw: str, start: int, number: int, path: _Path, depth: int) -> tuple[Any, int]:
         """The one-line value at ``raw[start]``: a flow collection or a scalar, and where it ends."""
         char = raw[start]
@@ -263,7 +329,7 @@ class _Reader:
         self.nodes += 1
         return self.scalar_at(raw, start)
 
-    def scalar_at(self, raw: str, start: int) -> tuple[Any, int]:
+    def scalar_at(self, raw: str, start: int, plain: re.Pattern[str] = _PLAIN) -> tuple[Any, int]:
         char = raw[start]
         if char == '"' or char == "'":
             end = raw.find(char, start + 1)
@@ -273,7 +339,7 @@ class _Reader:
             if (char == '"' and "\\" in text) or raw.startswith(char, end + 1):
                 raise _Outside  # an escape, or '' inside a single-quoted string
             return text, end + 1
-        match = _PLAIN.match(raw, start)
+        match = plain.match(raw, start)
         if match is None:
             raise _Outside
         return self.scalar(match.group()), match.end()
@@ -332,7 +398,7 @@ class _Reader:
                 key_start = position
                 if raw[position] in "{[":
                     raise _Outside
-                key, position = self.scalar_at(raw, position)
+                key, position = self.scalar_at(raw, position, _FLOW_PLAIN)
                 if type(key) not in _KEY_TYPES or key in result or not raw.startswith(": ", position):
                     raise _Outside
                 item_path = (*path, key)
@@ -347,7 +413,7 @@ class _Reader:
             else:
                 value_marks[item_path] = (number, position)
                 self.nodes += 1
-                value, position = self.scalar_at(raw, position)
+                value, position = self.scalar_at(raw, position, _FLOW_PLAIN)
             if is_mapping:
                 result[key] = value
             else:
