@@ -6,14 +6,12 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.helpers import eventually, start_f0
 
 import framework0
 from framework0.errors import ResumeRefused, RunNotFound, StoreNotFound
@@ -187,24 +185,6 @@ BLOCKING = """
 """
 
 
-def f0(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "framework0", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
 def run_id_in(db: Path) -> str:
     with sqlite3.connect(db) as connection:
         return str(connection.execute("SELECT run_id FROM runs").fetchone()[0])
@@ -215,21 +195,21 @@ def test_a_stopped_run_resumes_running_again_only_the_step_that_was_running(tmp_
     recipe = make_recipe(tmp_path, BLOCKING)
     db = tmp_path / "store.db"
     url = f"sqlite:///{db}"
-    process = f0("run", str(recipe), "--store", url, cwd=tmp_path)
+    process = start_f0("run", str(recipe), "--store", url, cwd=tmp_path)
     try:
-        wait_for(lambda: runs_of(tmp_path, "block") == 1)
+        eventually(lambda: runs_of(tmp_path, "block") == 1, "the step block running")
         time.sleep(0.2)  # the store writer records "before" within milliseconds
         os.kill(process.pid, getattr(signal, stop))
         process.communicate(timeout=30)
     finally:
         process.kill()
     run_id = run_id_in(db)
-    shown = f0("runs", "show", run_id, "--store", url, "--json", cwd=tmp_path).communicate(timeout=60)[0]
+    shown = start_f0("runs", "show", run_id, "--store", url, "--json", cwd=tmp_path).communicate(timeout=60)[0]
     before = {name: step["status"] for name, step in json.loads(shown)["steps"].items()}
     assert before["first"] == "succeeded"
     assert before["after"] == "pending"  # never started: it has no row, and shows as pending
     (tmp_path / "release").touch()
-    resumed = f0("resume", run_id[:6], "--store", url, "--json", cwd=tmp_path)
+    resumed = start_f0("resume", run_id[:6], "--store", url, "--json", cwd=tmp_path)
     out, err = resumed.communicate(timeout=60)
     assert resumed.returncode == 0, err
     result = json.loads(out)
@@ -255,7 +235,7 @@ def test_a_stopped_run_resumes_running_again_only_the_step_that_was_running(tmp_
 def test_f0_resume_of_an_unknown_run_is_a_one_line_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     framework0.run(make_recipe(tmp_path, CHAIN), store=url)  # a store that exists, without that run
-    process = f0("resume", "nope", "--store", url, cwd=tmp_path)
+    process = start_f0("resume", "nope", "--store", url, cwd=tmp_path)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert err.strip().splitlines() == [f"error: no run 'nope' in the store {url}; f0 runs list shows the runs"]
