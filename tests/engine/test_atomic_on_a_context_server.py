@@ -3,23 +3,20 @@ context server (``--context-server``): the server makes them, so none is lost ei
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from tests.server.servers import server_thread
 
 import framework0
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "server"))
 
 if TYPE_CHECKING:
     from tests.engine.test_executor_contract import ATOMIC, dask_executor
-    from tests.server.servers import server_thread
-else:
-    from servers import server_thread
+else:  # the module pytest imported (its folder is on sys.path), not a second copy of it
     from test_executor_contract import ATOMIC, dask_executor
 
 
