@@ -62,4 +62,4 @@ def test_ctrl_c_stops_a_step_running_on_the_inline_executor(tmp_path: Path) -> N
         process.kill()
 
     assert stdout.split() == ["cancelled", "cancelled"], stderr
-    assert time.monotonic() - sent < 10  # not after the step's 60 s
+    assert time.monotonic() - sent < 30  # well before the step's 60 s, even on a loaded machine
