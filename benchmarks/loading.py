@@ -116,18 +116,25 @@ def main() -> None:
             rounds[name].append(child(source, folder, args.repeat))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; µs per step, median of {args.rounds} processes")
     print(f"x {args.repeat} loads each; the floor is the bare thread-pool scheduler on a {STEPS:,}-step fan-out;")
-    print("wall clock, then CPU time (all threads: a busy machine stretches wall time, not CPU time)")
+    print("wall clock, then CPU time (all threads: a busy machine stretches wall time, not CPU time);")
+    print("ratios are to the floor's median over all processes (last line)")
     header = "".join(f"{name:>11}{'/ floor':>8}{'cpu':>7}{'/ floor':>8}" for name in trees)
     print(f"{'recipe':<24}{header}")
+    # One floor for every column: the same scheduler code ran in every process, so pooling its
+    # figures keeps one noisy process from moving a tree's ratios.
+    floors = {
+        suffix: statistics.median(figures["floor" + suffix] for runs in rounds.values() for figures in runs)
+        for suffix in ("", " cpu")
+    }
     for label in [*RECIPES, "floor"]:
         cells = ""
         for name in trees:
             for suffix, width in (("", 11), (" cpu", 7)):
                 value = statistics.median(figures[label + suffix] for figures in rounds[name])
-                floor = statistics.median(figures["floor" + suffix] for figures in rounds[name])
-                ratio = f"{value / floor:>8.2f}" if label != "floor" else " " * 8
+                ratio = f"{value / floors[suffix]:>8.2f}" if label != "floor" else " " * 8
                 cells += f"{value:>{width}.1f}{ratio}"
         print(f"{label:<24}{cells}")
+    print(f"{'floor, all processes':<24}{floors['']:>11.1f}{'':>8}{floors[' cpu']:>7.1f}")
 
 
 if __name__ == "__main__":
