@@ -124,9 +124,10 @@ class QueuedExecutor(Executor, Generic[W]):
     A subclass says what a worker ``W`` is and how to use one: ``_start_workers`` and
     ``_stop_workers``; ``_claim`` (under ``_lock``: a free worker for a task, or None); ``_launch``
     (hand the task to that worker); ``_cancel_running`` and ``_abandon_running``. When an attempt
-    ends it calls ``_ended`` then ``_report`` with its outcome, or ``_lost`` if it failed for the
-    executor's reasons; ``_release`` (under ``_lock``) gives a worker back as its attempt ends;
-    ``_break`` fails every waiting and later task when no worker can ever run one.
+    ends it calls ``_ended`` then ``_report`` with its outcome (or ``_ended_then_next``, to run the
+    next waiting task on the same worker), or ``_lost`` if it failed for the executor's reasons;
+    ``_release`` (under ``_lock``) gives a worker back as its attempt ends; ``_break`` fails every
+    waiting and later task when no worker can ever run one.
 
     The base keeps the tasks that wait for a worker, in order (``queue_depth`` of them beyond the
     free workers), and those handed to a worker (``_launched``) until their outcome. A withdrawn
@@ -242,6 +243,24 @@ class QueuedExecutor(Executor, Generic[W]):
                     self._holds += 1
         return worker
 
+    def _ended_then_next(self, outcome: AttemptOutcome) -> tuple[bool, AttemptTask | None]:
+        """``_ended`` for a worker that goes on by itself: whether to report the outcome, and the next
+        waiting task, now this worker's (``_assign``), or None with the worker given back. The
+        worker reports the outcome, then runs that task: no hand-over through ``_launch``."""
+        with self._lock:
+            worker = self._launched.pop(outcome.key, None)
+            if worker is None:
+                return False, None
+            if not outcome.ok and outcome.started:
+                self._holds += 1
+            elif self._pending:
+                task = self._pending.popleft()
+                self._launched[task.key] = worker
+                self._assign(task, worker)
+                return True, task
+            self._release(worker)
+        return True, None
+
     def _report(self, outcome: AttemptOutcome) -> None:
         """Report the outcome of an attempt ``_ended`` returned a worker for; start what may start."""
         self._notify(outcome)
@@ -292,6 +311,9 @@ class QueuedExecutor(Executor, Generic[W]):
     @abc.abstractmethod
     def _launch(self, task: AttemptTask, worker: W) -> None:
         """Run ``task`` on ``worker`` (claimed for it); report its start when it starts."""
+
+    def _assign(self, task: AttemptTask, worker: W) -> None:
+        """Under ``_lock``: ``worker`` takes ``task`` in ``_ended_then_next`` (note what ``_claim`` notes)."""
 
     def _release(self, worker: W) -> None:
         """Under ``_lock``: ``worker``'s attempt ended; it is free again (if it is still alive)."""

@@ -82,9 +82,12 @@ class LocalExecutor(QueuedExecutor[_Worker]):
         if not self._idle:
             return None
         worker = self._idle.pop()
-        # Set under the lock, as ``_cancel_running`` reads them, and before the thread takes the task.
-        worker.current, worker.cancelled = task.key, CancelToken()
+        self._assign(task, worker)
         return worker
+
+    def _assign(self, task: AttemptTask, worker: _Worker) -> None:
+        # Set under the lock, as ``_cancel_running`` reads them, and before the thread runs the task.
+        worker.current, worker.cancelled = task.key, CancelToken()
 
     def _launch(self, task: AttemptTask, worker: _Worker) -> None:
         worker.tasks.put(task)
@@ -94,10 +97,8 @@ class LocalExecutor(QueuedExecutor[_Worker]):
 
     def _work(self, worker: _Worker) -> None:
         state, notify, monitor, capture = self._context, self._notify, self._monitor, self._capture
-        while True:
-            task = worker.tasks.get()
-            if task is None:
-                return
+        task = worker.tasks.get()
+        while task is not None:
             try:
                 notify((task.key, time.time()))
                 context = Context(
@@ -108,9 +109,12 @@ class LocalExecutor(QueuedExecutor[_Worker]):
                 info, types = error_info(error)
                 outcome = AttemptOutcome(task.key, ok=False, error=info, error_types=types)
             self._settle(worker)
-            if self._ended(outcome) is None:
+            reported, task = self._ended_then_next(outcome)
+            if not reported:
                 return  # abandoned: its slot went to a new thread
-            self._report(outcome)
+            notify(outcome)
+            if task is None:  # free again (or held by this failure until the runner resumes)
+                task = worker.tasks.get()
 
     def _settle(self, worker: _Worker) -> None:
         # A StepCancelled aimed at this attempt may still be pending; once ``current`` is cleared
