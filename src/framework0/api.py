@@ -217,6 +217,7 @@ def execute(
             cache=_cache(config, recorder),
             state=state,
             resume=resume,
+            max_log_bytes=config.max_log_bytes,
         )
         closing.enter_context(_collector_spared())
         return runner.run()

@@ -14,8 +14,9 @@ import pytest
 
 import framework0
 from framework0 import EventBus, RunResult
+from framework0.config import Config
 from framework0.engine import capture
-from framework0.engine.capture import AttemptLog, OutputCapture, max_log_bytes
+from framework0.engine.capture import AttemptLog, OutputCapture
 from framework0.events import Event, LogLines
 
 STEPS = '''
@@ -370,10 +371,10 @@ def test_text_from_a_thread_without_an_attempt_passes_through_uncaptured(capsys)
     assert capsys.readouterr().out == "elsewhere\n"
 
 
-@pytest.mark.parametrize(
-    ("value", "limit"),
-    [("", 10 * 1024 * 1024), ("2048", 2048), ("1_000", 1000), ("0", 0), ("lots", 10 * 1024 * 1024)],
-    ids=["default", "bytes", "underscores", "zero", "not-a-number"],
-)
-def test_max_log_bytes_comes_from_the_environment(value, limit):
-    assert max_log_bytes({"F0_MAX_LOG_BYTES": value}) == limit
+@pytest.mark.parametrize("executor", ["inline", "local", "process"])
+def test_the_configured_cap_holds_on_every_executor(steps_dir, executor):
+    config = Config(store=None, max_log_bytes=100)
+    recipe = "steps:\n  - {name: big, module: capture_steps, function: chatty, args: {size: 150}}\n"
+    _, lines = run(steps_dir, recipe, config=config, executor=executor)
+    assert texts(lines, "big") == ["x" * 100]
+    assert texts(lines, "big", "framework") == ["[log truncated: 65 bytes dropped]"]

@@ -20,41 +20,18 @@ the proxies meanwhile (they then stay, passing everything through). Code below t
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from framework0.config import DEFAULT_MAX_LOG_BYTES
 from framework0.events.types import LogLines
-
-DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
-"""How much text one attempt may log (stdout, stderr and logging together); ``F0_MAX_LOG_BYTES``."""
 
 Deliver = Callable[[LogLines, bool], Any]
 """Where an attempt's lines go: ``deliver(lines, echo)``; ``echo`` asks the receiver to show them (the
 text was written in a process that does not show it itself)."""
-
-
-def max_log_bytes(environ: dict[str, str] | None = None) -> int:
-    """The per-attempt cap from ``F0_MAX_LOG_BYTES``; a value that is not a whole number of bytes is
-    reported on stderr and the default used."""
-    value = (os.environ if environ is None else environ).get("F0_MAX_LOG_BYTES", "").strip()
-    if not value:
-        return DEFAULT_MAX_LOG_BYTES
-    try:
-        limit = int(value.replace("_", ""))
-    except ValueError:
-        limit = -1
-    if limit < 0:
-        print(
-            f"warning: F0_MAX_LOG_BYTES={value!r} is not a whole number of bytes; "
-            f"capping each attempt's log at {DEFAULT_MAX_LOG_BYTES} bytes",
-            file=sys.stderr,
-        )
-        return DEFAULT_MAX_LOG_BYTES
-    return limit
 
 
 def show_lines(lines: LogLines) -> None:
@@ -301,15 +278,15 @@ class OutputCapture:
     captured, and ``deliver(lines, echo)`` says which lines the receiver should show.
     """
 
-    def __init__(self, deliver: Deliver, *, echo: bool = True, limit: int | None = None) -> None:
+    def __init__(self, deliver: Deliver, *, echo: bool = True, limit: int = DEFAULT_MAX_LOG_BYTES) -> None:
         self.deliver = deliver
         self.echo = echo
-        self.limit = max_log_bytes() if limit is None else limit
+        self.limit = limit  # how much text one attempt may log (stdout, stderr and logging together)
 
     @classmethod
-    def notifying(cls, notify: Callable[[LogLines], Any]) -> OutputCapture:
+    def notifying(cls, notify: Callable[[LogLines], Any], *, limit: int = DEFAULT_MAX_LOG_BYTES) -> OutputCapture:
         """In this process: the proxies show the text, and the lines go to an executor's ``notify``."""
-        return cls(lambda lines, _echo: notify(lines))
+        return cls(lambda lines, _echo: notify(lines), limit=limit)
 
     def install(self) -> None:
         install()

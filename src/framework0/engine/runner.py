@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from framework0.config import DEFAULT_MAX_LOG_BYTES
 from framework0.context import ContextState
 from framework0.context.changes import Change
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
@@ -158,6 +159,7 @@ class Runner:
         cache: StepCache | None = None,
         state: StateFactory | None = None,
         resume: ResumeState | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.recipe = recipe
         if resume is not None:
@@ -208,6 +210,7 @@ class Runner:
         self._deferred: list[_Deferred] = []  # handled after the next hand-over of ready units
         self.recorder = recorder
         self.cache = cache
+        self.max_log_bytes = max_log_bytes
         self._resume = resume
         self._recording = False
         self._store_error: StoreError | None = None
@@ -266,7 +269,11 @@ class Runner:
     def _start_executor(self) -> None:
         try:
             slots = self.executor.start(
-                workers=self.max_parallel, context=self.state, notify=self._outcomes.put, log_here=self._on_notice
+                workers=self.max_parallel,
+                context=self.state,
+                notify=self._outcomes.put,
+                log_here=self._on_notice,
+                max_log_bytes=self.max_log_bytes,
             )
         except BaseException:
             self.executor.shutdown()

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from framework0.config import DEFAULT_MAX_LOG_BYTES
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info
 from framework0.errors import ExecutorError
@@ -76,6 +77,7 @@ class Executor(abc.ABC):
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> int:
         """Prepare ``workers`` slots (None: as many as the executor has room for) and return how many
         attempts can run at once; reports go to ``notify``; in-process tasks use ``context``.
@@ -83,7 +85,8 @@ class Executor(abc.ABC):
         ``log_here`` takes the log lines of attempts run in the scheduler's own thread (``run_here``,
         or every attempt of the inline executor) as they are written, in the thread writing them
         (the scheduler's, or one the step started, such as ``shell``'s pipe readers): the
-        scheduler cannot take them from ``notify`` until the attempt ends. Default: ``notify``."""
+        scheduler cannot take them from ``notify`` until the attempt ends. Default: ``notify``.
+        ``max_log_bytes`` caps what one attempt may log (``Config.max_log_bytes``)."""
 
     @abc.abstractmethod
     def submit(self, task: AttemptTask) -> None:
@@ -143,6 +146,7 @@ class QueuedExecutor(Executor, Generic[W]):
         self._broken: ExecutorError | None = None  # nothing can run: every task fails with this
         self._context: ContextState
         self._notify: Notify
+        self._max_log = DEFAULT_MAX_LOG_BYTES  # what one attempt may log; set by start()
 
     # -- what the runner calls ---------------------------------------------------------------------
 
@@ -153,8 +157,10 @@ class QueuedExecutor(Executor, Generic[W]):
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> int:
         self._context, self._notify = context, notify
+        self._max_log = max_log_bytes
         with self._lock:
             self._pending.clear()
             self._launched.clear()

@@ -43,7 +43,7 @@ from typing import Any
 from framework0.context.relay import Answer, ContextView, answer, apply_batches
 from framework0.context.state import SharedAt
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, close_shared
-from framework0.engine.capture import max_log_bytes, show_lines
+from framework0.engine.capture import show_lines
 from framework0.engine.executors import dask_worker
 from framework0.engine.executors.base import QueuedExecutor
 from framework0.errors import ContextError, ExecutorError, UsageError, WorkerLost
@@ -92,7 +92,6 @@ class DaskExecutor(QueuedExecutor[_Handed]):
         self._cluster: Any = None
         self._topic = ""
         self._limit: int | None = None
-        self._max_log = 0
         self._shipping: dict[tuple[str, tuple[str, ...]], bytes | ExecutorError | None] = {}
         self._view: ContextView | None = None
         self._shared: SharedAt | None = None
@@ -107,7 +106,6 @@ class DaskExecutor(QueuedExecutor[_Handed]):
     def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
         self._topic = f"framework0-{os.urandom(8).hex()}"
         self._workdir = os.getcwd()  # steps run there on workers that share this file system
-        self._max_log = max_log_bytes()
         self._limit = workers
         self._shipping = {}
         self._inbox, self._requests = queue.SimpleQueue(), queue.SimpleQueue()  # nothing of an earlier run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from framework0.config import DEFAULT_MAX_LOG_BYTES
 from framework0.context import ContextState
 from framework0.engine.attempt import AttemptTask, run_in_this_thread
 from framework0.engine.capture import OutputCapture
@@ -37,9 +38,10 @@ class InlineExecutor(Executor):
         context: ContextState,
         notify: Notify,
         log_here: Callable[[LogLines], None] | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> int:
         self._context, self._notify = context, notify
-        self._capture = OutputCapture.notifying(log_here or notify)
+        self._capture = OutputCapture.notifying(log_here or notify, limit=max_log_bytes)
         self._capture.install()
         self._monitor.start()
         return cpu_slots(workers)  # how many the runner hands over at once; each runs as it is submitted

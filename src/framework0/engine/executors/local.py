@@ -58,8 +58,10 @@ class LocalExecutor(QueuedExecutor[_Worker]):
         self._capture_here: OutputCapture | None = None  # for run_here
 
     def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
-        self._capture = OutputCapture.notifying(self._notify)
-        self._capture_here = OutputCapture.notifying(log_here) if log_here is not None else self._capture
+        self._capture = OutputCapture.notifying(self._notify, limit=self._max_log)
+        self._capture_here = (
+            OutputCapture.notifying(log_here, limit=self._max_log) if log_here is not None else self._capture
+        )
         self._capture.install()
         self._monitor.start()
         slots = cpu_slots(workers)

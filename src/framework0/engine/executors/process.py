@@ -32,7 +32,7 @@ from typing import Any
 from framework0.context import CancelToken
 from framework0.context.relay import Answer, Answers, ContextView, Relayed, answer, apply_batches
 from framework0.engine.attempt import AttemptOutcome, AttemptTask, error_info, run_detached
-from framework0.engine.capture import OutputCapture, max_log_bytes, show_lines
+from framework0.engine.capture import OutputCapture, show_lines
 from framework0.engine.executors.base import QueuedExecutor, cpu_slots
 from framework0.engine.interrupt import interrupt, settle
 from framework0.engine.monitor import ResourceMonitor
@@ -198,13 +198,11 @@ class ProcessExecutor(QueuedExecutor[_Slot]):
         self._slots: list[_Slot] = []
         self._boot_failures = 0
         self._closing = False
-        self._max_log = 0
 
     def _start_workers(self, workers: int | None, log_here: Callable[[LogLines], None] | None) -> int:
         self._closing = False
         self._slots, self._boot_failures = [], 0
         self._idle.clear()
-        self._max_log = max_log_bytes()
         slots = cpu_slots(workers)
         for _ in range(slots):
             self._spawn()

@@ -1,0 +1,138 @@
+"""Config: every setting in one value, read from the environment only by Config.from_environ, and no
+module below the composition root reading the environment itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import framework0
+from framework0.config import DEFAULT_MAX_LOG_BYTES, ENVIRONMENT, Config
+from framework0.errors import UsageError
+
+PACKAGE = Path(framework0.__file__).resolve().parent
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    config = Config.from_environ({})
+    assert config == Config()
+    assert (config.store, config.durability, config.snapshot_every, config.max_log_bytes) == (
+        "",
+        "full",
+        100,
+        DEFAULT_MAX_LOG_BYTES,
+    )
+    assert config.source("store") == "default"
+
+
+def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
+    environ = {
+        "F0_STORE": "sqlite:///runs.db",
+        "F0_STORE_DURABILITY": "FAST",
+        "F0_SNAPSHOT_EVERY": "7",
+        "F0_CONTEXT_SERVER": "http://127.0.0.1:8765",
+        "F0_CONTEXT_SERVER_RETRY": "2.5",
+        "F0_MAX_LOG_BYTES": "1_000",
+        "F0_MAX_RECIPE_BYTES": "2048",
+        "F0_DASK_SCHEDULER": "tcp://10.0.0.5:8786",
+        "F0_NODE": "builder-1",
+        "F0_DEBUG": "1",
+    }
+    config = Config.from_environ(environ)
+    assert config == Config(
+        store="sqlite:///runs.db",
+        durability="fast",
+        snapshot_every=7,
+        context_server="http://127.0.0.1:8765",
+        context_server_retry_s=2.5,
+        max_log_bytes=1000,
+        max_recipe_bytes=2048,
+        dask_scheduler="tcp://10.0.0.5:8786",
+        node="builder-1",
+        debug=True,
+    )
+    assert {config.source(field) for field in ENVIRONMENT.values()} == set(ENVIRONMENT)
+
+
+def test_f0_store_none_keeps_runs_in_memory() -> None:
+    assert Config.from_environ({"F0_STORE": "none"}).store is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("F0_STORE_DURABILITY", "sometimes", "F0_STORE_DURABILITY='sometimes': use full (the default) or fast"),
+        ("F0_SNAPSHOT_EVERY", "0", "F0_SNAPSHOT_EVERY='0': give a whole number of versions, 1 or more (default 100)"),
+        (
+            "F0_CONTEXT_SERVER_RETRY",
+            "soon",
+            "F0_CONTEXT_SERVER_RETRY='soon': give the seconds to retry an unreachable server",
+        ),
+        (
+            "F0_MAX_LOG_BYTES",
+            "lots",
+            f"F0_MAX_LOG_BYTES='lots': give a whole number of bytes (default {DEFAULT_MAX_LOG_BYTES})",
+        ),
+        ("F0_MAX_RECIPE_BYTES", "-1", "F0_MAX_RECIPE_BYTES='-1': give a whole number of bytes (default 10485760)"),
+    ],
+)
+def test_a_malformed_variable_is_a_one_line_usage_error_naming_it(name: str, value: str, message: str) -> None:
+    with pytest.raises(UsageError) as error:
+        Config.from_environ({name: value})
+    assert str(error.value) == message
+
+
+def test_replace_records_the_source_of_a_flag_and_leaves_the_original_alone() -> None:
+    config = Config.from_environ({"F0_STORE": "sqlite:///env.db"})
+    flagged = config.replace(store=("sqlite:///flag.db", "--store"), max_parallel=3)
+    assert (flagged.store, flagged.source("store"), flagged.max_parallel) == ("sqlite:///flag.db", "--store", 3)
+    assert (config.store, config.source("store")) == ("sqlite:///env.db", "F0_STORE")
+    with pytest.raises(AttributeError):
+        config.store = "x"  # type: ignore[misc]
+
+
+def test_describe_lists_every_setting_with_its_source() -> None:
+    rows = Config.from_environ({"F0_NODE": "n1"}).describe()
+    assert ("node", "n1", "F0_NODE") in rows
+    assert ("store", "", "default") in rows
+    assert "sources" not in {name for name, _, _ in rows}
+
+
+# -- who reads the environment ---------------------------------------------------------------------
+
+PURE_LAYERS = ("engine", "store", "recipe", "context", "scriptlets", "graph", "events")
+# A step's child process inherits the environment plus what the step adds: that is the child's
+# environment, not a setting of Framework0.
+PASSES_THE_ENVIRONMENT_ON = {"scriptlets/builtin/shell.py"}
+
+
+def environment_reads(path: Path) -> list[int]:
+    """Lines of ``path`` that touch ``os.environ`` or call ``os.getenv``/``getenv``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            if any(alias.name in ("environ", "getenv") for alias in node.names):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_below_the_composition_root_reads_the_environment() -> None:
+    found = {
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for layer in PURE_LAYERS
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        if str(path.relative_to(PACKAGE)) not in PASSES_THE_ENVIRONMENT_ON
+        for line in environment_reads(path)
+    }
+    assert found == set(), "read settings through framework0.config.Config instead"
+
+
+def test_the_environment_check_sees_a_read(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\nfrom os import getenv\nvalue = os.environ.get('X')\n")
+    assert environment_reads(sample) == [2, 3]
