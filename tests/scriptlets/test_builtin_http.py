@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from framework0.context import ChangeSource, Context, ContextState
-from framework0.scriptlets.builtin.http import HttpScriptlet, UnexpectedStatus
+from framework0.errors import UnexpectedStatus
+from framework0.scriptlets.builtin.http import HttpScriptlet
 
 
 class Handler(BaseHTTPRequestHandler):

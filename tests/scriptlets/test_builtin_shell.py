@@ -16,9 +16,9 @@ import pytest
 from pydantic import ValidationError
 
 from framework0.context import CancelToken, ChangeSource, Context, ContextState
-from framework0.errors import StepCancelled
+from framework0.errors import CommandFailed, StepCancelled
 from framework0.scriptlets.builtin import shell
-from framework0.scriptlets.builtin.shell import CommandFailed, ShellScriptlet
+from framework0.scriptlets.builtin.shell import ShellScriptlet
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="uses sh, sleep and process groups")
 
