@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import framework0
-from framework0.config import DEFAULT_MAX_LOG_BYTES, ENVIRONMENT, Config
+from framework0.config import DEFAULT_MAX_LOG_BYTES, ENVIRONMENT, Config, this_node
 from framework0.errors import UsageError
 
 PACKAGE = Path(framework0.__file__).resolve().parent
@@ -37,8 +37,6 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         "F0_MAX_LOG_BYTES": "1_000",
         "F0_MAX_RECIPE_BYTES": "2048",
         "F0_DASK_SCHEDULER": "tcp://10.0.0.5:8786",
-        "F0_NODE": "builder-1",
-        "F0_DEBUG": "1",
     }
     config = Config.from_environ(environ)
     assert config == Config(
@@ -50,8 +48,6 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         max_log_bytes=1000,
         max_recipe_bytes=2048,
         dask_scheduler="tcp://10.0.0.5:8786",
-        node="builder-1",
-        debug=True,
     )
     assert {config.source(field) for field in ENVIRONMENT.values()} == set(ENVIRONMENT)
 
@@ -94,8 +90,8 @@ def test_replace_records_the_source_of_a_flag_and_leaves_the_original_alone() ->
 
 
 def test_describe_lists_every_setting_with_its_source() -> None:
-    rows = Config.from_environ({"F0_NODE": "n1"}).describe()
-    assert ("node", "n1", "F0_NODE") in rows
+    rows = Config.from_environ({"F0_SNAPSHOT_EVERY": "5"}).describe()
+    assert ("snapshot_every", 5, "F0_SNAPSHOT_EVERY") in rows
     assert ("store", "", "default") in rows
     assert "sources" not in {name for name, _, _ in rows}
 
@@ -136,3 +132,8 @@ def test_the_environment_check_sees_a_read(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom os import getenv\nvalue = os.environ.get('X')\n")
     assert environment_reads(sample) == [2, 3]
+
+
+def test_this_node_is_f0_node_else_the_host_name() -> None:
+    assert this_node({"F0_NODE": "builder-1"}) == "builder-1"
+    assert this_node({}) not in ("", "builder-1")

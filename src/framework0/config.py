@@ -36,10 +36,10 @@ ENVIRONMENT: dict[str, str] = {
     "F0_MAX_LOG_BYTES": "max_log_bytes",
     "F0_MAX_RECIPE_BYTES": "max_recipe_bytes",
     "F0_DASK_SCHEDULER": "dask_scheduler",
-    "F0_NODE": "node",
-    "F0_DEBUG": "debug",
 }
-"""The environment variables Framework0 reads, and the ``Config`` field each one sets."""
+"""The environment variables a run's settings come from, and the ``Config`` field each one sets.
+Two more are read where they apply, as each process starts: ``F0_NODE`` (``this_node``: a worker
+on another machine names itself) and ``F0_DEBUG`` (the command line's tracebacks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +64,6 @@ class Config:
     max_parallel: int | None = None
     grace_s: float = DEFAULT_GRACE_S
     use_cache: bool = True
-    node: str | None = None
-    debug: bool = False
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
@@ -108,9 +106,6 @@ class Config:
         if max_recipe is not None:
             values["max_recipe_bytes"] = _bytes("F0_MAX_RECIPE_BYTES", max_recipe, DEFAULT_MAX_RECIPE_BYTES)
         values["dask_scheduler"] = text("F0_DASK_SCHEDULER")
-        values["node"] = text("F0_NODE")
-        debug = text("F0_DEBUG")
-        values["debug"] = debug not in (None, "0")
         return cls(**values, sources=sources)
 
     def replace(self, **changes: Any) -> Config:
