@@ -59,8 +59,6 @@ class Executor(abc.ABC):
 
     #: the name ``--executor`` knows it by
     name: str = ""
-    #: whether tasks run in this process and share the runner's context state directly
-    shares_context: bool = True
     #: how many tasks the runner may submit beyond ``workers`` (they wait, in order, for a worker)
     queue_depth: int = 0
     #: whether ``run_here`` may be used: the runner calls it when exactly one attempt can run and

@@ -70,7 +70,6 @@ class DaskExecutor(QueuedExecutor[_Handed]):
     """Attempts as Dask tasks, on a cluster at ``scheduler`` (``tcp://HOST:8786``) or on a local one."""
 
     name = "dask"
-    shares_context = False
     queue_depth = 1_000_000  # Dask's scheduler queues them; it feeds workers faster than we could
 
     def __init__(

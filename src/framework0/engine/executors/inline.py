@@ -23,7 +23,6 @@ class InlineExecutor(Executor):
 
     name = "inline"
     runs_in_caller = True
-    shares_context = True
 
     def __init__(self) -> None:
         self._monitor = ResourceMonitor()

@@ -45,7 +45,6 @@ class LocalExecutor(QueuedExecutor[_Worker]):
     """Threads in this process, each given one task at a time; the context state is shared directly."""
 
     name = "local"
-    shares_context = True
     queue_depth = 256
     can_run_here = True
 

@@ -188,7 +188,6 @@ class ProcessExecutor(QueuedExecutor[_Slot]):
     """Worker processes, ``spawn``-started on every platform; the context travels by value."""
 
     name = "process"
-    shares_context = False
     queue_depth = 64
 
     def __init__(self) -> None:
