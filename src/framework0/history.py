@@ -343,15 +343,7 @@ class History:
         """Runs, newest first: only those with ``status``, of ``recipe`` (a test id, or the end of a
         recipe path), started at or after ``since`` and before ``until`` (epoch seconds); at most
         ``limit``. Each has its ``step_counts`` unless ``step_counts=False``."""
-        if until is None:
-            rows = self._store.list_runs(recipe=recipe, status=status, since=since, limit=limit)
-        else:  # Store.list_runs has no upper bound yet: filter, then cut
-            rows = [
-                row
-                for row in self._store.list_runs(recipe=recipe, status=status, since=since)
-                if row["started_at"] < until
-            ]
-            rows = rows[:limit] if limit is not None else rows
+        rows = self._store.list_runs(recipe=recipe, status=status, since=since, until=until, limit=limit)
         counts = self._store.step_counts([row["run_id"] for row in rows]) if step_counts and rows else {}
         return [_summary(row, counts.get(row["run_id"], {})) for row in rows]
 

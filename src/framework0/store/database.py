@@ -182,10 +182,12 @@ class Store:
         recipe: str | None = None,
         status: str | None = None,
         since: float | None = None,
+        until: float | None = None,
         limit: int | None = None,
     ) -> list[Row]:
-        """Runs, newest first; ``recipe`` matches the test id or the recipe path's end. Without their
-        bulky columns (the final context, the graph, the fingerprint): ``find_run`` has those."""
+        """Runs, newest first, started in [``since``, ``until``); ``recipe`` matches the test id or the
+        recipe path's end. Without their bulky columns (the final context, the graph, the
+        fingerprint): ``find_run`` has those."""
         runs = schema.runs
         listed = [column for column in runs.c if column.name not in _BULKY_RUN_COLUMNS]
         query = sa.select(*listed).order_by(runs.c.started_at.desc(), runs.c.run_id)
@@ -195,6 +197,8 @@ class Store:
             query = query.where(runs.c.status == status)
         if since is not None:
             query = query.where(runs.c.started_at >= since)
+        if until is not None:
+            query = query.where(runs.c.started_at < until)
         if limit is not None:
             query = query.limit(limit)
         with self._connect() as connection:
