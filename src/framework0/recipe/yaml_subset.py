@@ -35,8 +35,9 @@ _OUTSIDE = re.compile(r"[^\n\x20-\x7e]")
 # spaces. In a flow collection no ':', ',', brackets or braces; in a block, ':' followed by a word
 # character (``http://x``) and ',', brackets and braces are text too. '#' is never (a comment).
 _FIRST = r"(?:[A-Za-z0-9_/$(~]|[-.+](?=[A-Za-z0-9_./]))"
-_IN_FLOW = r"[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`-]"
-_IN_BLOCK = r"(?:[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`,\[\]{}?-]|:(?=[A-Za-z0-9_./$()~+=@%^'\"!&*|<>;`,\[\]{}?-]))"
+# Written as what they leave out: the text is printable ASCII and line breaks (``_OUTSIDE``).
+_IN_FLOW = r"[^ #:\\,\[\]{}?\n]"
+_IN_BLOCK = r"(?:[^ #:\\\n]|:(?=[^ #:\\\n]))"
 _PLAIN = re.compile(rf"{_FIRST}{_IN_BLOCK}*(?: +{_IN_BLOCK}+)*")
 _FLOW_PLAIN = re.compile(rf"{_FIRST}{_IN_FLOW}*(?: +{_IN_FLOW}+)*")
 _QUOTED = r"\"[^\"\\]*\"|'[^']*'"
