@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from tests.helpers import invoke
 
 import framework0
 from framework0.config import DEFAULT_MAX_LOG_BYTES, ENVIRONMENT, Config, this_node
@@ -137,3 +138,11 @@ def test_the_environment_check_sees_a_read(tmp_path: Path) -> None:
 def test_this_node_is_f0_node_else_the_host_name() -> None:
     assert this_node({"F0_NODE": "builder-1"}) == "builder-1"
     assert this_node({}) not in ("", "builder-1")
+
+
+@pytest.mark.parametrize("command", [["validate"], ["graph"], ["run"]])
+def test_f0_max_recipe_bytes_reaches_every_command_that_loads_a_recipe(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: hello, uses: hello_world}\n")
+    shown = invoke(*command, "r.yaml", cwd=tmp_path, env={"F0_MAX_RECIPE_BYTES": "10"})
+    assert shown.returncode == 2
+    assert "the limit is 10 bytes (set F0_MAX_RECIPE_BYTES to raise it)" in shown.stderr

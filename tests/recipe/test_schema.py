@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from framework0 import RecipeError, load_recipe_text
-from framework0.recipe.durations import parse_duration
+from framework0.durations import parse_duration
 from framework0.recipe.schema import recipe_schema
 
 jsonschema: Any

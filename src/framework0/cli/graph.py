@@ -27,9 +27,10 @@ def graph(recipe: str, fmt: str, output: str | None, debug: bool) -> None:
       f0 graph etl.yaml --format svg -o etl.svg
       f0 graph etl.yaml --format html -o etl.html    # pan, zoom and find a step; works offline
     """
+    from framework0.cli.options import command_config
     from framework0.recipe.loader import load_recipe
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, max_bytes=command_config().max_recipe_bytes)
     if fmt == "mermaid":
         from framework0.viz.graph_text import to_mermaid
 

@@ -9,10 +9,10 @@ import threading
 import time
 from typing import IO, Any
 
+from framework0.durations import format_duration
 from framework0.engine.result import RunResult
 from framework0.errors import one_line_name
 from framework0.events import AttemptFinished, Event, Notice, RunStarted, StepFinished, StepStarted
-from framework0.recipe.durations import format_duration
 
 ICONS = {
     "succeeded": "✓",

@@ -63,8 +63,8 @@ def run(
     """
     from framework0 import api
     from framework0.cli.options import command_config
+    from framework0.durations import parse_duration
     from framework0.errors import UsageError
-    from framework0.recipe.durations import parse_duration
     from framework0.recipe.loader import load_recipe
     from framework0.recipe.params import parse_assignments
 

@@ -27,8 +27,8 @@ _WEEKS = re.compile(r"(\d+(?:\.\d+)?)w")
 def parse_moment(text: str, *, option: str, now: float) -> float:
     """An epoch time from ``2d`` (that long before ``now``; also ``12h``, ``90m``, ``1w``) or an
     ISO date or date-time (``2026-01-31``, ``2026-01-31T08:00``; local time unless it has an offset)."""
+    from framework0.durations import parse_duration
     from framework0.errors import UsageError
-    from framework0.recipe.durations import parse_duration
 
     value = text.strip()
     weeks = _WEEKS.fullmatch(value)
@@ -162,7 +162,7 @@ def _listed(row: RunSummary) -> dict[str, Any]:
 
 
 def _duration(started_at: float, finished_at: float | None) -> str:
-    from framework0.recipe.durations import format_duration
+    from framework0.durations import format_duration
 
     return format_duration(finished_at - started_at) if finished_at is not None else "-"
 
@@ -192,7 +192,7 @@ def show_command(run_id: str, as_json: bool, store: str | None, debug: bool) -> 
 
 def _summary(history: History, result: RunResult, *, debug: bool) -> str:
     from framework0.cli.progress import ICONS
-    from framework0.recipe.durations import format_duration
+    from framework0.durations import format_duration
 
     run = history.run(result.run_id)
     state = run.runner_state()

@@ -21,13 +21,15 @@ def validate(recipes: tuple[str, ...], debug: bool) -> None:
       f0 validate recipes/*.yaml
     Exit status: 0 when all are valid, 2 otherwise.
     """
+    from framework0.cli.options import command_config
     from framework0.errors import RecipeError
     from framework0.recipe.loader import load_recipe
 
+    max_bytes = command_config().max_recipe_bytes
     errors = 0
     for path in recipes:
         try:
-            recipe = load_recipe(path)
+            recipe = load_recipe(path, max_bytes=max_bytes)
         except RecipeError as error:
             for diagnostic in error.diagnostics:
                 click.echo(str(diagnostic), err=True)

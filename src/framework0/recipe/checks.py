@@ -16,10 +16,10 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from framework0.durations import parse_duration
 from framework0.errors import RecipeError, ScriptletError, Span, TemplateError, did_you_mean, short_repr
 from framework0.graph.dag import find_cycle_in
 from framework0.recipe.diagnostics import Problems, Site, describe
-from framework0.recipe.durations import parse_duration
 from framework0.recipe.model import TRIGGERS, Recipe, RetryPolicy, Step, new_step
 from framework0.recipe.reading import STEP_NAME, Parts, RawStep, read_retry
 from framework0.recipe.yaml_source import NodePath

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from framework0.durations import parse_duration
 from framework0.errors import Diagnostic, Span, did_you_mean, short_repr
-from framework0.recipe.durations import parse_duration
 from framework0.recipe.yaml_source import NodePath, YamlDocument
 
 

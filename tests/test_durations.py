@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from framework0.durations import format_duration, parse_duration
 from framework0.errors import short_repr
-from framework0.recipe.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
