@@ -26,6 +26,15 @@ RUN_TABLES: dict[str, sa.Table] = {t.name: t for t in schema.metadata.sorted_tab
 #: the file the sqlite3 fast path reads its statements from
 GENERATED = Path(__file__).with_name("columns.py")
 
+#: per table, the columns most rows leave NULL (a step or an attempt that ran without error, reason,
+#: cache or items). The fast path writes a row whose columns these all are None with a statement that
+#: has them as literal NULLs: sqlite3 binds a None through its adapter lookup, which costs more than
+#: the rest of the row's insert.
+LEAN_NULLS: dict[str, tuple[str, ...]] = {
+    "steps": ("items", "error_type", "error_message", "error_traceback", "reason", "cache_key", "cache_inputs"),
+    "attempts": ("output", "error_type", "error_message", "error_traceback", "retry_in_s"),
+}
+
 
 def columns(table: sa.Table) -> tuple[str, ...]:
     """The columns a row of ``table`` is written with: all but a key the database numbers itself."""
@@ -36,16 +45,21 @@ def key(table: sa.Table) -> tuple[str, ...]:
     return tuple(column.name for column in table.primary_key.columns)
 
 
-def write_statement(table: sa.Table, dialect: str) -> Any:
+def write_statement(table: sa.Table, dialect: str, *, nulls: tuple[str, ...] = ()) -> Any:
     """The statement that writes rows of ``table`` on ``dialect`` (``sqlite`` or ``postgresql``), by
     the table's write mode: a plain INSERT, an INSERT that leaves a row whose key is there as it is,
-    or one that replaces every column but the key."""
+    or one that replaces every column but the key. ``nulls``: columns written as literal NULLs (the
+    row gives the others)."""
     mode = table.info["write"]
     if mode == "insert":
         return table.insert()
     if mode == "ignore":
         return insert_absent(table, dialect)
     statement = _insert(table, dialect)
+    if nulls:
+        statement = statement.values(
+            {name: sa.null() if name in nulls else sa.bindparam(name) for name in columns(table)}
+        )
     keys = key(table)
     return statement.on_conflict_do_update(
         index_elements=list(keys),
@@ -68,12 +82,26 @@ def _insert(table: sa.Table, dialect: str) -> Any:
     return insert(table)
 
 
-def compiled_sqlite(table: sa.Table, *, paramstyle: str) -> str:
-    """``write_statement(table, "sqlite")`` as SQLite's SQL, its parameters in ``columns`` order."""
+def compiled_sqlite(table: sa.Table, *, paramstyle: str, nulls: tuple[str, ...] = ()) -> str:
+    """``write_statement(table, "sqlite")`` as SQLite's SQL, its parameters in ``columns`` order
+    (less ``nulls``, written as literal NULLs)."""
     from sqlalchemy.dialects import sqlite
 
-    statement = write_statement(table, "sqlite")
-    return str(statement.compile(dialect=sqlite.dialect(paramstyle=paramstyle), column_keys=list(columns(table))))
+    statement = write_statement(table, "sqlite", nulls=nulls)
+    keys = [name for name in columns(table) if name not in nulls]
+    return str(statement.compile(dialect=sqlite.dialect(paramstyle=paramstyle), column_keys=keys))
+
+
+def lean(table: sa.Table) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    """For ``LEAN_NULLS[table.name]``: their positions in a row, the positions of the other columns,
+    and the statement that writes those others with the nulls as literal NULLs."""
+    nulls = LEAN_NULLS[table.name]
+    names = columns(table)
+    return (
+        tuple(names.index(name) for name in nulls),
+        tuple(index for index, name in enumerate(names) if name not in nulls),
+        compiled_sqlite(table, paramstyle="qmark", nulls=nulls),
+    )
 
 
 def render_fast_path() -> str:
@@ -111,6 +139,13 @@ def render_fast_path() -> str:
             *table_dict(
                 "POSITIONAL: dict[str, str]",
                 {n: repr(compiled_sqlite(t, paramstyle="qmark")) for n, t in RUN_TABLES.items()},
+            ),
+            "",
+            "#: for rows whose usually empty columns are all None: their positions, the positions of the",
+            "#: columns bound, and the statement with the empty ones as literal NULLs (``statements.LEAN_NULLS``)",
+            *table_dict(
+                "LEAN: dict[str, tuple[tuple[int, ...], tuple[int, ...], str]]",
+                {n: repr(lean(RUN_TABLES[n])) for n in LEAN_NULLS},
             ),
             "",
         ]
