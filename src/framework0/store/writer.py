@@ -138,9 +138,12 @@ class StoreWriter:
 
     def _fold(self, events: list[Any]) -> Batch:
         # Step and attempt rows are tuples in column order (columns.COLUMNS): this loop is the
-        # writer's hot path, and the sinks write tuples as they are.
-        steps: dict[str, tuple[Any, ...]] = {}
-        attempts: dict[tuple[str, int, int], tuple[Any, ...]] = {}
+        # writer's hot path, and the sinks write tuples as they are. The four events of every step
+        # are unpacked (they are tuples) rather than read field by field, and a start is kept as its
+        # time until the end of the batch: most steps finish in the batch they started in, and only
+        # the finished row is written.
+        steps: dict[str, tuple[Any, ...] | float] = {}
+        attempts: dict[tuple[str, int, int], tuple[Any, ...] | float] = {}
         versions: list[Row] = []
         snapshots: list[Row] = []
         logs: list[Row] = []
@@ -151,77 +154,78 @@ class StoreWriter:
         for event in events:
             kind = type(event)
             if kind is AttemptFinished:
-                item = NO_ITEM if event.item is None else event.item
-                key = (event.step, item, event.attempt)
-                started = attempt_started.pop(key, event.at - event.wall_s)
-                error = event.error
+                _, step, number, item, status, at, wall_s, cpu_s, peak_rss_bytes, error, retry_in_s, output = event
+                if item is None:
+                    item = NO_ITEM
+                key = (step, item, number)
+                started = attempt_started.pop(key, None)
+                # a step's own output is on its row; an item's is kept here (the step's is the list)
+                kept = dumps(output) if item != NO_ITEM and status == "succeeded" else None
+                if error is None:
+                    attempts[key] = (
+                        run_id, step, item, number, status, at - wall_s if started is None else started, at,
+                        wall_s, cpu_s, peak_rss_bytes, kept, None, None, None, retry_in_s, session,
+                    )  # fmt: skip
+                    continue
                 attempts[key] = (
-                    run_id, event.step, item, event.attempt, event.status, started, event.at, event.wall_s,
-                    event.cpu_s, event.peak_rss_bytes,
-                    # a step's own output is on its row; an item's is kept here (the step's is the list)
-                    dumps(event.output) if item != NO_ITEM and event.status == "succeeded" else None,
-                    error.type if error else None, error.message if error else None,
-                    error.traceback if error else None, event.will_retry_in_s, session,
+                    run_id, step, item, number, status, at - wall_s if started is None else started, at,
+                    wall_s, cpu_s, peak_rss_bytes, kept, error.type, error.message, error.traceback, retry_in_s,
+                    session,
                 )  # fmt: skip
-                if error is not None:
-                    then = f"; retrying in {event.will_retry_in_s:.3g}s" if event.will_retry_in_s is not None else ""
-                    logs.append(
-                        {
-                            "run_id": run_id,
-                            "step": event.step,
-                            "item": item,
-                            "attempt": event.attempt,
-                            "stream": "framework",
-                            "at": event.at,
-                            "text": f"attempt {event.attempt} {event.status}: {error.type}: {error.message}{then}",
-                        }
-                    )
+                then = f"; retrying in {retry_in_s:.3g}s" if retry_in_s is not None else ""
+                logs.append(
+                    {
+                        "run_id": run_id,
+                        "step": step,
+                        "item": item,
+                        "attempt": number,
+                        "stream": "framework",
+                        "at": at,
+                        "text": f"attempt {number} {status}: {error.type}: {error.message}{then}",
+                    }
+                )
             elif kind is StepFinished:
-                error = event.error
-                output = dumps(event.output)
-                steps[event.step] = (
-                    run_id, event.step, positions[event.step], event.status, event.attempts, event.started_at,
-                    event.finished_at, event.cpu_s, event.peak_rss_bytes, event.items, output,
+                (
+                    _, step, status, at, _, attempts_made, error, output, started_at, finished_at, cpu_s,
+                    peak_rss_bytes, items, reason, cache_key, cache_inputs,
+                ) = event  # fmt: skip
+                text = dumps(output)
+                steps[step] = (
+                    run_id, step, positions[step], status, attempts_made, started_at, finished_at, cpu_s,
+                    peak_rss_bytes, items, text,
                     error.type if error else None, error.message if error else None,
-                    error.traceback if error else None, event.reason, event.cache_key,
-                    dumps(event.cache_inputs) if event.cache_inputs is not None else None, session,
+                    error.traceback if error else None, reason, cache_key,
+                    dumps(cache_inputs) if cache_inputs is not None else None, session,
                 )  # fmt: skip
-                if event.reason and event.status in ("skipped", "cached", "pending"):
+                if reason and status in ("skipped", "cached", "pending"):
                     logs.append(
                         {
                             "run_id": run_id,
-                            "step": event.step,
+                            "step": step,
                             "item": NO_ITEM,
-                            "attempt": event.attempts,
+                            "attempt": attempts_made,
                             "stream": "framework",
-                            "at": event.at,
-                            "text": f"{event.status}: {event.reason}",
+                            "at": at,
+                            "text": f"{status}: {reason}",
                         }
                     )
-                if event.cache_key and event.status == "succeeded":
+                if cache_key and status == "succeeded":
                     cache.append(
                         {
-                            "key": event.cache_key,
+                            "key": cache_key,
                             "run_id": run_id,
-                            "step": event.step,
-                            "output": output,
-                            "created_at": event.at,
-                            "inputs": dumps(event.cache_inputs),
+                            "step": step,
+                            "output": text,
+                            "created_at": at,
+                            "inputs": dumps(cache_inputs),
                         }
                     )
             elif kind is AttemptStarted:
-                item = NO_ITEM if event.item is None else event.item
-                key = (event.step, item, event.attempt)
-                attempt_started[key] = event.at
-                attempts[key] = (
-                    run_id, event.step, item, event.attempt, "running", event.at,
-                    None, None, None, None, None, None, None, None, None, session,
-                )  # fmt: skip
+                _, step, number, item, at = event
+                key = (step, NO_ITEM if item is None else item, number)
+                attempt_started[key] = attempts[key] = at
             elif kind is StepStarted:
-                steps[event.step] = (
-                    run_id, event.step, positions[event.step], "running", 0, event.at,
-                    None, 0.0, 0, None, None, None, None, None, None, None, None, session,
-                )  # fmt: skip
+                steps[event[1]] = event[2]  # (step, at)
             elif kind is ContextChanged and event.context is None and self._run["finished_at"] is None:
                 # (a named context's own change is the server's to store; once the run has ended, a
                 # change another writer makes to the context it ran on is no longer the run's)
@@ -278,9 +282,21 @@ class StoreWriter:
             if self._session_row is not None and self._session_row["finished_at"] is not None:
                 batch["sessions"] = [dict(self._session_row)]
         if steps:
-            batch["steps"] = list(steps.values())
+            batch["steps"] = [
+                row if type(row) is tuple else (
+                    run_id, name, positions[name], "running", 0, row,
+                    None, 0.0, 0, None, None, None, None, None, None, None, None, session,
+                )
+                for name, row in steps.items()
+            ]  # fmt: skip
         if attempts:
-            batch["attempts"] = list(attempts.values())
+            batch["attempts"] = [
+                row if type(row) is tuple else (
+                    run_id, key[0], key[1], key[2], "running", row,
+                    None, None, None, None, None, None, None, None, None, session,
+                )
+                for key, row in attempts.items()
+            ]  # fmt: skip
         if versions:
             batch["context_versions"] = versions
         if snapshots:
