@@ -23,6 +23,7 @@ import queue
 import signal
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -139,6 +140,20 @@ class _Attempt:
     stop_reason: str | None = None  # "timeout" or "cancelled" once the runner asked it to stop
 
 
+def _weak_listener(runner: Runner) -> Callable[[list[Change]], None]:
+    """The runner's change listener, for its context state to hold: the state, and the executor
+    that holds the state, must not hold the runner, or a finished run's steps and results would be
+    freed only by the collector's next full scan (which then walks every object in the process)."""
+    method = weakref.WeakMethod(runner._context_changed)
+
+    def changed(changes: list[Change]) -> None:
+        bound = method()
+        if bound is not None:
+            bound(changes)
+
+    return changed
+
+
 class Runner:
     """Runs one recipe once, on the ports it is given. Use ``framework0.run`` (``framework0.api``),
     which assembles them from a Config, rather than this class directly."""
@@ -173,10 +188,11 @@ class Runner:
         self.run_id = run_id or os.urandom(6).hex()
         self.grace_s = grace_s
         self.timeout = timeout if timeout is not None else recipe.timeout
+        listener = _weak_listener(self)
         self.state = (
-            state(self._context_changed)
+            state(listener)
             if state is not None
-            else ContextState(on_change=self._context_changed, shield=shield, run_id=self.run_id)
+            else ContextState(on_change=listener, shield=shield, run_id=self.run_id)
         )
         # idx orders steps for display (the result, the summary, JUnit); recipe order otherwise
         shown = sorted(enumerate(recipe.steps), key=lambda p: (p[1].idx is None, p[1].idx or 0, p[0]))
