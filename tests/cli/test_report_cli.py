@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import invoke
+from tests.helpers import F0_TIMEOUT_S, environment, invoke
 
 import framework0
 from framework0.recipe.loader import load_recipe_text
@@ -100,11 +100,14 @@ def test_a_failed_write_keeps_the_earlier_file(tmp_path: Path, recorded: tuple[s
     def small_files() -> None:  # a report is over 100 KiB: its write fails (EFBIG), as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
 
+    # not measured: under that limit coverage could not write its data file either
+    unmeasured = {key: value for key, value in environment().items() if not key.startswith("COVERAGE_")}
     result = subprocess.run(
         [sys.executable, "-m", "framework0", "report", run_id, "-o", str(target), "--store", store],
         capture_output=True,
         text=True,
-        timeout=60,
+        env=unmeasured,
+        timeout=F0_TIMEOUT_S,
         preexec_fn=small_files,
         check=False,
     )
