@@ -87,6 +87,9 @@ class _Deferred:
     outcome: AttemptOutcome | None = None
 
 
+_NO_OUTPUTS: list[Any] = []  # never written: a foreach step gets a list of its own
+
+
 class _StepRun:
     """A step in progress: its result so far and its foreach items."""
 
@@ -112,17 +115,19 @@ class _StepRun:
         self.step = step
         self.result = StepResult(step.name)
         self.items: list[Any] | None = None
-        self.outputs: list[Any] = []
+        self.outputs: list[Any] = _NO_OUTPUTS  # a list of its own once the step has foreach items
         self.left = 0  # units not yet finished for good
         self.running = 0
         self.failed = False
         self.dropped = False
         self.announced = False  # StepStarted published
-        self.retry_errors: dict[int | None, ErrorInfo | None] = {}  # by item, while a retry waits
+        #: by item, while a retry waits (None until one does: most steps never retry, and a run of
+        #: 10,000 steps makes fewer objects for the collector to count)
+        self.retry_errors: dict[int | None, ErrorInfo | None] | None = None
         self.base = 0  # attempts made in earlier sessions of a resumed run
         self.cache_key: str | None = None
         self.cache_inputs: dict[str, Any] | None = None
-        self.losses: dict[int | None, int] = {}  # by item: attempts whose worker was lost
+        self.losses: dict[int | None, int] | None = None  # by item: attempts whose worker was lost
         #: a resumed foreach step: its item count then, and the outputs of the items that succeeded
         self.kept_items: tuple[int, dict[int, Any]] | None = None
 
@@ -755,11 +760,13 @@ class Runner:
             and not self._cleanup_over
             and not (self._cancelling and step.trigger != "always")
         ):
-            losses = run.losses.get(attempt.item, 0)
+            losses = run.losses.get(attempt.item, 0) if run.losses else 0
             tries = attempt.number - run.base - losses  # attempts the step's retry policy counts
             if self._stopping and step.trigger != "always":
                 pass
             elif outcome.error_types[:1] == ("WorkerLost",) and losses < WORKER_LOSSES_ALLOWED:
+                if run.losses is None:
+                    run.losses = {}
                 run.losses[attempt.item] = losses + 1  # not the step's fault: again, at once, elsewhere
                 retry_in = 0.0
             elif should_retry(step.retry, tries, outcome.error_types):
@@ -785,6 +792,8 @@ class Runner:
                 )
             )
         if retry_in is not None:
+            if run.retry_errors is None:
+                run.retry_errors = {}
             run.retry_errors[attempt.item] = outcome.error  # the unit's error if its retry never runs
             payload = (run, attempt.item, attempt.number + 1)
             if retry_in <= 0:
@@ -792,7 +801,8 @@ class Runner:
             else:
                 self._timer(time.time() + retry_in, "retry", payload)
             return
-        run.retry_errors.pop(attempt.item, None)
+        if run.retry_errors:
+            run.retry_errors.pop(attempt.item, None)
         if ok:
             if attempt.item is None:
                 result.output = outcome.output
@@ -834,7 +844,7 @@ class Runner:
 
     def _drop_unit(self, run: _StepRun, item: int | None) -> None:
         """A unit that will not run (again): failed if its last attempt failed, else dropped."""
-        error = run.retry_errors.pop(item, None)
+        error = run.retry_errors.pop(item, None) if run.retry_errors else None
         if error is not None:
             run.failed = True
             self._record_error(run.result, error)
