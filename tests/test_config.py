@@ -146,3 +146,19 @@ def test_f0_max_recipe_bytes_reaches_every_command_that_loads_a_recipe(tmp_path:
     shown = invoke(*command, "r.yaml", cwd=tmp_path, env={"F0_MAX_RECIPE_BYTES": "10"})
     assert shown.returncode == 2
     assert "the limit is 10 bytes (set F0_MAX_RECIPE_BYTES to raise it)" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["runs", "list", "--store", "none"], {}, "--store none keeps runs in memory only"),
+        (["logs", "abcd"], {"F0_STORE": "none"}, "F0_STORE=none keeps runs in memory only"),
+    ],
+)
+def test_a_reading_command_told_to_keep_no_store_says_there_is_nothing_to_read(
+    tmp_path: Path, args: list[str], env: dict[str, str], said: str
+) -> None:
+    shown = invoke(*args, cwd=tmp_path, env=env)
+    assert shown.returncode == 2
+    assert shown.stderr.startswith(f"error: {said}: there is no store to read; pass --store URL")
+    assert not (tmp_path / ".framework0").exists()
