@@ -12,7 +12,8 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
-from itertools import groupby
+from functools import lru_cache
+from itertools import chain, groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ _LEAN: dict[str, tuple[Callable[[Any], Any], tuple[None, ...], Callable[[Any], A
 }
 
 
+#: the most parameters one statement may have in every SQLite (newer ones allow 32,766)
+_MAX_PARAMETERS = 999
+
+
 def write_rows(connection: sqlite3.Connection, table: str, rows: list[Any]) -> None:
     """Write ``rows`` of ``table`` (dicts, or tuples in column order) in the order given. Tuples whose
     usually empty columns are all None go through the statement that has them as literal NULLs:
@@ -55,14 +60,38 @@ def write_rows(connection: sqlite3.Connection, table: str, rows: list[Any]) -> N
         return
     lean = _LEAN.get(table)
     if lean is None:
-        connection.executemany(POSITIONAL[table], rows)
+        insert_tuples(connection, POSITIONAL[table], rows)
         return
     nulls, empty, kept, statement = lean
     for is_lean, group in groupby(rows, lambda row: nulls(row) == empty):
         if is_lean:
-            connection.executemany(statement, map(kept, group))
+            insert_tuples(connection, statement, list(map(kept, group)))
         else:
-            connection.executemany(POSITIONAL[table], group)
+            insert_tuples(connection, POSITIONAL[table], list(group))
+
+
+def insert_tuples(connection: sqlite3.Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Execute the one-row ``statement`` for each of ``rows``, in order, several rows to a statement:
+    executemany steps (and gives up Python's GIL) once per row, which makes the store writer wait
+    for the runner's threads row after row."""
+    per = _MAX_PARAMETERS // len(rows[0])
+    whole = len(rows) - len(rows) % per
+    if whole:
+        many = _many_values(statement, per)
+        for start in range(0, whole, per):
+            connection.execute(many, tuple(chain.from_iterable(rows[start : start + per])))
+    if whole < len(rows):
+        connection.executemany(statement, rows[whole:])
+
+
+@lru_cache(maxsize=32)
+def _many_values(statement: str, count: int) -> str:
+    """``statement`` (``INSERT ... VALUES (...) [ON CONFLICT ...]``) with ``count`` rows of values:
+    SQLite applies each row in turn, as if each were its own statement (a later row with the key of
+    an earlier one updates it)."""
+    head, rest = statement.split(" VALUES (", 1)
+    values, tail = rest.split(")", 1)  # (placeholders and NULLs: no parenthesis within)
+    return f"{head} VALUES {', '.join([f'({values})'] * count)}{tail}"
 
 
 CACHE_WRITES = (
