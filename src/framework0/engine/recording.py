@@ -81,9 +81,11 @@ def start_writer(
     context_version: int,
     snapshot_every: int,
     on_error: Callable[[StoreError], None],
+    graph: Mapping[str, Any] | None = None,
 ) -> StoreWriter:
     """Write the run, its session and its steps-to-run now (so a store that cannot be written fails
-    before anything runs), then start the writer that records the rest as it happens.
+    before anything runs), then start the writer that records the rest as it happens. ``graph``:
+    the recipe's ``graph_document``, if the caller has it already.
 
     The run's row is written before the run's start is published: a context server that shares
     this store sees it there and leaves the run to this writer (one writer per run)."""
@@ -103,7 +105,7 @@ def start_writer(
         "node": NODE,
         "pid": os.getpid(),
         "sessions": session,
-        "graph": dumps(graph_document(recipe)),
+        "graph": dumps(graph_document(recipe) if graph is None else graph),
     }
     session_row = {
         "run_id": run_id,
@@ -138,7 +140,8 @@ def start_writer(
 class Recorder(Protocol):
     """The runner's port to the store: ``begin`` records the run (session ``session`` of it, a
     ``run`` or a ``resume``) before anything runs and returns the bus handler that records the
-    rest; ``close`` waits for everything to be written (a StoreError if it could not be)."""
+    rest (``graph``: the recipe's ``graph_document``, passed so that it is drawn up once);
+    ``close`` waits for everything to be written (a StoreError if it could not be)."""
 
     def begin(
         self,
@@ -156,6 +159,7 @@ class Recorder(Protocol):
         context: Mapping[str, Any],
         context_version: int,
         on_error: Callable[[StoreError], None],
+        graph: Mapping[str, Any] | None = None,
     ) -> Callable[[Any], None]: ...
 
     def close(self) -> None: ...
@@ -189,6 +193,7 @@ class StoreRecorder:
         context: Mapping[str, Any],
         context_version: int,
         on_error: Callable[[StoreError], None],
+        graph: Mapping[str, Any] | None = None,
     ) -> Callable[[Any], None]:
         self.sink = self._opener()
         self._writer = start_writer(
@@ -207,6 +212,7 @@ class StoreRecorder:
             context_version=context_version,
             snapshot_every=self.snapshot_every,
             on_error=on_error,
+            graph=graph,
         )
         return self._writer.handle
 

@@ -226,6 +226,7 @@ class Runner:
         self._started_at = 0.0
         self._namespace: dict[str, Any] = {}
         self._publishing = False
+        self._graph: dict[str, Any] | None = None
         self._to_prepare: deque[str] = deque()
         self._draining = False
         self._deferred: list[_Deferred] = []  # handled after the next hand-over of ready units
@@ -269,17 +270,18 @@ class Runner:
             "run": {"id": self.run_id, "started_at": iso(run_started)},
             "recipe": {"test_id": recipe.test_id},
         }
-        self.bus.publish(
-            RunStarted(
-                self.run_id,
-                recipe.test_id,
-                str(recipe.path) if recipe.path else None,
-                tuple(self._runs),
-                dict(self.values),
-                self._started_at,
-                graph_document(recipe),
+        if self._publishing:  # (the graph of a big recipe takes milliseconds to draw up)
+            self.bus.publish(
+                RunStarted(
+                    self.run_id,
+                    recipe.test_id,
+                    str(recipe.path) if recipe.path else None,
+                    tuple(self._runs),
+                    dict(self.values),
+                    self._started_at,
+                    self._graph_document(),
+                )
             )
-        )
         if self.timeout is not None:
             self._timer(self._started_at + self.timeout, "run_timeout", None)
         self._to_prepare.extend(initial)
@@ -419,10 +421,17 @@ class Runner:
                 context=self.state.snapshot(),
                 context_version=self.state.version,
                 on_error=self._outcomes.put,
+                graph=self._graph_document(),
             )
             self._recording = True
             self.bus.subscribe(handle)
             self._publishing = True
+
+    def _graph_document(self) -> dict[str, Any]:
+        """The recipe's graph, drawn up once for the run's row and its RunStarted event."""
+        if self._graph is None:
+            self._graph = graph_document(self.recipe)
+        return self._graph
 
     def _close_store(self) -> None:
         if self.recorder is None:
