@@ -35,6 +35,7 @@ Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column
 Row = dict[str, Any]
 
 _BATCH_MAX = 20_000
+_DRAIN = range(_BATCH_MAX - 1)
 _STOP = object()
 
 
@@ -90,12 +91,14 @@ class StoreWriter:
         self.on_error = on_error
         self.error: StoreError | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closing = False  # set before _STOP is queued: only then is a batch searched for it
         self.handle = self._queue.put  # the bus handler: only a queue put in the publishing thread
         self._thread = threading.Thread(target=self._work, name="framework0-store-writer", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         """Write what is queued and stop; raises the StoreError that stopped the writer, if any."""
+        self._closing = True
         self._queue.put(_STOP)
         self._thread.join()
         if self.error is not None:
@@ -113,12 +116,13 @@ class StoreWriter:
         stopping = False
         while not stopping:
             events = [get()]
+            append = events.append
             try:
-                while len(events) < _BATCH_MAX:
-                    events.append(get_nowait())
+                for _ in _DRAIN:
+                    append(get_nowait())
             except queue.Empty:
                 pass
-            if events[-1] is _STOP or _STOP in events:
+            if self._closing and _STOP in events:  # (events published after close() are written too)
                 stopping = True
             if self.error is not None:
                 continue  # the store failed: drain the queue, write nothing more
