@@ -3,7 +3,7 @@
 Both run the same DAG shapes in this process: a 10,000-step fan-out and a 1,000-step chain. The bare
 scheduler is the floor any thread-based DAG runner pays (submit ready tasks to a ThreadPoolExecutor,
 count down dependents as futures finish). Each repetition runs the three one after the other, so a
-change in the machine's load falls on all three alike. Prints the medians of wall time and of the
+change in the machine's load falls on all three alike, each after a full garbage collection. Prints the medians of wall time and of the
 process's CPU time (every thread, the store writer's included) and their ratios to the floor;
 nothing is asserted.
 
@@ -13,6 +13,7 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import queue
 import statistics
@@ -72,7 +73,9 @@ def framework0_run(recipe: framework0.Recipe, store: str | None = None) -> None:
 
 
 def timed(work: Callable[[], None]) -> tuple[float, float]:
-    """Wall and CPU seconds (the process's, every thread) that ``work`` takes."""
+    """Wall and CPU seconds (the process's, every thread) that ``work`` takes, starting from a
+    collected heap: no measurement pays for the garbage an earlier one left."""
+    gc.collect()
     wall, cpu = time.perf_counter(), time.process_time()
     work()
     return time.perf_counter() - wall, time.process_time() - cpu
