@@ -2,10 +2,10 @@
 
 Both run the same DAG shapes in this process: a 10,000-step fan-out and a 1,000-step chain. The bare
 scheduler is the floor any thread-based DAG runner pays (submit ready tasks to a ThreadPoolExecutor,
-count down dependents as futures finish). Each repetition runs the three one after the other, so a
-change in the machine's load falls on all three alike, each after a full garbage collection. Prints the medians of wall time and of the
-process's CPU time (every thread, the store writer's included) and their ratios to the floor;
-nothing is asserted.
+count down dependents as futures finish). Each repetition runs the three one after the other, each
+after a full garbage collection, so that a change in the machine's load falls on all three alike
+and none pays for another's garbage. Prints the medians of wall time and of the process's CPU time
+(every thread, the store writer's included) and their ratios to the floor; nothing is asserted.
 
     python benchmarks/scheduler.py [--repeat 5]
 """
