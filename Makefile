@@ -19,10 +19,11 @@ $(VENV)/.dev: $(BIN)/f0 examples/plugin/pyproject.toml
 run: $(BIN)/f0
 	$(BIN)/f0 run examples/quickstart.yaml
 
-# One pytest worker per core (at most 4); a file's tests stay on one worker, so its module-scoped
-# fixtures (a server, a store of recorded runs) start once. Branch coverage, f0 processes included,
-# fails below [tool.coverage.report] fail_under.
-PYTEST_ARGS ?= -n logical --maxprocesses=4 --dist loadfile --cov --cov-report=term:skip-covered
+# One pytest worker per core (at most 4). tests/conftest.py groups the tests (loadgroup): a file's
+# tests stay on one worker, so its module-scoped fixtures (a server, a store of recorded runs) start
+# once, and the Dask tests share one worker and its one cluster. Branch coverage, f0 processes
+# included, fails below [tool.coverage.report] fail_under.
+PYTEST_ARGS ?= -n logical --maxprocesses=4 --dist loadgroup --cov --cov-report=term:skip-covered
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks examples

@@ -70,7 +70,12 @@ def _markers(item: pytest.Item) -> set[str]:
     return markers
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
-        for name in sorted(_markers(item)):
+        markers = _markers(item)
+        for name in sorted(markers):
             item.add_marker(name)
+        if xdist:  # make test: --dist loadgroup. A file stays on one worker (its module fixtures start
+            # once); every Dask test is on one worker, so that one shared cluster serves them all
+            item.add_marker(pytest.mark.xdist_group("dask" if "dask" in markers else _relative(item)))
