@@ -11,14 +11,14 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+from tests.helpers import eventually
 
 import framework0
 from framework0.context.changes import Change, ChangeSource
@@ -174,14 +174,6 @@ def log_row(run_id: str, step: str, text: str) -> dict[str, Any]:
     return {"run_id": run_id, "step": step, "item": -1, "attempt": 1, "stream": "stdout", "at": 1001.5, "text": text}
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:g}s for {what}")
-        time.sleep(0.01)
-
-
 def change(version: int, key: str, new: Any, step: str, attempt: int, item: int | None, seq: int) -> Change:
     source = ChangeSource(NODE, step, attempt, item)
     return Change(version, key, "set", None, new, 1000.0 + version, source, seq)
@@ -203,7 +195,7 @@ def test_a_run_recorded_through_the_writer_reads_back_whole(db: Backend):
     writer.handle(AttemptStarted(run_id, "a", 1, None, 1001.0))
     writer.handle(LogLines(run_id, "a", 1, None, "stdout", "hello from a\n", 1001.1))
     writer.handle(ContextChanged(run_id, (change(1, "seen", ["a"], "a", 1, None, 1),)))
-    wait_for(lambda: [r["status"] for r in db.store.steps(run_id)] == ["running"], "step a to be recorded running")
+    eventually(lambda: [r["status"] for r in db.store.steps(run_id)] == ["running"], "step a to be recorded running")
     assert [a["status"] for a in db.store.attempts(run_id)] == ["running"]
 
     output_a = {"rows": [1, 2, 3], "name": "café ☕", "nested": {"ok": True, "none": None}}
@@ -561,7 +553,7 @@ def race_to_open(url: str, how: str, tmp_path: Path) -> None:
     ]
     try:
         ready = [tmp_path / f"proc-{i}" for i in range(3)]
-        wait_for(lambda: all(path.exists() for path in ready), "the processes to start", timeout=30)
+        eventually(lambda: all(path.exists() for path in ready), "the processes to start")
         go.touch()  # all at once
         for process in processes:
             out, err = process.communicate(timeout=60)
