@@ -9,7 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from framework0.store.columns import COLUMNS
@@ -63,6 +63,10 @@ def written_alone(table: str, batch: list[tuple[Any, ...]]) -> dict[tuple[Any, .
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=rows, attempts=rows)
+@example(  # several statements' worth, each key written again and again with other values
+    steps=[(n % 10, ("running", "succeeded", "failed")[n % 3], None if n % 4 else "e") for n in range(300)],
+    attempts=[(n % 13, ("running", "failed")[n % 2], None if n % 5 else "boom") for n in range(300)],
+)
 def test_any_mix_of_rows_ends_as_if_written_one_by_one(tmp_path: Path, steps: Any, attempts: Any) -> None:
     path = tmp_path / f"fast-{len(list(tmp_path.iterdir()))}.db"
     batch = {
