@@ -64,8 +64,8 @@ def written_alone(table: str, batch: list[tuple[Any, ...]]) -> dict[tuple[Any, .
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=rows, attempts=rows)
 @example(  # several statements' worth, each key written again and again with other values
-    steps=[(n % 10, ("running", "succeeded", "failed")[n % 3], None if n < 200 else "e") for n in range(300)],
-    attempts=[(n % 13, ("running", "failed")[n % 2], "boom" if n < 150 else None) for n in range(300)],
+    steps=[(n % 40, ("running", "succeeded", "failed")[(n // 40) % 3], None) for n in range(240)],
+    attempts=[(n % 35, ("running", "failed")[(n // 35) % 2], "boom") for n in range(210)],
 )
 def test_any_mix_of_rows_ends_as_if_written_one_by_one(tmp_path: Path, steps: Any, attempts: Any) -> None:
     path = tmp_path / f"fast-{len(list(tmp_path.iterdir()))}.db"
