@@ -44,15 +44,19 @@ def f0_env() -> dict[str, str]:
     return env
 
 
-def f0_run(folder: Path, recipe: str, url: str, *extra: str, prefix: tuple[str, ...] = (), **popen):
-    """Start ``f0 run RECIPE --store URL --json`` in ``folder``."""
+def f0_run(
+    folder: Path, recipe: str, url: str, *extra: str, prefix: tuple[str, ...] = (), measured: bool = True, **popen
+):
+    """Start ``f0 run RECIPE --store URL --json`` in ``folder`` (``measured=False``: without the test
+    session's coverage, for a process whose own files cannot be written)."""
+    env = f0_env() if measured else {k: v for k, v in f0_env().items() if not k.startswith("COVERAGE_")}
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "framework0", "run", recipe, "--store", url, "--json", *extra],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=f0_env(),
+        env=env,
         **popen,
     )
 
@@ -207,7 +211,8 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_sound_database(earli
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    process = f0_run(tmp_path, "big.yaml", sqlite_url(path), preexec_fn=small_disk)
+    # not measured: under that limit coverage could not write its data file either
+    process = f0_run(tmp_path, "big.yaml", sqlite_url(path), measured=False, preexec_fn=small_disk)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, (out, err)
     assert_one_line_store_error(err, path, "the disk may be full; free space")
