@@ -230,10 +230,16 @@ def test_a_body_that_trickles_slower_than_the_minimum_rate_is_cut(store_url: str
             selector.register(sock, selectors.EVENT_READ)
             while time.monotonic() - started < WAIT:
                 if selector.select(timeout=0.2):  # the server answered or closed
-                    with contextlib.suppress(ConnectionResetError):
-                        while data := sock.recv(1 << 16):
-                            answer += data
-                    break
+                    try:
+                        data = sock.recv(1 << 16)
+                    except BlockingIOError:  # woken, yet nothing to read after all: wait again
+                        continue
+                    except ConnectionResetError:
+                        break
+                    if not data:  # closed
+                        break
+                    answer += data
+                    continue
                 with contextlib.suppress(OSError):
                     sock.send(body[sent : sent + 1])  # 5 bytes a second
                     sent += 1
