@@ -24,12 +24,15 @@ run: $(BIN)/f0
 # once, and the Dask tests share one worker and its one cluster. Branch coverage, f0 processes
 # included, fails below [tool.coverage.report] fail_under.
 PYTEST_ARGS ?= -n logical --maxprocesses=4 --dist loadgroup --cov --cov-report=term:skip-covered
+# The few tests that stop a thread blocked in C run apart, unmeasured (see the marker in pyproject.toml).
+PYTEST_ROUND_TWO ?= -n logical --maxprocesses=4 --dist loadgroup
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS) -m "not uncovered"
+	$(BIN)/pytest $(PYTEST_ROUND_TWO) -m uncovered
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/scheduler.py

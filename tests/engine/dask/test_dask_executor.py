@@ -326,6 +326,7 @@ def test_a_step_timeout_stops_a_cooperative_step_and_runs_its_teardown(cluster: 
     assert nothing_running(cluster)
 
 
+@pytest.mark.uncovered
 def test_a_step_stuck_in_a_c_call_times_out_and_leaves_nothing_running_on_the_cluster(cluster: Cluster) -> None:
     started = time.monotonic()
     result = on_dask(
