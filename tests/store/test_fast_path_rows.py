@@ -69,7 +69,7 @@ def written_alone(table: str, batch: list[tuple[Any, ...]]) -> dict[tuple[Any, .
 )
 def test_any_mix_of_rows_ends_as_if_written_one_by_one(tmp_path: Path, steps: Any, attempts: Any) -> None:
     path = tmp_path / f"fast-{len(list(tmp_path.iterdir()))}.db"
-    batch = {
+    batch: dict[str, list[Any]] = {
         "runs": [RUN],
         "steps": [step_row(*row) for row in steps],
         "attempts": [attempt_row(*row) for row in attempts],
