@@ -4,24 +4,13 @@ store tests' databases (tests/store/store_backends.py)."""
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-_TESTS = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(_TESTS / "store"))
-sys.path.insert(0, str(_TESTS / "server"))
-
-if TYPE_CHECKING:  # mypy names these folders' modules tests.*; the lines above put them on sys.path
-    from tests.server.servers import Server, new_token, start_process, stop
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, new_token, start_process, stop
-    from store_backends import sqlite_url
+from tests.server.servers import Server, new_token, start_process, stop
+from tests.store.store_backends import sqlite_url
 
 
 def free_port() -> int:

@@ -9,10 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
+from tests.client.conftest import ServerProcesses
+from tests.server.servers import Server, server_thread
+from tests.store.store_backends import sqlite_url
 
 from framework0.client import ContextClient
 from framework0.context.changes import Change, ChangeSource
@@ -20,14 +23,6 @@ from framework0.context.merge import ChangeRequest
 from framework0.errors import ContextConflict, HistoryGone, ServerError, UsageError
 from framework0.events.types import ContextChanged, Event, RunFinished, RunStarted, StepFinished
 from framework0.events.wire import to_wire
-
-if TYPE_CHECKING:  # mypy names these folders' modules tests.*; conftest puts the folders on sys.path
-    from tests.client.conftest import ServerProcesses
-    from tests.server.servers import Server, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, server_thread
-    from store_backends import sqlite_url
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.client.conftest import ServerProcesses
+from tests.server.servers import Server, server_thread
+from tests.store.store_backends import sqlite_url
 
 from framework0.client import ContextClient, RunSubscription, Subscription
 from framework0.context.changes import Change, ChangeSource
 from framework0.errors import HistoryGone, ServerError, UsageError
 from framework0.events.types import ContextChanged, RunStarted
 from framework0.events.wire import to_wire
-
-if TYPE_CHECKING:  # mypy names these folders' modules tests.*; conftest puts the folders on sys.path
-    from tests.client.conftest import ServerProcesses
-    from tests.server.servers import Server, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, server_thread
-    from store_backends import sqlite_url
 
 
 @pytest.fixture

@@ -21,19 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
-
-if TYPE_CHECKING:  # mypy names this folder's modules tests.server.*; pytest puts the folders on sys.path
-    from tests.server.servers import Server, new_token, server_process, start_process, stop
-    from tests.server.writers import Log, read_log
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, new_token, server_process, start_process, stop
-    from store_backends import sqlite_url
-    from writers import Log, read_log
+from tests.server.servers import Server, new_token, server_process, start_process, stop
+from tests.server.writers import Log, read_log
+from tests.store.store_backends import sqlite_url
 
 WRITERS = Path(__file__).with_name("writers.py")
 PER_GROUP = 8  # processes per group (the machine running the suite may have 2 cores)

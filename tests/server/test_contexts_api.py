@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
+from tests.server.servers import READY, Server, new_token, server_thread, stop
+from tests.store.store_backends import sqlite_url
 
 import framework0
 from framework0.engine.history import result_document, stored_result
@@ -34,13 +36,6 @@ from framework0.events import EventBus
 from framework0.events.types import Event
 from framework0.events.wire import to_wire
 from framework0.store import open_store
-
-if TYPE_CHECKING:  # mypy names these folders' modules tests.*; conftest.py puts them on sys.path
-    from tests.server.servers import READY, Server, new_token, server_thread, stop
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import READY, Server, new_token, server_thread, stop
-    from store_backends import sqlite_url
 
 CONTEXTS = "/api/v1/contexts"
 MIB = 1 << 20

@@ -14,11 +14,12 @@ import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 import pytest
+from tests.server.servers import Server, server_process, server_thread
+from tests.store.store_backends import sqlite_url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as websocket_connect
 
@@ -26,13 +27,6 @@ import framework0
 from framework0.server.dashboard import WRONG_TOKEN_DELAY_S, local_path
 from framework0.server.security import CONTENT_SECURITY_POLICY
 from framework0.server.sessions import LOGIN_FORM_LIFETIME_S, SessionStore, csrf_matches
-
-if TYPE_CHECKING:
-    from tests.server.servers import Server, server_process, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, server_process, server_thread
-    from store_backends import sqlite_url
 
 CONTEXT_SCRIPT = "<script>alert(1)</script>"
 OUTPUT_SCRIPT = "</script><script>alert(2)</script>"

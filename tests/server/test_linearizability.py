@@ -23,19 +23,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
-
-if TYPE_CHECKING:
-    from tests.server.linearizability import ABSENT, UNKNOWN, Operation, check_all, register, version_counter
-    from tests.server.servers import Server, new_token, start_process, stop
-    from tests.store.store_backends import postgres_schema
-else:
-    from linearizability import ABSENT, UNKNOWN, Operation, check_all, register, version_counter
-    from servers import Server, new_token, start_process, stop
-    from store_backends import postgres_schema
+from tests.server.linearizability import ABSENT, UNKNOWN, Operation, check_all, register, version_counter
+from tests.server.servers import Server, new_token, start_process, stop
+from tests.store.store_backends import postgres_schema
 
 CONTEXT = "jepsen"
 REGISTERS = ("r0", "r1")

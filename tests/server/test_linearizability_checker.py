@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tests.server.linearizability import ABSENT, UNKNOWN, Operation, check, check_all, register, version_counter
-else:
-    from linearizability import ABSENT, UNKNOWN, Operation, check, check_all, register, version_counter
+from tests.server.linearizability import ABSENT, UNKNOWN, Operation, check, check_all, register, version_counter
 
 
 def op(call: float, ret: float, input: Any, output: Any, key: str = "k") -> Operation:

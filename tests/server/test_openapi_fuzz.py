@@ -12,7 +12,7 @@ import copy
 import os
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -20,16 +20,11 @@ import schemathesis
 from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+from tests.server.servers import Server, new_token, server_process, server_thread
+from tests.store.store_backends import sqlite_url
 
 from framework0.server.app import create_api
 from framework0.server.settings import Settings
-
-if TYPE_CHECKING:
-    from tests.server.servers import Server, new_token, server_process, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, new_token, server_process, server_thread
-    from store_backends import sqlite_url
 
 TOKEN = new_token()
 EXAMPLES = 20  # per operation and mode

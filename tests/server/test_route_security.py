@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import orjson
@@ -28,6 +28,8 @@ import pytest
 from click.testing import CliRunner
 from fastapi.routing import iter_route_contexts
 from starlette.routing import WebSocketRoute
+from tests.server.servers import READY, Server, new_token, server_thread, start_process, stop
+from tests.store.store_backends import sqlite_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as websocket_connect
@@ -35,13 +37,6 @@ from websockets.sync.client import connect as websocket_connect
 from framework0.cli.main import cli
 from framework0.server.app import create_api
 from framework0.server.settings import Settings
-
-if TYPE_CHECKING:
-    from tests.server.servers import READY, Server, new_token, server_thread, start_process, stop
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import READY, Server, new_token, server_thread, start_process, stop
-    from store_backends import sqlite_url
 
 TOKEN = new_token()
 AUTH_DEADLINE_S = 1.0

@@ -9,17 +9,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from tests.server.servers import Server, server_thread
 
 import framework0
 from framework0.engine.attempt import NODE
 from framework0.store import open_store
 from framework0.store.context_history import context_at
-
-if TYPE_CHECKING:
-    from tests.server.servers import Server, server_thread
-else:
-    from servers import Server, server_thread
 
 WORKER = """\
 meta: {test_id: WORKER}

@@ -15,20 +15,15 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import pytest
+from tests.server.servers import Server, server_process, server_thread
+from tests.store.store_backends import sqlite_url
 from websockets.sync.client import connect as websocket_connect
 
 from framework0.server import limits
-
-if TYPE_CHECKING:  # mypy names these modules tests.*; pytest has their folders on sys.path
-    from tests.server.servers import Server, server_process, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, server_process, server_thread
-    from store_backends import sqlite_url
 
 HALF_A_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow"
 WAIT = 30.0  # seconds: a generous bound for what should take a second or two

@@ -10,18 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
+from tests.server.servers import Server, new_token, server_process, stop
+from tests.store.store_backends import postgres_schema, sqlite_url
 from websockets.sync.client import connect
-
-if TYPE_CHECKING:
-    from tests.server.servers import Server, new_token, server_process, stop
-    from tests.store.store_backends import postgres_schema, sqlite_url
-else:
-    from servers import Server, new_token, server_process, stop
-    from store_backends import postgres_schema, sqlite_url
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from tests.server.servers import Server, server_thread
+from tests.store.store_backends import sqlite_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as websocket_connect
@@ -25,13 +27,6 @@ import framework0
 from framework0.events import EventBus
 from framework0.events.types import Event
 from framework0.events.wire import to_wire
-
-if TYPE_CHECKING:  # mypy names this folder's modules tests.server.*; pytest puts the folders on sys.path
-    from tests.server.servers import Server, server_thread
-    from tests.store.store_backends import sqlite_url
-else:
-    from servers import Server, server_thread
-    from store_backends import sqlite_url
 
 WAIT_S = 10.0  # the longest any single receive waits
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from tests.server.servers import server_thread
 
 import framework0
-
-if TYPE_CHECKING:
-    from tests.server.servers import server_thread
-else:
-    from servers import server_thread
 
 RECIPE = """
 steps:
