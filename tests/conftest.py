@@ -1,5 +1,5 @@
 """The whole suite records its runs in one throwaway store, never in the checkout's .framework0,
-and its tests are marked by what they need (pyproject lists the markers): ``-m "not slow"`` is a
+and keeps compiled recipes in a throwaway folder, never in the user's cache; its tests are marked by what they need (pyproject lists the markers): ``-m "not slow"`` is a
 quick round, ``-m "not postgres and not browser"`` a machine without those services.
 
 The helpers many files share (the ``f0`` command, ``eventually``) are in tests/helpers.py."""
@@ -15,6 +15,7 @@ import pytest
 
 _STORE_DIR = tempfile.TemporaryDirectory(prefix="f0-tests-")
 os.environ.setdefault("F0_STORE", f"sqlite:///{_STORE_DIR.name}/framework0.db")
+os.environ.setdefault("F0_RECIPE_CACHE", f"{_STORE_DIR.name}/recipes")
 
 _TESTS = Path(__file__).resolve().parent
 

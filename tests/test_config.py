@@ -4,6 +4,7 @@ module below the composition root reading the environment itself."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         "F0_MAX_LOG_BYTES": "1_000",
         "F0_MAX_RECIPE_BYTES": "2048",
         "F0_DASK_SCHEDULER": "tcp://10.0.0.5:8786",
+        "F0_RECIPE_CACHE": "/var/cache/f0",
     }
     config = Config.from_environ(environ)
     assert config == Config(
@@ -49,8 +51,20 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         max_log_bytes=1000,
         max_recipe_bytes=2048,
         dask_scheduler="tcp://10.0.0.5:8786",
+        recipe_cache="/var/cache/f0",
     )
     assert {config.source(field) for field in ENVIRONMENT.values()} == set(ENVIRONMENT)
+
+
+@pytest.mark.parametrize("value", ["off", "none", "0", "OFF"])
+def test_f0_recipe_cache_off_reads_every_recipe_from_its_text(value: str) -> None:
+    assert Config.from_environ({"F0_RECIPE_CACHE": value}).recipe_cache_folder() is None
+
+
+def test_compiled_recipes_go_to_the_users_cache_folder_by_default(tmp_path: Path) -> None:
+    assert Config().recipe_cache_folder() == os.path.join(os.path.expanduser("~"), ".cache", "framework0", "recipes")
+    xdg = Config.from_environ({"XDG_CACHE_HOME": str(tmp_path)})
+    assert xdg.recipe_cache_folder() == os.path.join(str(tmp_path), "framework0", "recipes")
 
 
 def test_f0_store_none_keeps_runs_in_memory() -> None:

@@ -90,7 +90,7 @@ def run(
     if not isinstance(recipe, Recipe):
         from framework0.recipe.loader import load_recipe
 
-        recipe = load_recipe(Path(recipe), max_bytes=config.max_recipe_bytes)
+        recipe = load_recipe(Path(recipe), max_bytes=config.max_recipe_bytes, compiled=config.recipe_cache_folder())
     return execute(
         recipe,
         config,

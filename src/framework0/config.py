@@ -36,6 +36,7 @@ ENVIRONMENT: dict[str, str] = {
     "F0_MAX_LOG_BYTES": "max_log_bytes",
     "F0_MAX_RECIPE_BYTES": "max_recipe_bytes",
     "F0_DASK_SCHEDULER": "dask_scheduler",
+    "F0_RECIPE_CACHE": "recipe_cache",
 }
 """The environment variables a run's settings come from, and the ``Config`` field each one sets.
 Two more are read where they apply, as each process starts: ``F0_NODE`` (``this_node``: a worker
@@ -48,6 +49,8 @@ class Config:
 
     ``store``: a store URL (SQLite or PostgreSQL), ``""`` for ``.framework0/framework0.db`` under
     the working directory, or ``None`` to keep runs in memory only (``F0_STORE=none``).
+    ``recipe_cache``: the folder of compiled recipes, ``""`` for ``framework0/recipes`` in the
+    user's cache folder (``recipe_cache_folder``), or ``None`` to read every recipe's YAML each time.
     ``sources`` says where each field set from outside came from (``"F0_STORE"``, ``"--store"``),
     for messages that must name what to fix.
     """
@@ -64,6 +67,7 @@ class Config:
     max_parallel: int | None = None
     grace_s: float = DEFAULT_GRACE_S
     use_cache: bool = True
+    recipe_cache: str | None = ""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
@@ -106,7 +110,18 @@ class Config:
         if max_recipe is not None:
             values["max_recipe_bytes"] = _bytes("F0_MAX_RECIPE_BYTES", max_recipe, DEFAULT_MAX_RECIPE_BYTES)
         values["dask_scheduler"] = text("F0_DASK_SCHEDULER")
+        recipe_cache = text("F0_RECIPE_CACHE")
+        if recipe_cache is not None:
+            values["recipe_cache"] = None if recipe_cache.lower() in ("off", "none", "0") else recipe_cache
+        elif environ.get("XDG_CACHE_HOME", "").strip():
+            values["recipe_cache"] = os.path.join(environ["XDG_CACHE_HOME"].strip(), "framework0", "recipes")
         return cls(**values, sources=sources)
+
+    def recipe_cache_folder(self) -> str | None:
+        """The folder compiled recipes are kept in, or None when they are not kept."""
+        if self.recipe_cache is None:
+            return None
+        return self.recipe_cache or os.path.join(os.path.expanduser("~"), ".cache", "framework0", "recipes")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes``; a change given as ``(value, source)`` records where it came from

@@ -30,7 +30,8 @@ def graph(recipe: str, fmt: str, output: str | None, debug: bool) -> None:
     from framework0.cli.options import command_config
     from framework0.recipe.loader import load_recipe
 
-    loaded = load_recipe(recipe, max_bytes=command_config().max_recipe_bytes)
+    config = command_config()
+    loaded = load_recipe(recipe, max_bytes=config.max_recipe_bytes, compiled=config.recipe_cache_folder())
     if fmt == "mermaid":
         from framework0.viz.graph_text import to_mermaid
 

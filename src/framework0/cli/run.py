@@ -93,7 +93,13 @@ def run(
         use_cache=False if no_cache else None,
         context_server=context_server,
     )
-    loaded = load_recipe(path, params=overrides, params_from_text=True, max_bytes=config.max_recipe_bytes)
+    loaded = load_recipe(
+        path,
+        params=overrides,
+        params_from_text=True,
+        max_bytes=config.max_recipe_bytes,
+        compiled=config.recipe_cache_folder(),
+    )
     import gc
 
     gc.freeze()  # what is loaded now lives until exit: keep it out of every later collection

@@ -25,11 +25,12 @@ def validate(recipes: tuple[str, ...], debug: bool) -> None:
     from framework0.errors import RecipeError
     from framework0.recipe.loader import load_recipe
 
-    max_bytes = command_config().max_recipe_bytes
+    config = command_config()
+    max_bytes, compiled = config.max_recipe_bytes, config.recipe_cache_folder()
     errors = 0
     for path in recipes:
         try:
-            recipe = load_recipe(path, max_bytes=max_bytes)
+            recipe = load_recipe(path, max_bytes=max_bytes, compiled=compiled)
         except RecipeError as error:
             for diagnostic in error.diagnostics:
                 click.echo(str(diagnostic), err=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,12 +44,24 @@ _NONE: frozenset[str] = frozenset()
 _BAD_NAME = "step name {} must start with a letter and hold only letters, digits, _ and -"
 
 
-def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> Recipe:
-    """Turn checked Parts into a Recipe, or raise RecipeError with every problem found."""
+@dataclass(slots=True)
+class Trace:
+    """What a load depended on besides the text of its files (what ``compiled`` checks again): each
+    scriptlet resolved, by its ``(uses,)`` or ``(module, function)`` key, and each distinct
+    combination of a scriptlet, its static args and its templated arg names that was checked."""
+
+    scriptlets: dict[tuple[str, ...], ScriptletSpec] = dataclass_field(default_factory=dict)
+    arg_checks: list[tuple[ScriptletSpec, dict[str, Any], frozenset[str]]] = dataclass_field(default_factory=list)
+
+
+def build_recipe(parts: Parts | None, path: Path | None, problems: Problems, trace: Trace | None = None) -> Recipe:
+    """Turn checked Parts into a Recipe, or raise RecipeError with every problem found; ``trace``
+    gets what the recipe depended on beyond its text."""
     if parts is None:
         raise RecipeError(problems.found)
     search_path = default_search_path(path.parent if path is not None else None)
-    drafter = _Drafter(parts, _ScriptletResolver(search_path), problems)
+    resolver = ScriptletResolver(search_path)
+    drafter = _Drafter(parts, resolver, problems)
     defined: dict[str, Span] = {}  # every well-formed step name, where it is first defined
     drafts: list[_Draft] = []
     duplicates: list[_Draft] = []  # checked like the others, but left out of the graph
@@ -64,9 +77,13 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
             where = f"{first.line}:{first.col}" if first.file == span.file else str(first)
             problems.add(span, f"duplicate step name {short_repr(name)} (first defined at {where})")
             duplicates.append(draft)
-    steps = _Linker(parts, defined, problems).link(drafts, duplicates)
+    linker = _Linker(parts, defined, problems)
+    steps = linker.link(drafts, duplicates)
     if problems.found:
         raise RecipeError(problems.found)
+    if trace is not None:
+        trace.scriptlets.update((key, spec) for key, spec in resolver.cache.items() if type(spec) is ScriptletSpec)
+        trace.arg_checks.extend(linker.arg_inputs.values())
     meta = parts.meta
     content = "".join(f"{file}:{digest}" for file, digest in parts.files)
     return Recipe(
@@ -95,7 +112,7 @@ def build_recipe(parts: Parts | None, path: Path | None, problems: Problems) -> 
     )
 
 
-class _ScriptletResolver:
+class ScriptletResolver:
     """Resolves each distinct ``uses``/``module:function`` once per load."""
 
     def __init__(self, search_path: tuple[str, ...]) -> None:
@@ -135,7 +152,7 @@ class _Draft:
 class _Drafter:
     """Checks each step's own keys, with the recipe's defaults merged in."""
 
-    def __init__(self, parts: Parts, resolver: _ScriptletResolver, problems: Problems) -> None:
+    def __init__(self, parts: Parts, resolver: ScriptletResolver, problems: Problems) -> None:
         self.defaults = parts.defaults
         self.default_retry = RetryPolicy(**parts.defaults.get("retry", {}))
         self.resolver = resolver
@@ -319,6 +336,8 @@ class _Linker:
         self.order = {name: index for index, name in enumerate(defined)}
         self.problems = problems
         self.arg_checks: dict[tuple[Any, ...], list[tuple[str | None, str]]] = {}
+        #: what each of ``arg_checks`` was worked out from: (scriptlet, static args, templated names)
+        self.arg_inputs: dict[tuple[Any, ...], tuple[ScriptletSpec, dict[str, Any], frozenset[str]]] = {}
         self.step_hints: dict[str, str] = {}
 
     def step_hint(self, name: str) -> str:
@@ -401,7 +420,8 @@ class _Linker:
         key = (spec.scriptlet, tuple(sorted(templated)), repr(static))
         found = self.arg_checks.get(key)
         if found is None:
-            found = self.arg_checks[key] = _arg_problems(spec, static, templated)
+            found = self.arg_checks[key] = arg_problems(spec, static, templated)
+            self.arg_inputs[key] = (spec, static, templated)
         for arg, problem in found:
             message = f"step {short_repr(fields['name'])}: {problem}"
             if arg is None or arg not in args:
@@ -412,7 +432,7 @@ class _Linker:
                 self.problems.at_value(site.at(args_key, arg), message)
 
 
-def _arg_problems(
+def arg_problems(
     spec: ScriptletSpec, static: dict[str, Any], templated: frozenset[str]
 ) -> list[tuple[str | None, str]]:
     """What is wrong with a step's args: ``(arg or None, message)`` pairs, as ``check_args`` gives them."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from framework0.recipe.checks import build_recipe
+from framework0.recipe.checks import Trace, build_recipe
 from framework0.recipe.diagnostics import Problems
 from framework0.recipe.model import Recipe
 from framework0.recipe.params import resolve_params
@@ -66,18 +66,25 @@ def load_recipe(
     params_from_text: bool = False,
     limits: YamlLimits | None = None,
     max_bytes: int | None = None,
+    compiled: str | os.PathLike[str] | None = None,
 ) -> Recipe:
     """Load, check and return a recipe; raise RecipeError listing every problem, or ParamError.
 
     ``params`` are checked against the recipe's declarations now, so that a bad override is
     reported before anything runs; the runner applies them. ``max_bytes`` bounds the size of each
-    file (includes too); None means the built-in 10 MiB (``YamlLimits.max_bytes``).
+    file (includes too); None means the built-in 10 MiB (``YamlLimits.max_bytes``). ``compiled``:
+    a folder of compiled recipes (``framework0.recipe.compiled``) to load an unchanged recipe
+    from, and to keep this one in; None reads the YAML every time.
     """
     path = Path(source)
     problems = Problems()
+    display = os.fspath(source)
+    limits = _limits(limits, max_bytes)
     with _paused_gc():
-        parts = read_parts(path, problems, limits=_limits(limits, max_bytes), display=os.fspath(source))
-        recipe = build_recipe(parts, path, problems)
+        if compiled is None:
+            recipe = build_recipe(read_parts(path, problems, limits=limits, display=display), path, problems)
+        else:
+            recipe = _load_compiled(Path(compiled), path, display, limits, problems)
     if params:
         resolve_params(recipe.params, params, from_text=params_from_text)
     return recipe
@@ -103,6 +110,21 @@ def load_recipe_text(
         doc = parse_yaml(text, file=file, limits=limits)
         parts = parts_of(doc, folder, Reading(problems, limits))
         return build_recipe(parts, folder / file if folder is not None else None, problems)
+
+
+def _load_compiled(folder: Path, path: Path, display: str, limits: YamlLimits, problems: Problems) -> Recipe:
+    """The recipe from its compiled entry in ``folder`` when that is still true, else from its text
+    (and its entry written again)."""
+    from framework0.recipe import compiled
+
+    recipe = compiled.load(folder, path, display, limits)
+    if recipe is None:
+        digests: list[tuple[str, str]] = []
+        trace = Trace()
+        parts = read_parts(path, problems, limits=limits, display=display, digests=digests)
+        recipe = build_recipe(parts, path, problems, trace)
+        compiled.save(folder, path, display, limits, recipe, digests, trace)
+    return recipe
 
 
 @contextmanager

@@ -107,12 +107,22 @@ class Reading:
     problems: Problems
     limits: YamlLimits
     seen: set[Path] = field(default_factory=set)
+    #: (path, SHA-256 of its bytes) of every file read, when the caller asks (a compiled recipe's key)
+    digests: list[tuple[str, str]] | None = None
 
 
-def read_parts(path: Path, problems: Problems, *, limits: YamlLimits, display: str = "") -> Parts | None:
-    """Parse one recipe file and its includes into Parts; None when it is not a recipe at all."""
-    doc = read_yaml_file(path, limits=limits, display_name=display or None)
-    reading = Reading(problems, limits)
+def read_parts(
+    path: Path,
+    problems: Problems,
+    *,
+    limits: YamlLimits,
+    display: str = "",
+    digests: list[tuple[str, str]] | None = None,
+) -> Parts | None:
+    """Parse one recipe file and its includes into Parts; None when it is not a recipe at all.
+    ``digests`` gets the path and SHA-256 of every file read."""
+    doc = read_yaml_file(path, limits=limits, display_name=display or None, digests=digests)
+    reading = Reading(problems, limits, digests=digests)
     chain = (_resolved(path),)
     reading.seen.update(chain)
     return parts_of(doc, path.parent, reading, chain)
@@ -225,7 +235,7 @@ def _include(name: str, site: Site, base_dir: Path | None, reading: Reading, cha
         return None
     reading.seen.add(resolved)
     try:
-        doc = read_yaml_file(path, limits=reading.limits, display_name=str(path))
+        doc = read_yaml_file(path, limits=reading.limits, display_name=str(path), digests=reading.digests)
     except RecipeError as error:
         problems.found.extend(error.diagnostics)
         return None

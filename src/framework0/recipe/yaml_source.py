@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import hashlib
 import pathlib
 import stat
 from collections.abc import Callable
@@ -177,8 +178,10 @@ def read_yaml_file(
     *,
     limits: YamlLimits = YamlLimits(),
     display_name: str | None = None,
+    digests: list[tuple[str, str]] | None = None,
 ) -> YamlDocument:
-    """Read and parse a UTF-8 recipe file (a BOM is allowed), checking its size before reading it."""
+    """Read and parse a UTF-8 recipe file (a BOM is allowed), checking its size before reading it.
+    ``digests``, when given, gets ``(path, SHA-256 of the bytes read)``: what a compiled recipe checks."""
     name = str(path) if display_name is None else display_name
     start = Span(name, 1, 1)
     try:
@@ -197,6 +200,8 @@ def read_yaml_file(
         raise RecipeError.at(start, f"cannot read file: {exc}") from None
     if len(raw) > limits.max_bytes:
         raise RecipeError.at(start, _too_big("file", len(raw), limits.max_bytes))
+    if digests is not None:
+        digests.append((str(path), hashlib.sha256(raw).hexdigest()))
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
