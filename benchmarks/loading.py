@@ -6,6 +6,10 @@ steps; the same 10,000 steps written as block mappings; and 10,000 `hello_world`
 templated arg, chained in groups of ten (the startup benchmark's `big.yaml`). The floor is
 `bare_scheduler` from `scheduler.py` running the 10,000-step fan-out, measured in the same
 process. The issue's aim: loading at most half the floor per step (a ratio of 0.5 or less).
+Each recipe is measured twice: read from its text (`load_recipe(path)`: parse and every check),
+and again from its compiled entry (`load_recipe(path, compiled=FOLDER)` once the entry is written:
+what `f0 run` does with an unchanged recipe; the files are hashed, the scriptlets resolved and
+the args checked again, the YAML is not read).
 
 Each figure is a median of `--repeat` loads after one warm-up, the cycle collector on as in
 `f0 run`. With `--before DIR`, a second source tree (DIR/src/framework0, e.g. an export of an
@@ -18,6 +22,7 @@ columns come from the same run of this script.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -74,13 +79,20 @@ def measure(folder: Path, repeat: int) -> dict[str, float]:
 
     from framework0.recipe.loader import load_recipe
 
+    supports_compiled = "compiled" in inspect.signature(load_recipe).parameters  # (an older tree: no)
     figures: dict[str, float] = {}
+    entries = Path(tempfile.mkdtemp(prefix="f0-compiled-"))
     for label, (count, text) in RECIPES.items():
         path = write(folder, f"{label.split()[0]}-{count}-{label.split()[-1].strip('()')}.yaml", text())
         load_recipe(path)  # warm-up: imports, and the scriptlet module
         times = [timed(partial(load_recipe, path)) for _ in range(repeat)]
         figures[label] = statistics.median(wall for wall, _ in times) / count * 1e6
         figures[label + " cpu"] = statistics.median(cpu for _, cpu in times) / count * 1e6
+        if supports_compiled:
+            load_recipe(path, compiled=entries)  # writes the entry
+            times = [timed(partial(load_recipe, path, compiled=entries)) for _ in range(repeat)]
+            figures[label + ", compiled"] = statistics.median(wall for wall, _ in times) / count * 1e6
+            figures[label + ", compiled cpu"] = statistics.median(cpu for _, cpu in times) / count * 1e6
     upstream: dict[str, list[str]] = {f"s{index}": [] for index in range(STEPS)}
     bare_scheduler(upstream)
     times = [timed(partial(bare_scheduler, upstream)) for _ in range(repeat)]
@@ -119,22 +131,26 @@ def main() -> None:
     print("wall clock, then CPU time (all threads: a busy machine stretches wall time, not CPU time);")
     print("ratios are to the floor's median over all processes (last line)")
     header = "".join(f"{name:>11}{'/ floor':>8}{'cpu':>7}{'/ floor':>8}" for name in trees)
-    print(f"{'recipe':<24}{header}")
+    print(f"{'recipe':<34}{header}")
     # One floor for every column: the same scheduler code ran in every process, so pooling its
     # figures keeps one noisy process from moving a tree's ratios.
     floors = {
         suffix: statistics.median(figures["floor" + suffix] for runs in rounds.values() for figures in runs)
         for suffix in ("", " cpu")
     }
-    for label in [*RECIPES, "floor"]:
+    labels = [name for recipe in RECIPES for name in (recipe, recipe + ", compiled")]
+    for label in [*labels, "floor"]:
         cells = ""
         for name in trees:
             for suffix, width in (("", 11), (" cpu", 7)):
+                if label + suffix not in rounds[name][0]:
+                    cells += f"{'-':>{width}}{'':>8}"
+                    continue
                 value = statistics.median(figures[label + suffix] for figures in rounds[name])
                 ratio = f"{value / floors[suffix]:>8.2f}" if label != "floor" else " " * 8
                 cells += f"{value:>{width}.1f}{ratio}"
-        print(f"{label:<24}{cells}")
-    print(f"{'floor, all processes':<24}{floors['']:>11.1f}{'':>8}{floors[' cpu']:>7.1f}")
+        print(f"{label:<34}{cells}")
+    print(f"{'floor, all processes':<34}{floors['']:>11.1f}{'':>8}{floors[' cpu']:>7.1f}")
 
 
 if __name__ == "__main__":
