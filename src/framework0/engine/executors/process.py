@@ -245,6 +245,12 @@ class ProcessExecutor(QueuedExecutor[_Slot]):
                 kind, payload = slot.conn.recv()
             except (EOFError, OSError):
                 break
+            except TypeError:
+                # stop() closed the connection while this read was under way (multiprocessing then
+                # reads from a handle of None): the worker is gone and its end is stop()'s to handle
+                if slot.conn.closed:
+                    break
+                raise
             if kind == "lines":  # what an attempt wrote, before its outcome
                 for lines, echo in payload:
                     if echo:
