@@ -32,9 +32,14 @@ F0_TIMEOUT_S = 120.0
 EVENTUALLY_S = 30.0
 
 
+#: the F0_* settings of the test session that every f0 a test starts keeps
+_KEPT = frozenset({"F0_RECIPE_CACHE"})
+
+
 def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without its F0_* settings (the test session's store), plus ``env``."""
-    kept = {key: value for key, value in os.environ.items() if not key.startswith("F0_")}
+    """This process's environment without its F0_* settings (the test session's store), plus ``env``;
+    the session's folder of compiled recipes stays, so that no test writes in the user's cache."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("F0_") or key in _KEPT}
     return {**kept, **(env or {})}
 
 
@@ -115,7 +120,7 @@ def invoke(
 
     from framework0.cli.main import cli
 
-    unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("F0_")}
+    unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("F0_") and key not in _KEPT}
     runner = CliRunner(env={**unset, **(env or {})})
     argv = [str(arg) for arg in args]
     with _working_directory(cwd), _imports_undone():
