@@ -29,6 +29,8 @@ to the process exit status and prints ``str(error)`` as one line (``--debug`` ad
     │   ├── StoreNotFound           exit 2   a reading command found no store where it looked
     │   ├── RunNotFound             exit 2   no stored run has that id
     │   └── ResumeRefused           exit 2   the run cannot be resumed (finished, or its recipe changed)
+    ├── PackageError                exit 2   a recipe package cannot be built or read
+    │   └── PackageRefused          exit 2   a package that fails verification (names the member)
     └── RunInterrupted              exit 130 Ctrl-C, or cancelled from outside
 
     StepCancelled                            (a BaseException) the runner stops a running step
@@ -262,6 +264,20 @@ class RunNotFound(StoreError):
 
 class ResumeRefused(StoreError):
     """A run cannot be resumed as asked: it succeeded, or its recipe changed since."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class PackageError(Framework0Error):
+    """A recipe package (``f0 isolate``) cannot be built or read: a file it needs is missing, the
+    output cannot be written, an import cannot be resolved."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class PackageRefused(PackageError):
+    """A package fails verification: a digest that does not match, a member that is not a regular
+    file or folder, a path that could escape, more than the caps allow. The message names the member."""
 
     exit_code: ClassVar[int] = 2
 
