@@ -227,7 +227,20 @@ def test_circles_are_the_groups_of_modules_that_reach_each_other() -> None:
     assert sorted(map(sorted, circles(graph))) == [["a", "b", "c"], ["d", "e"]]
 
 
-LAYERS = ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "server", "client", "cli", "viz")
+LAYERS = (
+    "recipe",
+    "graph",
+    "context",
+    "events",
+    "scriptlets",
+    "engine",
+    "store",
+    "server",
+    "client",
+    "cli",
+    "viz",
+    "isolation",
+)
 
 LAYER_RULES = [
     ("framework0.recipe", ("framework0.engine", "framework0.cli", "framework0.viz")),
@@ -261,6 +274,24 @@ LAYER_RULES = [
     # api (the composition root) and history (the read side) sit above every layer but the edges
     *(
         (f"framework0.{layer}", ("framework0.api", "framework0.history"))
+        for layer in ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "client")
+    ),
+    # packing reads recipes and scriptlets' source; it runs nothing and records nothing
+    (
+        "framework0.isolation",
+        (
+            "framework0.engine",
+            "framework0.store",
+            "framework0.server",
+            "framework0.client",
+            "framework0.cli",
+            "framework0.viz",
+            "framework0.api",
+            "framework0.history",
+        ),
+    ),
+    *(
+        (f"framework0.{layer}", ("framework0.isolation",))
         for layer in ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "client")
     ),
     ("framework0.history", ("framework0.api", "framework0.cli", "framework0.server", "framework0.viz")),

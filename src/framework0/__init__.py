@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         ExecutorError,
         Framework0Error,
         OutputError,
+        PackageError,
+        PackageRefused,
         ParamError,
         RecipeError,
         ResumeRefused,
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     )
     from framework0.events import EventBus
     from framework0.history import History
+    from framework0.isolation.build import Package, isolate
+    from framework0.isolation.verify import verify_package
     from framework0.recipe.loader import load_recipe, load_recipe_text
     from framework0.recipe.model import Recipe, Step
     from framework0.scriptlets.base import BaseScriptlet, scriptlet
@@ -67,9 +71,13 @@ _EXPORTS: dict[str, str] = {
     "ExecutorError": "framework0.errors",
     "Framework0Error": "framework0.errors",
     "History": "framework0.history",
+    "isolate": "framework0.isolation.build",
     "load_recipe": "framework0.recipe.loader",
     "load_recipe_text": "framework0.recipe.loader",
     "OutputError": "framework0.errors",
+    "Package": "framework0.isolation.build",
+    "PackageError": "framework0.errors",
+    "PackageRefused": "framework0.errors",
     "ParamError": "framework0.errors",
     "Recipe": "framework0.recipe.model",
     "RecipeError": "framework0.errors",
@@ -92,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "TemplateError": "framework0.errors",
     "TemplateSecurityError": "framework0.errors",
     "UsageError": "framework0.errors",
+    "verify_package": "framework0.isolation.verify",
     "WaitTimeout": "framework0.errors",
     "WorkerLost": "framework0.errors",
 }
@@ -111,6 +120,9 @@ __all__ = [
     "Framework0Error",
     "History",
     "OutputError",
+    "Package",
+    "PackageError",
+    "PackageRefused",
     "ParamError",
     "Recipe",
     "RecipeError",
@@ -132,11 +144,13 @@ __all__ = [
     "UsageError",
     "WaitTimeout",
     "WorkerLost",
+    "isolate",
     "load_recipe",
     "load_recipe_text",
     "resume",
     "run",
     "scriptlet",
+    "verify_package",
 ]
 assert sorted(_EXPORTS) == __all__
 
