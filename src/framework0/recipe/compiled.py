@@ -76,7 +76,7 @@ def save(
     target = entry_path(folder, path, display, limits)
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (what is kept here is trusted: yours alone)
         partial.write_bytes(data)
         os.replace(partial, target)
     except OSError:
