@@ -1,4 +1,5 @@
-"""``f0 isolate``: pack a recipe into one verifiable archive; ``verify`` and ``show`` one."""
+"""``f0 isolate``: pack a recipe into one verifiable archive (signed with ``--sign``); ``verify`` and
+``show`` one; ``keygen`` writes the Ed25519 key pair that signs and verifies."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class IsolateGroup(click.Group):
 @click.group(cls=IsolateGroup)
 def isolate() -> None:
     """Pack a recipe, the local code it imports and its pinned requirements into one archive with a
-    SHA-256 manifest; verify a package, or show what is inside it and why.
+    SHA-256 manifest, signed if you like; verify a package, or show what is inside it and why.
 
     \b
     Examples:
@@ -30,6 +31,9 @@ def isolate() -> None:
       f0 isolate etl.yaml -o etl.tar.gz --add data/regions.csv --explain
       f0 isolate verify etl.f0.zip
       f0 isolate show etl.f0.zip
+      f0 isolate keygen -o team              (writes team.key and team.pub)
+      f0 isolate etl.yaml -o etl.f0.zip --sign team.key
+      f0 isolate verify etl.f0.zip --key team.pub
     """
 
 
@@ -46,20 +50,33 @@ def isolate() -> None:
     help="Also pack this file or folder (data the steps read, a module loaded dynamically). Repeatable.",
 )
 @click.option("--explain", is_flag=True, help="Print why each file and each requirement is in.")
+@click.option(
+    "--sign",
+    "sign",
+    type=PathArgument("a key file"),
+    metavar="KEY",
+    help="Sign the package with this Ed25519 private key (NAME.key from `f0 isolate keygen`).",
+)
 @debug_option
-def pack(recipe: str, output: str, add: tuple[str, ...], explain: bool, debug: bool) -> None:
+def pack(recipe: str, output: str, add: tuple[str, ...], explain: bool, sign: str | None, debug: bool) -> None:
     """Pack RECIPE (the default subcommand: `f0 isolate RECIPE -o PKG`).
 
     The package holds the recipe and its includes, the modules its steps name and the local
     modules those import (found by reading their imports, never by running them), the files
     given with --add, and MANIFEST.json: every file's SHA-256 and size, the requirements pinned to
     the versions installed here, the Python and Framework0 versions. SOURCE_DATE_EPOCH fixes the
-    times inside, so the same inputs give the same bytes.
+    times inside, so the same inputs give the same bytes. With --sign, MANIFEST.sig holds an
+    Ed25519 signature of the manifest (and so of everything it hashes); signing is deterministic.
+
+    \b
+    Examples:
+      f0 isolate etl.yaml -o etl.f0.zip --add data/regions.csv --explain
+      f0 isolate etl.yaml -o etl.tar.gz --sign team.key
     """
     from framework0.cli.output import size_text
     from framework0.isolation.build import isolate as build
 
-    package = build(recipe, output, add=add)
+    package = build(recipe, output, add=add, sign=sign)
     for unresolved in package.unresolved:
         click.echo(f"warning: {unresolved} (pack what it loads with --add)", err=True)
     manifest = package.manifest
@@ -69,22 +86,38 @@ def pack(recipe: str, output: str, add: tuple[str, ...], explain: bool, debug: b
     click.echo(
         f"wrote {output} ({size_text(package.path.stat().st_size)}): {_count(len(manifest.files), 'file')}, "
         f"{_count(len(manifest.requirements), 'requirement')}, digest {manifest.digest[:16]}"
+        + (f", signed by {package.signer}" if package.signer else "")
     )
 
 
 @isolate.command()
 @click.argument("package", type=PathArgument("a package file"))
+@click.option(
+    "--key",
+    "key",
+    type=PathArgument("a key file"),
+    metavar="PUB",
+    help="Also require a valid signature by this Ed25519 public key (NAME.pub from `f0 isolate keygen`).",
+)
 @debug_option
-def verify(package: str, debug: bool) -> None:
+def verify(package: str, key: str | None, debug: bool) -> None:
     """Check PACKAGE: every member's SHA-256 and size against its manifest, and that nothing in it
-    could write outside the folder it is unpacked in. Refuses, naming the member; never rewrites.
-    Exit status: 0 when it verifies, 2 when it is refused."""
-    from framework0.isolation.verify import verify_package
+    could write outside the folder it is unpacked in. A signed package's signature is always
+    checked; with --key it must be signed by that key. Refuses, naming the member; never rewrites.
+    Exit status: 0 when it verifies, 2 when it is refused.
 
-    manifest = verify_package(package)
+    \b
+    Examples:
+      f0 isolate verify etl.f0.zip
+      f0 isolate verify etl.f0.zip --key team.pub
+    """
+    from framework0.isolation.verify import read_verified_package
+
+    verified = read_verified_package(package, key=key)
+    manifest = verified.manifest
     click.echo(
         f"{package}: ok ({_count(len(manifest.files), 'file')}, {_count(len(manifest.requirements), 'requirement')}, "
-        f"digest {manifest.digest})"
+        f"digest {manifest.digest}" + (f", signed by {verified.signer}" if verified.signer else "") + ")"
     )
 
 
@@ -93,10 +126,18 @@ def verify(package: str, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @debug_option
 def show(package: str, as_json: bool, debug: bool) -> None:
-    """List what PACKAGE holds and why each file and requirement is in (it is verified first)."""
-    from framework0.isolation.verify import verify_package
+    """List what PACKAGE holds and why each file and requirement is in (it is verified first), and
+    who signed it.
 
-    manifest = verify_package(package)
+    \b
+    Examples:
+      f0 isolate show etl.f0.zip
+      f0 isolate show etl.f0.zip --json
+    """
+    from framework0.isolation.verify import read_verified_package
+
+    verified = read_verified_package(package)
+    manifest = verified.manifest
     if as_json:
         click.echo(manifest.to_json().decode("utf-8"), nl=False)
         return
@@ -105,10 +146,39 @@ def show(package: str, as_json: bool, debug: bool) -> None:
         "built with": f"Python {manifest.python} on {manifest.platform}, Framework0 {manifest.framework0}",
         "digest": manifest.digest,
     }
+    if verified.signer is not None:
+        header["signature"] = f"ed25519, signed by {verified.signer}"
     for key, value in header.items():
         click.echo(f"{key}: {value}")
     for line in explanation(manifest):
         click.echo(line)
+
+
+@isolate.command()
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="NAME",
+    help="Write the private key to NAME.key and the public key to NAME.pub.",
+)
+@debug_option
+def keygen(output: str, debug: bool) -> None:
+    """Create an Ed25519 key pair to sign packages with: NAME.key (private, PEM, readable by you
+    only: sign with `--sign NAME.key`) and NAME.pub (public: hand it out, verify with
+    `--key NAME.pub`). Never overwrites a file. Prints the key's fingerprint, the SHA-256 of the
+    raw public key, which `verify` and `show` print as the signer.
+
+    \b
+    Example:
+      f0 isolate keygen -o team
+    """
+    from framework0.isolation.signing import generate_key, load_public_key
+
+    private, public = generate_key(output)
+    click.echo(f"wrote {private} (private key: keep it secret; sign with --sign {private})")
+    click.echo(f"wrote {public} (public key: verify with --key {public})")
+    click.echo(f"fingerprint {load_public_key(public).fingerprint}")
 
 
 def explanation(manifest: Any) -> list[str]:

@@ -6,6 +6,9 @@ zlib): member times are the epoch, permissions 0o644, owners empty, no folder en
 read once, into a private spill file, and hashed as it is copied: the manifest describes the bytes
 written even when a source changes meanwhile. The package is written next to ``out`` under a
 temporary name, verified as ``f0 isolate verify`` would, and only then renamed into place.
+
+Given a signing key, the package holds ``MANIFEST.sig`` (``signing``) right after the manifest:
+Ed25519 signatures are deterministic, so a signed build is as reproducible as an unsigned one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from framework0.errors import PackageError, PackageRefused, one_line_name
 from framework0.isolation.manifest import (
@@ -39,7 +42,11 @@ from framework0.isolation.manifest import (
     requirement_problem,
 )
 from framework0.isolation.paths import MemberNames, case_key, check_member_name
+from framework0.isolation.signing import SIGNATURE_NAME, Signature, sign
 from framework0.isolation.verify import DEFAULT_CAPS, Caps, verify_file
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: the suffixes ``write_package`` knows, and the format each one means
 SUFFIXES: dict[str, str] = {".f0.zip": "zip", ".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz"}
@@ -83,6 +90,7 @@ def write_package(
     source_date_epoch: int | None = None,
     wheels: Mapping[str, Path] | None = None,
     caps: Caps = DEFAULT_CAPS,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Manifest:
     """Write the package ``out`` (``.f0.zip``, ``.zip``, ``.tar.gz`` or ``.tgz``) and return its manifest.
 
@@ -91,6 +99,7 @@ def write_package(
     reasons); ``wheels`` maps a requirement's name to its wheel file, stored as ``wheels/<file>``.
     Member times are ``source_date_epoch`` when given (see ``source_date_epoch(os.environ)``),
     else the newest modification time of the sources, so that an unchanged tree packs the same.
+    With ``signing_key`` (``signing.load_private_key``) the package is signed: ``MANIFEST.sig``.
     Raises ``PackageError`` (one line) for a name a package cannot hold, a source that cannot be
     read, a package ``verify_package`` with ``caps`` would refuse, or an ``out`` that cannot be
     written; ``out`` is then left as it was.
@@ -118,7 +127,8 @@ def write_package(
             created=created,
         )
         members = sorted(copies.items(), key=lambda item: item[0])
-        _write_atomically(out, kind, manifest, members, spill, caps)
+        signature = None if signing_key is None else sign(manifest.to_json(), signing_key)
+        _write_atomically(out, kind, manifest, signature, members, spill, caps)
     return manifest
 
 
@@ -176,10 +186,14 @@ def _check_names(
     """The names are ones ``verify_package`` accepts, so the failure is here and not on another machine."""
     names = MemberNames()
     names.add(MANIFEST_NAME)
+    names.add(SIGNATURE_NAME)
+    kept = case_key(SIGNATURE_NAME)
     for path, source, _ in files:
         reason = check_member_name(path)
         if reason is None and case_key(path).startswith(WHEELS):
             reason = f"{WHEELS!r} holds requirement wheels"
+        if reason is None and (case_key(path) == kept or case_key(path).startswith(kept + "/")):
+            reason = f"{SIGNATURE_NAME!r} is kept for the package's signature"
         reason = reason or names.add(path)
         if reason is not None:
             raise PackageError(f"cannot pack {path!r} (from {str(source)!r}): {reason}")
@@ -233,7 +247,13 @@ def _text(text: str) -> str:
 
 
 def _write_atomically(
-    out: Path, kind: str, manifest: Manifest, members: list[tuple[str, _Copy]], spill: IO[bytes], caps: Caps
+    out: Path,
+    kind: str,
+    manifest: Manifest,
+    signature: Signature | None,
+    members: list[tuple[str, _Copy]],
+    spill: IO[bytes],
+    caps: Caps,
 ) -> None:
     """Write to a new file beside ``out``, check it as ``verify_package`` would, then rename it to ``out``."""
     label = one_line_name(str(out))
@@ -246,12 +266,12 @@ def _write_atomically(
     try:
         with open(descriptor, "w+b") as file:
             writer = _write_zip if kind == "zip" else _write_tar_gz
-            writer(file, manifest, members, spill)
+            writer(file, _heads(manifest, signature), manifest.created, members, spill)
             file.flush()
             os.fsync(file.fileno())
             file.seek(0)
             try:
-                verify_file(file, name=label, caps=caps)
+                verify_file(file, name=label, caps=caps, key=None if signature is None else signature.public_key)
             except PackageRefused as refused:
                 raise PackageError(f"{refused}; the package was not written") from None
         os.replace(partial, out)
@@ -263,10 +283,21 @@ def _write_atomically(
         raise
 
 
-def _write_zip(file: IO[bytes], manifest: Manifest, members: list[tuple[str, _Copy]], spill: IO[bytes]) -> None:
-    date_time = _zip_date_time(manifest.created)
+def _heads(manifest: Manifest, signature: Signature | None) -> list[tuple[str, bytes]]:
+    """The members written before the files: the manifest, then the signature when there is one."""
+    heads = [(MANIFEST_NAME, manifest.to_json())]
+    if signature is not None:
+        heads.append((SIGNATURE_NAME, signature.to_json()))
+    return heads
+
+
+def _write_zip(
+    file: IO[bytes], heads: list[tuple[str, bytes]], created: int, members: list[tuple[str, _Copy]], spill: IO[bytes]
+) -> None:
+    date_time = _zip_date_time(created)
     with zipfile.ZipFile(file, "w") as archive:
-        archive.writestr(_zip_info(MANIFEST_NAME, date_time, len(manifest.to_json())), manifest.to_json())
+        for name, data in heads:
+            archive.writestr(_zip_info(name, date_time, len(data)), data)
         for name, copy in members:
             spill.seek(copy.offset)
             with archive.open(_zip_info(name, date_time, copy.size), "w") as member:
@@ -288,15 +319,17 @@ def _zip_date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
     return max(_ZIP_FIRST, min(date_time, _ZIP_LAST))
 
 
-def _write_tar_gz(file: IO[bytes], manifest: Manifest, members: list[tuple[str, _Copy]], spill: IO[bytes]) -> None:
+def _write_tar_gz(
+    file: IO[bytes], heads: list[tuple[str, bytes]], created: int, members: list[tuple[str, _Copy]], spill: IO[bytes]
+) -> None:
     # filename="" keeps the temporary file's name out of the gzip header
-    with gzip.GzipFile(filename="", mode="wb", fileobj=file, compresslevel=_LEVEL, mtime=manifest.created) as stream:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=file, compresslevel=_LEVEL, mtime=created) as stream:
         with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as archive:
-            data = manifest.to_json()
-            archive.addfile(_tar_info(MANIFEST_NAME, manifest.created, len(data)), io.BytesIO(data))
+            for name, data in heads:
+                archive.addfile(_tar_info(name, created, len(data)), io.BytesIO(data))
             for name, copy in members:
                 spill.seek(copy.offset)
-                archive.addfile(_tar_info(name, manifest.created, copy.size), spill)
+                archive.addfile(_tar_info(name, created, copy.size), spill)
 
 
 def _tar_info(name: str, mtime: int, size: int) -> tarfile.TarInfo:

@@ -4,8 +4,10 @@
 naming the package and the member) anything ``archive.write_package`` would not have written: a
 member that is not a regular file or folder, a name ``paths.check_member_name`` refuses, a name
 seen twice or colliding without case, more members, bytes or compression than ``Caps`` allow,
-a ``MANIFEST.json`` that is not the first member or not valid, and any file whose bytes do not
-match the manifest, is missing, or is not listed in it. Sizes are checked as declared before a
+a ``MANIFEST.json`` that is not the first member or not valid, a ``MANIFEST.sig`` that is not the
+second member, not valid or not a signature of the manifest (``signing``), and any file whose bytes
+do not match the manifest, is missing, or is not listed in it. Given a public key, it also refuses
+a package that is not signed, or not by that key. Sizes are checked as declared before a
 member is read and counted again as it is read, so that a header that lies gets no further.
 It never writes and never rewrites the archive.
 
@@ -33,7 +35,8 @@ from typing import IO
 
 from framework0.errors import PackageError, PackageRefused, one_line_name
 from framework0.isolation.manifest import MANIFEST_NAME, WHEELS, Manifest
-from framework0.isolation.paths import MemberNames, check_member_name, parents
+from framework0.isolation.paths import MemberNames, case_key, check_member_name, parents
+from framework0.isolation.signing import SIGNATURE_BYTES, SIGNATURE_NAME, PublicKey, Signature, load_public_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ DEFAULT_CAPS = Caps()
 MANIFEST_BYTES = 64 << 20
 _CHUNK = 1 << 18
 _LARGEST_READ = 1 << 20  # a larger single read from the tar stream is a header that asks for too much
+_UNSIGNED = "not signed; --key needs a signed package"
 _DIRECTORY_ENTRY_BYTES = 46 + 1024 + 330  # a zip central directory entry: fixed part, longest name, extras
 _ARCHIVE_ERRORS = (
     zipfile.BadZipFile,
@@ -71,39 +75,73 @@ _ARCHIVE_ERRORS = (
 )
 
 
-def verify_package(pkg: str | os.PathLike[str], *, caps: Caps = DEFAULT_CAPS) -> Manifest:
+#: a key file's path, PEM bytes or a raw 32-byte Ed25519 public key (``signing.load_public_key``)
+KeySource = str | os.PathLike[str] | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPackage:
+    """What verifying a package found: its manifest, and its signature when it is signed (checked
+    against the manifest, and against the key asked for when one was)."""
+
+    manifest: Manifest
+    signature: Signature | None
+
+    @property
+    def signer(self) -> str | None:
+        """The fingerprint of the key that signed the package, or None when it is not signed."""
+        return None if self.signature is None else self.signature.signer
+
+
+def verify_package(pkg: str | os.PathLike[str], *, caps: Caps = DEFAULT_CAPS, key: KeySource | None = None) -> Manifest:
     """Check the package ``pkg`` (zip or tar.gz) and return its manifest; ``PackageRefused`` (one
-    line naming the package and the member) on the first problem, ``PackageError`` if it cannot be read."""
+    line naming the package and the member) on the first problem, ``PackageError`` if it cannot be read.
+
+    A signed package's signature is always checked. With ``key`` (an Ed25519 public key: a PEM
+    file's path, PEM bytes or the raw 32 bytes) the package must also be signed by that key."""
+    return read_verified_package(pkg, caps=caps, key=key).manifest
+
+
+def read_verified_package(
+    pkg: str | os.PathLike[str], *, caps: Caps = DEFAULT_CAPS, key: KeySource | None = None
+) -> VerifiedPackage:
+    """``verify_package``, returning the signature with the manifest (``.signer`` is its fingerprint)."""
     label = one_line_name(os.fspath(pkg))
+    public = None if key is None else load_public_key(key, package=label)
     with _open(pkg, label) as file:
-        return verify_file(file, name=label, caps=caps)
+        return _check(file, label, caps, None, public)
 
 
-def verify_file(file: IO[bytes], *, name: str, caps: Caps = DEFAULT_CAPS) -> Manifest:
+def verify_file(file: IO[bytes], *, name: str, caps: Caps = DEFAULT_CAPS, key: KeySource | None = None) -> Manifest:
     """``verify_package`` of an open, seekable package file read from its start; ``name`` is the
     package as messages show it."""
-    return _check(file, name, caps, None)
+    public = None if key is None else load_public_key(key, package=name)
+    return _check(file, name, caps, None, public).manifest
 
 
-def extract_package(pkg: str | os.PathLike[str], dest: Path, *, caps: Caps = DEFAULT_CAPS) -> Manifest:
-    """Verify ``pkg``, then write its files (``MANIFEST.json`` included) and folders under ``dest``,
-    which must be empty or not exist; return the manifest.
+def extract_package(
+    pkg: str | os.PathLike[str], dest: Path, *, caps: Caps = DEFAULT_CAPS, key: KeySource | None = None
+) -> Manifest:
+    """Verify ``pkg`` (with ``key`` as ``verify_package`` does), then write its files
+    (``MANIFEST.json`` and ``MANIFEST.sig`` included) and folders under ``dest``, which must be
+    empty or not exist; return the manifest.
 
     Only regular files and folders are created, each new (never opening one that exists, never
     following a link), and every check runs again on the bytes as they are written. When anything
     fails, what was written is removed and ``dest`` is left as it was found.
     """
     label = one_line_name(os.fspath(pkg))
+    public = None if key is None else load_public_key(key, package=label)
     dest = Path(dest)
     made_dest = _prepare_destination(dest)
     with _open(pkg, label) as file:
-        _check(file, label, caps, None)
+        _check(file, label, caps, None, public)
         file.seek(0)
         if made_dest:
             _create_folder(dest, dest)
         extractor = _Extractor(dest)
         try:
-            return _check(file, label, caps, extractor)
+            return _check(file, label, caps, extractor, public).manifest
         except BaseException:
             extractor.undo()
             if made_dest:
@@ -148,16 +186,18 @@ def _open(pkg: str | os.PathLike[str], label: str) -> IO[bytes]:
         raise PackageError(f"{label}: cannot read: {error.strerror or error}") from None
 
 
-def _check(file: IO[bytes], label: str, caps: Caps, extractor: _Extractor | None) -> Manifest:
+def _check(
+    file: IO[bytes], label: str, caps: Caps, extractor: _Extractor | None, key: PublicKey | None
+) -> VerifiedPackage:
     try:
         magic = file.read(4)
         file.seek(0)
         if magic in (b"PK\x03\x04", b"PK\x05\x06"):
             size = file.seek(0, io.SEEK_END)
-            checks = _Checks(label, caps, extractor, archive_bytes=size)
+            checks = _Checks(label, caps, extractor, key, archive_bytes=size)
             members = _zip_members(file, size, caps)
         elif magic[:2] == b"\x1f\x8b":
-            checks = _Checks(label, caps, extractor, archive_bytes=None)
+            checks = _Checks(label, caps, extractor, key, archive_bytes=None)
             members = _tar_members(file, caps)
         else:
             raise _Refused(None, "not a zip or tar.gz package" if magic else "an empty file, not a package")
@@ -175,15 +215,25 @@ def _said(error: BaseException) -> str:
 class _Checks:
     """The checks of every member, in archive order, and of the whole at the end."""
 
-    def __init__(self, label: str, caps: Caps, extractor: _Extractor | None, *, archive_bytes: int | None) -> None:
+    def __init__(
+        self,
+        label: str,
+        caps: Caps,
+        extractor: _Extractor | None,
+        key: PublicKey | None,
+        *,
+        archive_bytes: int | None,
+    ) -> None:
         self.label = label
         self.caps = caps
         self.extractor = extractor
+        self.key = key
         self.archive_bytes = archive_bytes
         self.names = MemberNames()
         self.count = 0
         self.total = 0
         self.manifest: Manifest | None = None
+        self.signature: Signature | None = None
         self.expected: dict[str, tuple[int | None, str]] = {}  # member -> (size when known, sha256)
         self.seen: set[str] = set()
 
@@ -201,6 +251,10 @@ class _Checks:
             raise _Refused(raw, reason)
         if self.manifest is None and name != MANIFEST_NAME:
             raise _Refused(raw, f"the first member is not {MANIFEST_NAME}: not a package written by f0 isolate")
+        if name == SIGNATURE_NAME and (member.folder or self.count != 2):
+            raise _Refused(raw, f"{SIGNATURE_NAME} is only ever a file, the second member, right after {MANIFEST_NAME}")
+        if self.count == 2 and name != SIGNATURE_NAME and self.key is not None:
+            raise _Refused(None, _UNSIGNED)
         if member.folder:
             if member.size:
                 raise _Refused(raw, "a folder that holds data")
@@ -210,6 +264,9 @@ class _Checks:
         self._check_sizes(member)
         if self.manifest is None:
             self._read_manifest(member)
+            return
+        if name == SIGNATURE_NAME:
+            self._read_signature(member, self.manifest)
             return
         expected = self.expected.get(name)
         if expected is None:
@@ -223,13 +280,15 @@ class _Checks:
             raise _Refused(raw, "its SHA-256 does not match the manifest: it was changed")
         self.seen.add(name)
 
-    def finish(self) -> Manifest:
+    def finish(self) -> VerifiedPackage:
         if self.manifest is None:
             raise _Refused(None, f"no {MANIFEST_NAME}: an empty archive")
+        if self.key is not None and self.signature is None:
+            raise _Refused(None, _UNSIGNED)
         missing = sorted(self.expected.keys() - self.seen)
         if missing:
             raise _Refused(missing[0], "in the manifest but not in the archive")
-        return self.manifest
+        return VerifiedPackage(self.manifest, self.signature)
 
     def _check_sizes(self, member: _Member) -> None:
         caps = self.caps
@@ -250,11 +309,33 @@ class _Checks:
         data = bytearray()
         self._stream(member, into=data)
         manifest = Manifest.from_json(bytes(data), origin=f"{self.label}: member {MANIFEST_NAME!r}")
+        kept = case_key(SIGNATURE_NAME)
+        for file in manifest.files:
+            if case_key(file.path) == kept or case_key(file.path).startswith(kept + "/"):
+                raise _Refused(member.name, f"it lists {file.path!r}, but {SIGNATURE_NAME!r} is kept for the signature")
         self.manifest = manifest
         self.expected = {file.path: (file.size, file.sha256) for file in manifest.files}
         for requirement in manifest.requirements:
             if requirement.wheel is not None and requirement.sha256 is not None:
                 self.expected[requirement.wheel] = (None, requirement.sha256)
+
+    def _read_signature(self, member: _Member, manifest: Manifest) -> None:
+        """Read ``MANIFEST.sig`` (strictly, and no more than a signature holds) and check that it signs
+        the manifest, and that the key asked for signed it."""
+        if member.size > SIGNATURE_BYTES:
+            raise _Refused(member.name, f"{member.size} bytes, more than a signature holds ({SIGNATURE_BYTES})")
+        data = bytearray()
+        self._stream(member, into=data)
+        try:
+            signature = Signature.from_json(bytes(data))
+        except ValueError as error:
+            raise _Refused(member.name, str(error)) from None
+        problem = signature.problem(manifest.to_json())  # the bytes read: from_json checked they are canonical
+        if problem is not None:
+            raise _Refused(member.name, problem)
+        if self.key is not None and signature.public_key != self.key.raw:
+            raise _Refused(None, f"signed by {signature.signer}, not by {self.key.described} ({self.key.fingerprint})")
+        self.signature = signature
 
     def _stream(self, member: _Member, into: bytearray | None = None) -> str:
         """Read the member (writing it out when extracting), counting its bytes; its SHA-256."""
