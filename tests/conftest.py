@@ -1,6 +1,7 @@
 """The whole suite records its runs in one throwaway store, never in the checkout's .framework0,
-and keeps compiled recipes in a throwaway folder, never in the user's cache; its tests are marked by what they need (pyproject lists the markers): ``-m "not slow"`` is a
-quick round, ``-m "not postgres and not browser"`` a machine without those services.
+and keeps compiled recipes in a throwaway folder, never in the user's cache; its tests are marked
+by what they need (pyproject lists the markers): ``-m "not slow"`` is a quick round,
+``-m "not postgres and not browser"`` a machine without those services.
 
 The helpers many files share (the ``f0`` command, ``eventually``) are in tests/helpers.py."""
 
