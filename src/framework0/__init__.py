@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     from framework0.events import EventBus
     from framework0.history import History
     from framework0.isolation.build import Package, isolate
-    from framework0.isolation.verify import verify_package
+    from framework0.isolation.signing import generate_key
+    from framework0.isolation.verify import VerifiedPackage, read_verified_package, verify_package
     from framework0.recipe.loader import load_recipe, load_recipe_text
     from framework0.recipe.model import Recipe, Step
     from framework0.scriptlets.base import BaseScriptlet, scriptlet
@@ -70,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "EventBus": "framework0.events",
     "ExecutorError": "framework0.errors",
     "Framework0Error": "framework0.errors",
+    "generate_key": "framework0.isolation.signing",
     "History": "framework0.history",
     "isolate": "framework0.isolation.build",
     "load_recipe": "framework0.recipe.loader",
@@ -79,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "PackageError": "framework0.errors",
     "PackageRefused": "framework0.errors",
     "ParamError": "framework0.errors",
+    "read_verified_package": "framework0.isolation.verify",
     "Recipe": "framework0.recipe.model",
     "RecipeError": "framework0.errors",
     "resume": "framework0.api",
@@ -100,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "TemplateError": "framework0.errors",
     "TemplateSecurityError": "framework0.errors",
     "UsageError": "framework0.errors",
+    "VerifiedPackage": "framework0.isolation.verify",
     "verify_package": "framework0.isolation.verify",
     "WaitTimeout": "framework0.errors",
     "WorkerLost": "framework0.errors",
@@ -142,11 +146,14 @@ __all__ = [
     "TemplateError",
     "TemplateSecurityError",
     "UsageError",
+    "VerifiedPackage",
     "WaitTimeout",
     "WorkerLost",
+    "generate_key",
     "isolate",
     "load_recipe",
     "load_recipe_text",
+    "read_verified_package",
     "resume",
     "run",
     "scriptlet",
