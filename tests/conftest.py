@@ -22,6 +22,8 @@ _TESTS = Path(__file__).resolve().parent
 
 #: files (relative to tests/) whose every test is slow: real processes, servers killed, fuzzing
 _SLOW_FILES = {
+    "cli/test_isolate_wheels_cli.py",
+    "isolation/test_wheels.py",
     "server/test_linearizability.py",
     "server/test_two_servers.py",
     "server/test_openapi_fuzz.py",

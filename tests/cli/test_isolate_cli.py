@@ -119,6 +119,8 @@ def test_a_dynamic_import_is_a_warning_naming_its_line(tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["isolate", "r.yaml", "-o", "p.rar"], ".zip"),
+        (["isolate", "r.yaml", "-o", "p.rar", "--wheels"], ".zip"),
+        (["isolate", "r.yaml", "-o", "nowhere/p.zip", "--wheels"], "folder 'nowhere' does not exist"),
         (["isolate", "verify", "missing.f0.zip"], "missing.f0.zip"),
     ],
 )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -29,6 +31,7 @@ def isolate() -> None:
     Examples:
       f0 isolate etl.yaml -o etl.f0.zip
       f0 isolate etl.yaml -o etl.tar.gz --add data/regions.csv --explain
+      f0 isolate etl.yaml -o etl.f0.zip --wheels   (installs with no package index)
       f0 isolate verify etl.f0.zip
       f0 isolate show etl.f0.zip
       f0 isolate keygen -o team              (writes team.key and team.pub)
@@ -51,6 +54,12 @@ def isolate() -> None:
 )
 @click.option("--explain", is_flag=True, help="Print why each file and each requirement is in.")
 @click.option(
+    "--wheels",
+    is_flag=True,
+    help="Also pack a wheel of every requirement and of all they need, at the versions installed here "
+    "(pip wheel, from its cache or index), so that the package installs with no package index.",
+)
+@click.option(
     "--sign",
     "sign",
     type=PathArgument("a key file"),
@@ -58,7 +67,9 @@ def isolate() -> None:
     help="Sign the package with this Ed25519 private key (NAME.key from `f0 isolate keygen`).",
 )
 @debug_option
-def pack(recipe: str, output: str, add: tuple[str, ...], explain: bool, sign: str | None, debug: bool) -> None:
+def pack(
+    recipe: str, output: str, add: tuple[str, ...], explain: bool, wheels: bool, sign: str | None, debug: bool
+) -> None:
     """Pack RECIPE (the default subcommand: `f0 isolate RECIPE -o PKG`).
 
     The package holds the recipe and its includes, the modules its steps name and the local
@@ -67,26 +78,29 @@ def pack(recipe: str, output: str, add: tuple[str, ...], explain: bool, sign: st
     the versions installed here, the Python and Framework0 versions. SOURCE_DATE_EPOCH fixes the
     times inside, so the same inputs give the same bytes. With --sign, MANIFEST.sig holds an
     Ed25519 signature of the manifest (and so of everything it hashes); signing is deterministic.
+    With --wheels, pip collects a wheel of every requirement and of everything installing them
+    needs (Framework0 and its dependencies too), each one a requirement of the package with its
+    SHA-256; a distribution installed from a local folder is built from that folder.
 
     \b
     Examples:
       f0 isolate etl.yaml -o etl.f0.zip --add data/regions.csv --explain
       f0 isolate etl.yaml -o etl.tar.gz --sign team.key
+      f0 isolate etl.yaml -o etl.f0.zip --wheels --explain
     """
     from framework0.cli.output import size_text
     from framework0.isolation.build import isolate as build
 
-    package = build(recipe, output, add=add, sign=sign)
+    package = build(recipe, output, add=add, sign=sign, wheels=wheels)
     for unresolved in package.unresolved:
         click.echo(f"warning: {unresolved} (pack what it loads with --add)", err=True)
     manifest = package.manifest
     if explain:
-        for line in explanation(manifest):
+        for line in explanation(manifest, _wheel_sizes(package.path, manifest)):
             click.echo(line)
     click.echo(
-        f"wrote {output} ({size_text(package.path.stat().st_size)}): {_count(len(manifest.files), 'file')}, "
-        f"{_count(len(manifest.requirements), 'requirement')}, digest {manifest.digest[:16]}"
-        + (f", signed by {package.signer}" if package.signer else "")
+        f"wrote {output} ({size_text(package.path.stat().st_size)}): {_contents(manifest)}, "
+        f"digest {manifest.digest[:16]}" + (f", signed by {package.signer}" if package.signer else "")
     )
 
 
@@ -116,7 +130,7 @@ def verify(package: str, key: str | None, debug: bool) -> None:
     verified = read_verified_package(package, key=key)
     manifest = verified.manifest
     click.echo(
-        f"{package}: ok ({_count(len(manifest.files), 'file')}, {_count(len(manifest.requirements), 'requirement')}, "
+        f"{package}: ok ({_contents(manifest)}, "
         f"digest {manifest.digest}" + (f", signed by {verified.signer}" if verified.signer else "") + ")"
     )
 
@@ -150,7 +164,7 @@ def show(package: str, as_json: bool, debug: bool) -> None:
         header["signature"] = f"ed25519, signed by {verified.signer}"
     for key, value in header.items():
         click.echo(f"{key}: {value}")
-    for line in explanation(manifest):
+    for line in explanation(manifest, _wheel_sizes(package, manifest)):
         click.echo(line)
 
 
@@ -181,9 +195,12 @@ def keygen(output: str, debug: bool) -> None:
     click.echo(f"fingerprint {load_public_key(public).fingerprint}")
 
 
-def explanation(manifest: Any) -> list[str]:
-    """Each file and requirement of ``manifest`` on a line, with why it is in."""
+def explanation(manifest: Any, wheel_sizes: Mapping[str, int] | None = None) -> list[str]:
+    """Each file and requirement of ``manifest`` on a line, with why it is in; a requirement packed
+    with its wheel also names the wheel, and its size when ``wheel_sizes`` (by member name) has it."""
     from framework0.cli.output import size_text
+
+    sizes = wheel_sizes or {}
 
     lines = [f"files ({len(manifest.files)}):"]
     for file in manifest.files:
@@ -191,9 +208,32 @@ def explanation(manifest: Any) -> list[str]:
         lines.extend(f"      <- {reason}" for reason in file.reasons)
     lines.append(f"requirements ({len(manifest.requirements)}):")
     for requirement in manifest.requirements:
-        lines.append(f"  {requirement.name}=={requirement.version}")
+        wheel = requirement.wheel
+        if wheel is None:
+            lines.append(f"  {requirement.name}=={requirement.version}")
+        else:
+            size = f"  {size_text(sizes[wheel])}" if wheel in sizes else ""
+            lines.append(
+                f"  {requirement.name}=={requirement.version}  {wheel}{size}  sha256:{requirement.sha256[:12]}"
+            )
         lines.extend(f"      <- {reason}" for reason in requirement.reasons)
     return lines
+
+
+def _contents(manifest: Any) -> str:
+    """``2 files, 30 requirements`` (``, 30 wheels`` when it holds wheels)."""
+    wheels = sum(requirement.wheel is not None for requirement in manifest.requirements)
+    text = f"{_count(len(manifest.files), 'file')}, {_count(len(manifest.requirements), 'requirement')}"
+    return text + (f", {_count(wheels, 'wheel')}" if wheels else "")
+
+
+def _wheel_sizes(package: str | os.PathLike[str], manifest: Any) -> dict[str, int]:
+    """The sizes of the wheels in ``package`` (verified), read only when the manifest lists some."""
+    if not any(requirement.wheel is not None for requirement in manifest.requirements):
+        return {}
+    from framework0.isolation.wheels import wheel_sizes
+
+    return wheel_sizes(package)
 
 
 def _count(number: int, noun: str) -> str:
