@@ -28,6 +28,7 @@ _SLOW_FILES = {
     "server/test_two_servers.py",
     "server/test_openapi_fuzz.py",
     "store/test_durability.py",
+    "cli/test_run_package_cli.py",
 }
 
 

@@ -40,6 +40,8 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         "F0_MAX_RECIPE_BYTES": "2048",
         "F0_DASK_SCHEDULER": "tcp://10.0.0.5:8786",
         "F0_RECIPE_CACHE": "/var/cache/f0",
+        "F0_PACKAGE_ENVS": "/var/cache/f0-envs",
+        "F0_PACKAGE": '{"path": "/p/etl.f0.zip", "digest": "abc", "entry": "etl.yaml"}',
     }
     config = Config.from_environ(environ)
     assert config == Config(
@@ -52,6 +54,8 @@ def test_each_variable_sets_its_field_and_says_where_it_came_from() -> None:
         max_recipe_bytes=2048,
         dask_scheduler="tcp://10.0.0.5:8786",
         recipe_cache="/var/cache/f0",
+        package_envs="/var/cache/f0-envs",
+        package={"path": "/p/etl.f0.zip", "digest": "abc", "entry": "etl.yaml"},
     )
     assert {config.source(field) for field in ENVIRONMENT.values()} == set(ENVIRONMENT)
 
@@ -65,6 +69,26 @@ def test_compiled_recipes_go_to_the_users_cache_folder_by_default(tmp_path: Path
     assert Config().recipe_cache_folder() == os.path.join(os.path.expanduser("~"), ".cache", "framework0", "recipes")
     xdg = Config.from_environ({"XDG_CACHE_HOME": str(tmp_path)})
     assert xdg.recipe_cache_folder() == os.path.join(str(tmp_path), "framework0", "recipes")
+
+
+def test_package_environments_go_to_the_users_cache_folder_by_default(tmp_path: Path) -> None:
+    assert Config().package_envs_folder() == os.path.join(os.path.expanduser("~"), ".cache", "framework0", "envs")
+    xdg = Config.from_environ({"XDG_CACHE_HOME": str(tmp_path)})
+    assert xdg.package_envs_folder() == os.path.join(str(tmp_path), "framework0", "envs")
+    assert Config.from_environ({"F0_PACKAGE_ENVS": "/e", "XDG_CACHE_HOME": str(tmp_path)}).package_envs_folder() == "/e"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["not json", "[1]", '{"path": "/p.zip", "digest": "d"}', '{"path": "/p.zip", "digest": "d", "entry": 3}'],
+)
+def test_a_malformed_f0_package_is_refused_naming_what_sets_it(value: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        Config.from_environ({"F0_PACKAGE": value})
+    assert str(caught.value) == (
+        f"F0_PACKAGE={value!r}: f0 run PKG sets it for the run it starts, as a JSON object of "
+        '"path", "digest" and "entry"; unset it'
+    )
 
 
 def test_f0_store_none_keeps_runs_in_memory() -> None:

@@ -157,6 +157,7 @@ def prepare(
     from framework0.engine.resume import prepare_resume
 
     url = _store_url(config, "resume a run")
+    _refuse_package_run(run_id, url, config.source("store"))
     return prepare_resume(
         run_id,
         from_step=from_step,
@@ -220,7 +221,9 @@ def execute(
             max_log_bytes=config.max_log_bytes,
         )
         closing.enter_context(_collector_spared())
-        return runner.run()
+        result = runner.run()
+        result.package = dict(config.package) if config.package else None
+        return result
     raise AssertionError("unreachable")  # ExitStack may swallow nothing here; mypy cannot know
 
 
@@ -260,6 +263,27 @@ def _settle(
     return (config.replace(**changes) if changes else config), sink
 
 
+def _refuse_package_run(run_id: str, url: str, origin: str) -> None:
+    """A run started from a recipe package ran in that package's environment, from files extracted
+    for it and removed after: it cannot be continued here, only run again."""
+    import json
+
+    from framework0.errors import ResumeRefused
+    from framework0.store import open_store
+
+    store = open_store(url, create=False, origin=origin)
+    try:
+        run = store.find_run(run_id)
+    finally:
+        store.close()
+    if run["package"]:
+        path = json.loads(run["package"]).get("path", "")
+        raise ResumeRefused(
+            f"cannot resume run {run['run_id']}: it ran from the package {path}, extracted for that run only; "
+            f"run the package again: f0 run {path}"
+        )
+
+
 def _store_url(config: Config, doing: str) -> str:
     if config.store is None:
         origin = config.source("store")
@@ -284,14 +308,16 @@ def _recorder(config: Config, sink: RunSink | None) -> Any:
     from framework0.engine.recording import StoreRecorder
 
     if sink is not None:
-        return StoreRecorder(lambda: sink, snapshot_every=config.snapshot_every, owned=False)
+        return StoreRecorder(lambda: sink, snapshot_every=config.snapshot_every, owned=False, package=config.package)
     if config.store is None:
         return None
     from framework0.store import open_sink
 
     url, origin, durability = config.store, config.source("store"), config.durability
     return StoreRecorder(
-        lambda: open_sink(url, durability=durability, origin=origin), snapshot_every=config.snapshot_every
+        lambda: open_sink(url, durability=durability, origin=origin),
+        snapshot_every=config.snapshot_every,
+        package=config.package,
     )
 
 

@@ -37,6 +37,8 @@ ENVIRONMENT: dict[str, str] = {
     "F0_MAX_RECIPE_BYTES": "max_recipe_bytes",
     "F0_DASK_SCHEDULER": "dask_scheduler",
     "F0_RECIPE_CACHE": "recipe_cache",
+    "F0_PACKAGE_ENVS": "package_envs",
+    "F0_PACKAGE": "package",
 }
 """The environment variables a run's settings come from, and the ``Config`` field each one sets.
 Two more are read where they apply, as each process starts: ``F0_NODE`` (``this_node``: a worker
@@ -51,6 +53,10 @@ class Config:
     the working directory, or ``None`` to keep runs in memory only (``F0_STORE=none``).
     ``recipe_cache``: the folder of compiled recipes, ``""`` for ``framework0/recipes`` in the
     user's cache folder (``recipe_cache_folder``), or ``None`` to read every recipe's YAML each time.
+    ``package_envs``: the folder of the virtual environments ``f0 run PKG`` builds, ``""`` for
+    ``framework0/envs`` in the user's cache folder (``package_envs_folder``).
+    ``package``: the recipe package this run comes from (``{"path", "digest", "entry"}``), set by
+    ``f0 run PKG`` for the run it starts (``F0_PACKAGE``) and recorded with the run; None otherwise.
     ``sources`` says where each field set from outside came from (``"F0_STORE"``, ``"--store"``),
     for messages that must name what to fix.
     """
@@ -68,6 +74,8 @@ class Config:
     grace_s: float = DEFAULT_GRACE_S
     use_cache: bool = True
     recipe_cache: str | None = ""
+    package_envs: str = ""
+    package: Mapping[str, str] | None = None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
@@ -115,6 +123,14 @@ class Config:
             values["recipe_cache"] = None if recipe_cache.lower() in ("off", "none", "0") else recipe_cache
         elif environ.get("XDG_CACHE_HOME", "").strip():
             values["recipe_cache"] = os.path.join(environ["XDG_CACHE_HOME"].strip(), "framework0", "recipes")
+        package_envs = text("F0_PACKAGE_ENVS")
+        if package_envs is not None:
+            values["package_envs"] = package_envs
+        elif environ.get("XDG_CACHE_HOME", "").strip():
+            values["package_envs"] = os.path.join(environ["XDG_CACHE_HOME"].strip(), "framework0", "envs")
+        package = text("F0_PACKAGE")
+        if package is not None:
+            values["package"] = _package(package)
         return cls(**values, sources=sources)
 
     def recipe_cache_folder(self) -> str | None:
@@ -122,6 +138,11 @@ class Config:
         if self.recipe_cache is None:
             return None
         return self.recipe_cache or os.path.join(os.path.expanduser("~"), ".cache", "framework0", "recipes")
+
+    def package_envs_folder(self) -> str:
+        """The folder the virtual environments of recipe packages are kept in (one per set of
+        requirements, built once, used again)."""
+        return self.package_envs or os.path.join(os.path.expanduser("~"), ".cache", "framework0", "envs")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes``; a change given as ``(value, source)`` records where it came from
@@ -170,6 +191,29 @@ def _seconds(name: str, value: str) -> float:
     if not seconds >= 0:  # also NaN
         raise UsageError(f"{name}={value!r}: give the seconds to retry an unreachable server")
     return seconds
+
+
+#: the keys of ``F0_PACKAGE``: the package's absolute path, its manifest digest, its recipe inside
+PACKAGE_KEYS = ("path", "digest", "entry")
+
+
+def _package(value: str) -> dict[str, str]:
+    import json
+
+    try:
+        package = json.loads(value)
+    except ValueError:
+        package = None
+    if not (
+        isinstance(package, dict)
+        and sorted(package) == sorted(PACKAGE_KEYS)
+        and all(isinstance(package[key], str) and package[key] for key in PACKAGE_KEYS)
+    ):
+        raise UsageError(
+            f"F0_PACKAGE={value[:80]!r}: f0 run PKG sets it for the run it starts, as a JSON object of "
+            '"path", "digest" and "entry"; unset it'
+        )
+    return {key: package[key] for key in PACKAGE_KEYS}
 
 
 def _bytes(name: str, value: str, default: int) -> int:

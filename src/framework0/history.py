@@ -68,7 +68,8 @@ class RunSummary:
     """One recorded run, without its bulky parts (final context, graph): ``History.list_runs`` and
     ``History.run`` give these. ``status`` is ``running`` for a run that has not ended, also when its
     runner is gone (``runner_state()`` tells). ``step_counts`` (steps per status) is filled by
-    ``list_runs`` unless asked not to, and empty otherwise."""
+    ``list_runs`` unless asked not to, and empty otherwise. ``package``: the recipe package the run
+    came from (``f0 run PKG``: its ``path``, manifest ``digest`` and ``entry``), None otherwise."""
 
     run_id: str
     test_id: str | None
@@ -83,6 +84,7 @@ class RunSummary:
     sessions: int
     context_version: int
     step_counts: Mapping[str, int] = field(default_factory=dict)
+    package: dict[str, str] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -362,7 +364,9 @@ class History:
         context = _loads(run["context"])
         if context is None:
             context = context_at(self._store, run)[1]
-        return run_result(run, self._store.steps(run["run_id"]), context)
+        result = run_result(run, self._store.steps(run["run_id"]), context)
+        result.package = _package(run)
+        return result
 
     def result_document(self, run_id: str) -> dict[str, Any]:
         """``result(run_id).to_dict()``, with no end time or duration for a run that has not ended
@@ -533,7 +537,16 @@ def _summary(row: Mapping[str, Any], counts: Mapping[str, int]) -> RunSummary:
         sessions=row["sessions"],
         context_version=int(row["context_version"] or 0),
         step_counts=dict(counts),
+        package=_package(row),
     )
+
+
+def _package(row: Mapping[str, Any]) -> dict[str, str] | None:
+    """The package a run came from, as its runner recorded it (anything else is left out)."""
+    package = _loads(row.get("package"))
+    if not isinstance(package, dict):
+        return None
+    return {str(key): str(value) for key, value in package.items() if isinstance(value, str)}
 
 
 def _error(row: Mapping[str, Any]) -> ErrorInfo | None:

@@ -50,6 +50,7 @@ def make_result() -> RunResult:
 EXPECTED = {
     "run_id": "run-1",
     "recipe": {"test_id": "ETL-001", "path": "/recipes/etl.yaml"},
+    "package": None,
     "status": "failed",
     "started_at": "2023-11-14T22:13:20.000+00:00",
     "finished_at": "2023-11-14T22:13:21.250+00:00",
@@ -121,6 +122,13 @@ def test_to_dict_has_every_documented_run_key() -> None:
     result = make_result().to_dict()
     assert DOCUMENTED_RUN_KEYS <= set(result)
     assert set(result["recipe"]) == {"test_id", "path"}
+
+
+def test_a_run_from_a_package_names_it_in_its_json_form() -> None:
+    package = {"path": "/packages/etl.f0.zip", "digest": "d" * 64, "entry": "etl.yaml"}
+    result = make_result()
+    result.package = package
+    assert json.loads(result.to_json())["package"] == package
 
 
 def test_each_step_has_exactly_the_documented_keys_in_order() -> None:

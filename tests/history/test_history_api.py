@@ -129,6 +129,25 @@ def test_result_equals_the_result_the_run_returned(history: History, recorded: R
     assert history.result(returned.run_id[:6]).to_dict() == returned.to_dict()
 
 
+def test_a_run_from_a_package_names_it_in_its_summary_and_result(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/runs.db"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("steps:\n  - {name: hi, uses: hello_world}\n")
+    package = {"path": "/packages/hi.f0.zip", "digest": "d" * 64, "entry": "recipe.yaml"}
+    returned = framework0.run(recipe, store=url, config=Config(package=package))
+
+    with framework0.history.open(url) as history:
+        assert [run.package for run in history.list_runs()] == [package]
+        assert history.run(returned.run_id).package == package
+        assert history.result(returned.run_id).to_dict() == returned.to_dict()
+        assert history.result(returned.run_id).package == package
+
+
+def test_an_ordinary_run_names_no_package(history: History, recorded: Recorded) -> None:
+    assert history.run(recorded.runs[0].run_id).package is None
+    assert history.result(recorded.runs[0].run_id).package is None
+
+
 def test_steps_are_typed_records_in_recipe_order(history: History, recorded: Recorded) -> None:
     steps = history.steps(recorded.runs[0].run_id)
 

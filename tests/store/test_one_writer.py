@@ -35,6 +35,7 @@ def first_rows(run_id: str, node: str) -> dict[str, list[object]]:
         "run_id": run_id, "test_id": "T", "recipe_path": None, "status": "running", "started_at": 1.0,
         "finished_at": None, "error_type": None, "error_message": None, "params": "{}", "fingerprint": "{}",
         "context": None, "context_version": 0, "node": node, "pid": 0, "sessions": 1, "graph": None,
+        "package": None,
     }  # fmt: skip
     session = {
         "run_id": run_id, "session": 1, "kind": "run", "params": "{}", "from_step": None, "started_at": 1.0,

@@ -95,6 +95,37 @@ def test_the_head_the_code_expects_is_alembics_head():
     assert columns.HEAD == script_directory().get_current_head()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_written_before_runs_named_their_package_is_upgraded_keeping_its_runs(backend: str, tmp_path: Path):
+    from alembic import command
+    from alembic.config import Config
+
+    from framework0.store import open_store
+    from framework0.store.database import _create_engine
+    from framework0.store.migrate import MIGRATIONS
+
+    with backend_url(backend, tmp_path) as url:
+        engine = _create_engine(url, None)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+            connection.exec_driver_sql(
+                "INSERT INTO runs (run_id, status, started_at, params, fingerprint, node, pid) "
+                "VALUES ('before-0004', 'succeeded', 1.0, '{}', '{}', 'n', 1)"
+            )
+        engine.dispose()
+
+        store = open_store(url)
+        try:
+            run = store.find_run("before-0004")
+        finally:
+            store.close()
+
+    assert (run["status"], run["package"]) == ("succeeded", None)
+
+
 def _generated(column: sa.Column[object]) -> bool:
     """A key the database numbers itself (logs.id): the fast path leaves it out of its inserts."""
     return column.autoincrement is True

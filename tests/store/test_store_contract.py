@@ -88,6 +88,7 @@ def run_row(run_id: str, **values: Any) -> dict[str, Any]:
         "pid": 4242,
         "sessions": 1,
         "graph": None,
+        "package": None,
     }
     row.update(values)
     return row
@@ -461,22 +462,23 @@ def boom():
 RECIPE = """\
 test_meta: {test_id: STORE-RUN}
 steps:
-  - {name: a, uses: python, args: {call: "tasks:square", args: [2]}}
-  - {name: b, uses: python, args: {call: "tasks:square", args: [3]}}
+  - {name: a, uses: python, args: {call: "store_run_tasks:square", args: [2]}}
+  - {name: b, uses: python, args: {call: "store_run_tasks:square", args: [3]}}
   - {name: remember, uses: set_context, args: {values: {region: eu, sizes: [1, 2]}}}
   - name: fan
     uses: python
     foreach: [1, 2, 3]
-    args: {call: "tasks:square", args: ["{{ item }}"]}
+    args: {call: "store_run_tasks:square", args: ["{{ item }}"]}
     depends_on: [a, b]
-  - {name: flaky, uses: python, args: {call: "tasks:flaky", args: ["MARKER"]}, retry: 2}
-  - {name: boom, uses: python, args: {call: "tasks:boom"}, continue_on_error: true}
+  - {name: flaky, uses: python, args: {call: "store_run_tasks:flaky", args: ["MARKER"]}, retry: 2}
+  - {name: boom, uses: python, args: {call: "store_run_tasks:boom"}, continue_on_error: true}
   - {name: after_boom, uses: hello_world, when: "{{ steps.boom.status == 'succeeded' }}"}
 """
 
 
 def test_a_run_is_recorded_as_the_result_says(db: Backend, tmp_path: Path):
-    (tmp_path / "tasks.py").write_text(TASKS)
+    # a module name of its own: it stays imported in this process, and other tests' tasks.py must not meet it
+    (tmp_path / "store_run_tasks.py").write_text(TASKS)
     recipe_path = tmp_path / "recipe.yaml"
     recipe_path.write_text(RECIPE.replace("MARKER", str(tmp_path / "flaky.marker")))
     result = framework0.run(recipe_path, store=db.url, max_parallel=4)
@@ -513,6 +515,20 @@ def test_a_run_is_recorded_as_the_result_says(db: Backend, tmp_path: Path):
     assert run["context_version"] == 1
 
 
+def test_a_run_from_a_package_is_recorded_naming_it_and_an_ordinary_run_names_none(db: Backend, tmp_path: Path):
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text("steps:\n  - {name: hi, uses: hello_world}\n")
+    package = {"path": "/packages/etl.f0.zip", "digest": "d" * 64, "entry": "recipe.yaml"}
+
+    from_package = framework0.run(recipe_path, store=db.url, config=framework0.Config(package=package))
+    ordinary = framework0.run(recipe_path, store=db.url)
+
+    assert from_package.package == package
+    assert json.loads(db.store.find_run(from_package.run_id)["package"]) == package
+    assert ordinary.package is None
+    assert db.store.find_run(ordinary.run_id)["package"] is None
+
+
 # -- opening --------------------------------------------------------------------------------------
 
 OPEN_AT_ONCE = """\
@@ -526,7 +542,8 @@ while not go.exists():
 store = open_sink(url) if how == "sink" else open_store(url)
 store.write({"runs": [{"run_id": name, "status": "running", "started_at": 1.0, "params": "{}",
     "fingerprint": "{}", "node": "n", "pid": 1, "test_id": None, "recipe_path": None, "finished_at": None,
-    "error_type": None, "error_message": None, "context": None, "context_version": 0, "sessions": 1, "graph": None}]})
+    "error_type": None, "error_message": None, "context": None, "context_version": 0, "sessions": 1, "graph": None,
+    "package": None}]})
 store.close()
 """
 

@@ -13,6 +13,7 @@ import click
 from framework0.cli.options import PathArgument, running_options
 
 if TYPE_CHECKING:
+    from framework0.config import Config
     from framework0.engine.result import RunResult
     from framework0.events import EventBus
     from framework0.recipe.model import Recipe
@@ -53,13 +54,18 @@ def run(
 ) -> None:
     """Run RECIPE: its steps as a parallel DAG, with retries and timeouts.
 
+    RECIPE may be a recipe package (f0 isolate: .f0.zip, .zip, .tar.gz, .tgz): it is verified,
+    extracted into a private staging folder and run in its own virtual environment (built once,
+    kept in the user's cache folder), and recorded like any other run.
+
     \b
     Examples:
       f0 run examples/quickstart.yaml
       f0 run etl.yaml -p region=eu -p batch=50 --json
       f0 run tests.yaml --junit report.xml
       f0 run worker.yaml --context-server http://127.0.0.1:8765 --context shared
-    Exit status: 0 succeeded, 1 a step failed, 2 invalid recipe or params, 130 interrupted.
+      f0 run pipeline.f0.zip -p files=2
+    Exit status: 0 succeeded, 1 a step failed, 2 invalid recipe, params or package, 130 interrupted.
     """
     from framework0 import api
     from framework0.cli.options import command_config
@@ -93,6 +99,26 @@ def run(
         use_cache=False if no_cache else None,
         context_server=context_server,
     )
+    # F0_PACKAGE names the package of this run only (f0 run PKG sets it for the run it starts):
+    # the processes and runs its steps start are not runs of the package
+    os.environ.pop("F0_PACKAGE", None)
+    from framework0.isolation.suffixes import is_package
+
+    if is_package(path):
+        valued = {
+            "--executor": executor,
+            "--dask-scheduler": dask_scheduler,
+            "--max-parallel": max_parallel,
+            "--timeout": timeout,
+            "--junit": junit,
+            "--context-server": context_server,
+            "--context": context_name,
+        }
+        flags = {"--json": as_json, "--no-cache": no_cache, "--debug": debug}
+        arguments = [f"--param={param}" for param in params]
+        arguments += [f"{option}={value}" for option, value in valued.items() if value is not None]
+        arguments += [flag for flag, given in flags.items() if given]
+        sys.exit(run_package(path, arguments, config, debug=debug))
     loaded = load_recipe(
         path,
         params=overrides,
@@ -123,6 +149,39 @@ def run(
         if error.status == 401 and context_server:
             raise token_refused(context_server) from error
         raise
+
+
+def run_package(path: str, arguments: list[str], config: Config, *, debug: bool) -> int:
+    """Run the recipe package ``path`` with ``arguments`` (f0 run's options, as the user gave them) in
+    its environment, recorded in the store ``config`` names, given as an absolute URL; the run's exit
+    status. With ``debug`` the staging folder is kept."""
+    from framework0.isolation.launch import run_package as launch
+
+    return launch(
+        path,
+        arguments,
+        store=absolute_store(config),
+        envs=Path(config.package_envs_folder()),
+        environ=os.environ,
+        notes=sys.stderr,
+        keep=debug,
+    )
+
+
+def absolute_store(config: Config) -> str:
+    """The store ``config`` names as a URL that does not depend on the working directory; ``none``
+    for runs kept in memory only."""
+    from framework0.store.url import sqlite_path, store_url
+
+    if config.store is None:
+        return "none"
+    url = store_url(config.store, origin=config.source("store"))
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    scheme, _, rest = url.partition("://")
+    query = rest.partition("?")[2]
+    return f"{scheme}:///{path.absolute()}" + (f"?{query}" if query else "")
 
 
 def token_refused(url: str) -> Exception:

@@ -150,6 +150,7 @@ def _listed(row: RunSummary) -> dict[str, Any]:
     return {
         "run_id": row.run_id,
         "recipe": {"test_id": row.test_id, "path": row.recipe_path},
+        "package": row.package,
         "status": row.status,
         "runner_gone": row.runner_state() == "gone",
         "started_at": iso(row.started_at),
@@ -198,6 +199,11 @@ def _summary(history: History, result: RunResult, *, debug: bool) -> str:
     state = run.runner_state()
     name = recipe_name(result.test_id, result.recipe_path)
     lines = [f"run {result.run_id}  {name}" + (f"  ({result.recipe_path})" if result.recipe_path else "")]
+    if result.package:
+        package = result.package
+        lines.append(
+            f"  package   {package.get('path')} (digest {package.get('digest')}, entry {package.get('entry')})"
+        )
     if result.status == "running":
         lines.append(f"  status    {GONE_STATUS if state == 'gone' else 'running'}")
     else:

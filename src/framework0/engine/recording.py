@@ -82,10 +82,12 @@ def start_writer(
     snapshot_every: int,
     on_error: Callable[[StoreError], None],
     graph: Mapping[str, Any] | None = None,
+    package: Mapping[str, str] | None = None,
 ) -> StoreWriter:
     """Write the run, its session and its steps-to-run now (so a store that cannot be written fails
     before anything runs), then start the writer that records the rest as it happens. ``graph``:
-    the recipe's ``graph_document``, if the caller has it already.
+    the recipe's ``graph_document``, if the caller has it already; ``package``: the recipe package
+    the run comes from (``Config.package``), recorded with the run.
 
     The run's row is written before the run's start is published: a context server that shares
     this store sees it there and leaves the run to this writer (one writer per run)."""
@@ -106,6 +108,7 @@ def start_writer(
         "pid": os.getpid(),
         "sessions": session,
         "graph": dumps(graph_document(recipe) if graph is None else graph),
+        "package": dumps(dict(package)) if package else None,
     }
     session_row = {
         "run_id": run_id,
@@ -168,12 +171,21 @@ class Recorder(Protocol):
 class StoreRecorder:
     """Records a run in a store (``RunSink``), opened by ``opener`` only when the run starts: after
     its executor did, so that a run that cannot start creates no store. ``owned``: close the sink
-    at the end (False for a sink the caller opened and closes)."""
+    at the end (False for a sink the caller opened and closes). ``package``: the recipe package the
+    run comes from, recorded in its row (``f0 run PKG``)."""
 
-    def __init__(self, opener: Callable[[], RunSink], *, snapshot_every: int, owned: bool = True) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], RunSink],
+        *,
+        snapshot_every: int,
+        owned: bool = True,
+        package: Mapping[str, str] | None = None,
+    ) -> None:
         self._opener = opener
         self.snapshot_every = snapshot_every
         self.owned = owned
+        self.package = package
         self.sink: RunSink | None = None
         self._writer: StoreWriter | None = None
 
@@ -213,6 +225,7 @@ class StoreRecorder:
             snapshot_every=self.snapshot_every,
             on_error=on_error,
             graph=graph,
+            package=self.package,
         )
         return self._writer.handle
 

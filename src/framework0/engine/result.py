@@ -74,6 +74,9 @@ class RunResult:
     error: ErrorInfo | None = None
     #: when this session began: later than ``started_at`` for a resumed run, None when not known
     session_started_at: float | None = None
+    #: the recipe package the run came from (``f0 run PKG``): its ``path``, manifest ``digest`` and
+    #: ``entry`` (the recipe inside); None for a recipe run from its own file
+    package: dict[str, str] | None = None
 
     @property
     def duration_s(self) -> float:
@@ -94,6 +97,7 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "recipe": {"test_id": self.test_id, "path": self.recipe_path},
+            "package": self.package,
             "status": self.status,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),

@@ -37,6 +37,7 @@ runs = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("sessions", sa.Integer, nullable=False, server_default="1"),
     sa.Column("graph", sa.Text),  # JSON: {"steps": [{"name", "scriptlet", "upstream": [...]}, ...]}
+    sa.Column("package", sa.Text),  # JSON: {"path", "digest", "entry"} of f0 run PKG; NULL otherwise
     sa.Index("ix_runs_started_at", "started_at"),
     sa.Index("ix_runs_test_id", "test_id"),
     info={"write": "upsert"},
