@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if xdist:  # make test: --dist loadgroup. A file stays on one worker (its module fixtures start
             # once); every Dask test is on one worker, so that one shared cluster serves them all
             item.add_marker(pytest.mark.xdist_group("dask" if "dask" in markers else _relative(item)))
+
+
+@pytest.fixture(autouse=True)
+def _forget_what_recipes_made_importable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After each test, take back what a run made importable from the tests' temporary folders: the
+    folders it put on ``sys.path`` and the modules imported from them. One test's ``tasks.py`` must
+    never be the module another test on the same worker imports as ``tasks``."""
+    path_before = set(sys.path)
+    modules_before = set(sys.modules)
+    yield
+    base = tmp_path_factory.getbasetemp().resolve()
+    sys.path[:] = [folder for folder in sys.path if folder in path_before or not _under(folder, base)]
+    for name in set(sys.modules) - modules_before:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and _under(file, base):
+            del sys.modules[name]
+
+
+def _under(path: str, folder: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(folder)
+    except (OSError, RuntimeError):
+        return False
