@@ -300,6 +300,22 @@ def test_pip_failing_to_find_a_requirement_is_said_naming_it(tmp_path: Path) -> 
     )
 
 
+def test_a_build_dependency_pip_cannot_find_is_named_from_the_inner_pips_output() -> None:
+    log = (
+        "  error: subprocess-exited-with-error\n\n"
+        "  × pip subprocess to install build dependencies did not run successfully.\n"
+        "  │ exit code: 1\n"
+        "  ╰─> [2 lines of output]\n"
+        "      ERROR: Could not find a version that satisfies the requirement hatchling>=1.21 (from versions: none)\n"
+        "      ERROR: No matching distribution found for hatchling>=1.21\n"
+        "      [end of output]\n\n"
+        "  note: This error originates from a subprocess, and is likely not a problem with pip.\n"
+    )
+    assert pip_problem(log) == (
+        "pip could not install hatchling>=1.21: No matching distribution found for hatchling>=1.21"
+    )
+
+
 def test_pip_output_naming_no_requirement_is_said_by_its_first_error() -> None:
     assert pip_problem(
         "Collecting x\nERROR: Could not install packages due to an OSError: [Errno 28] No space left\n"

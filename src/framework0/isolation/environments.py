@@ -258,7 +258,8 @@ _PIP_SAYS = (
 def pip_problem(log: str, what: str = "pip") -> str:
     """One line saying why pip (or ``what``) failed, from its output: the requirement it could not
     install when it names one, else its first error line."""
-    errors = [line.removeprefix("ERROR: ").strip() for line in log.splitlines() if line.startswith("ERROR: ")]
+    # (a build dependency's errors come from a pip within pip: indented)
+    errors = [line.strip().removeprefix("ERROR: ") for line in log.splitlines() if line.lstrip().startswith("ERROR: ")]
     for pattern in _PIP_SAYS:
         for line in errors:
             found = pattern.search(line)
