@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.helpers import F0_TIMEOUT_S, f0
+from tests.store.store_backends import postgres_schema
 
 import framework0.history
 
@@ -39,12 +40,14 @@ def pack(folders: dict[str, Path], recipe: str, *, wheels: bool) -> Path:
     return output
 
 
-def run_package(folders: dict[str, Path], package: Path, work: Path, env: dict[str, str]) -> None:
+def run_package(
+    folders: dict[str, Path], package: Path, work: Path, env: dict[str, str], *options: str, store: str = ""
+) -> None:
     """``f0 run PACKAGE`` in ``work``, a new folder: it must succeed and be recorded with its package."""
     work.mkdir()
-    store = f"sqlite:///{work / 'runs.db'}"
+    store = store or f"sqlite:///{work / 'runs.db'}"
     environment = {"F0_PACKAGE_ENVS": str(folders["envs"]), "F0_STORE": store, **env}
-    done = f0("run", package, "--json", cwd=work, env=environment, timeout=F0_TIMEOUT_S * 3)
+    done = f0("run", package, "--json", *options, cwd=work, env=environment, timeout=F0_TIMEOUT_S * 3)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = framework0.verify_package(package)
     with framework0.history.open(store) as history:
@@ -79,3 +82,13 @@ def test_a_plugin_that_the_index_does_not_have_is_refused_naming_it_when_its_whe
     error = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(error) == 1, done.stderr[-3000:]
     assert "pip could not install f0-example-plugin==0.1.0" in error[0] and "pip's full log: " in error[0]
+
+
+def test_a_package_runs_on_the_process_executor_recorded_in_postgresql(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    """The run's environment also gets what its store needs (the PostgreSQL driver, a Framework0
+    extra the package does not name), at the version installed here."""
+    package = pack(folders, "data_pipeline.yaml", wheels=False)
+    with postgres_schema() as store:
+        run_package(folders, package, tmp_path / "work", {}, "--executor", "process", "-p", "files=2", store=store)

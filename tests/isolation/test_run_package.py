@@ -27,6 +27,7 @@ from framework0.isolation.environments import (
     Environment,
     ensure_environment,
     environment_contents,
+    extra_pins,
     pip_problem,
 )
 from framework0.isolation.launch import check_host, child_environment, run_package
@@ -341,3 +342,18 @@ def test_the_run_gets_the_store_its_package_and_the_environment_first_on_path(tm
         "VIRTUAL_ENV": str(tmp_path / "env"),
     }
     assert framework0.Config.from_environ(child).package == record
+
+
+def test_a_run_needing_a_framework0_extra_gets_it_pinned_to_the_version_installed_here() -> None:
+    import importlib.metadata
+
+    assert extra_pins(["postgresql"]) == (f"psycopg[binary]=={importlib.metadata.version('psycopg')}",)
+    assert extra_pins(["dask"]) == (f"distributed=={importlib.metadata.version('distributed')}",)
+    assert extra_pins([]) == ()
+
+
+def test_the_environment_of_a_run_needing_an_extra_is_another_one() -> None:
+    package = manifest([ManifestRequirement("framework0", framework0.__version__)])
+    plain, with_postgresql = environment_contents(package), environment_contents(package, extras=["postgresql"])
+    assert plain.key != with_postgresql.key
+    assert [pin for pin in with_postgresql.pins if pin not in plain.pins] == list(extra_pins(["postgresql"]))

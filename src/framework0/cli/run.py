@@ -165,7 +165,20 @@ def run_package(path: str, arguments: list[str], config: Config, *, debug: bool)
         environ=os.environ,
         notes=sys.stderr,
         keep=debug,
+        extras=run_extras(config),
     )
+
+
+def run_extras(config: Config) -> list[str]:
+    """Framework0's extras a run with ``config`` needs besides its package's requirements."""
+    extras = []
+    if (config.store or "").startswith(("postgresql", "postgres")):
+        extras.append("postgresql")
+    if config.executor == "dask":
+        extras.append("dask")
+    if config.context_server:
+        extras.append("server")
+    return extras
 
 
 def absolute_store(config: Config) -> str:

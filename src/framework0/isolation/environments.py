@@ -96,8 +96,10 @@ class Environment:
     built: bool
 
 
-def environment_contents(manifest: Manifest) -> Contents:
-    """What the environment of the package ``manifest`` describes holds on this host."""
+def environment_contents(manifest: Manifest, *, extras: Sequence[str] = ()) -> Contents:
+    """What the environment of the package ``manifest`` describes holds on this host; ``extras``:
+    Framework0's extras the run needs besides (``postgresql`` for a PostgreSQL store, ``dask`` for
+    the Dask executor, ``server`` for a context server), pinned to the versions installed here."""
     wheels = tuple(
         (requirement.name, requirement.version, requirement.sha256)
         for requirement in manifest.requirements
@@ -116,6 +118,7 @@ def environment_contents(manifest: Manifest) -> Contents:
         source, constraints = _this_framework0()
         pinned = {normal_name(requirement.name) for requirement in manifest.requirements}
         constraints = tuple(pin for pin in constraints if normal_name(pin.partition("==")[0]) not in pinned)
+    pins += extra_pins(extras, already=pins)
     return Contents(
         python=platform.python_version(),
         interpreter=os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
@@ -332,6 +335,35 @@ def _this_framework0() -> tuple[Framework0Source, tuple[str, ...]]:
         constraints = _installed_requirements(distribution, declared)
         return Framework0Source("folder", version, folder, editable, record), constraints
     return Framework0Source("index", version), _installed_requirements(distribution)
+
+
+def extra_pins(extras: Sequence[str], *, already: Sequence[str] = ()) -> tuple[str, ...]:
+    """``name[extras]==version`` for each requirement of Framework0's ``extras`` installed here (one
+    that is not installed is left out: the run then says what it misses, as it would here)."""
+    if not extras:
+        return ()
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    taken = {normal_name(pin.partition("==")[0].partition("[")[0]) for pin in already}
+    pins: dict[str, str] = {}
+    for text in importlib.metadata.requires(FRAMEWORK0) or ():
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        marker = requirement.marker
+        if marker is None or not any(marker.evaluate({"extra": extra}) for extra in extras):
+            continue
+        name = normal_name(requirement.name)
+        if name in taken or name in pins:
+            continue
+        try:
+            version = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        chosen = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        pins[name] = f"{requirement.name}{chosen}=={version}"
+    return tuple(pins[name] for name in sorted(pins))
 
 
 def _declared(folder: Path) -> list[str] | None:

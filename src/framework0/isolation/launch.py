@@ -69,6 +69,7 @@ def run_package(
     environ: Mapping[str, str],
     notes: TextIO,
     keep: bool = False,
+    extras: Sequence[str] = (),
 ) -> int:
     """Run the recipe package ``pkg`` as ``f0 run`` would run its recipe with ``arguments`` (the
     options after the recipe: ``-p K=V``, ``--json`` ...) and return the run's exit status.
@@ -76,8 +77,10 @@ def run_package(
     ``store``: the store URL the run is recorded in (absolute, or ``none``); ``envs``: the folder of
     environments; ``environ``: the environment the run and pip get; ``notes``: where this process
     says what it does (an environment being built); ``keep``: leave the staging folder in place
-    (its path is said on ``notes``). Raises ``PackageRefused`` for a package that fails verification
-    (before anything is written) and ``PackageError`` for one this host cannot run."""
+    (its path is said on ``notes``); ``extras``: Framework0's extras the run needs (a PostgreSQL
+    store, the Dask executor, a context server), installed into its environment too. Raises
+    ``PackageRefused`` for a package that fails verification (before anything is written) and
+    ``PackageError`` for one this host cannot run."""
     from framework0.isolation.verify import extract_package, verify_package
 
     label = one_line_name(os.fspath(pkg))
@@ -95,7 +98,7 @@ def run_package(
         if manifest.digest != verified.digest:
             raise PackageRefused(f"{label}: changed while it was read (digest {manifest.digest}); run it again")
         environment = ensure_environment(
-            environment_contents(manifest),
+            environment_contents(manifest, extras=extras),
             envs,
             wheels=staging / "wheels",
             environ=environ,
