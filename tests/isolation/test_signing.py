@@ -3,19 +3,16 @@ one is given; key files as keygen writes them, and every other key refused in on
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import stat
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from tests.isolation.members import read_members, write_members
 
 import framework0
 from framework0.errors import PackageError, PackageRefused
@@ -64,30 +61,6 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 def fingerprint_of(public: Path) -> str:
     return load_public_key(public).fingerprint
-
-
-def read_members(pkg: Path) -> list[tuple[str, bytes]]:
-    if pkg.name.endswith(".zip"):
-        with zipfile.ZipFile(pkg) as archive:
-            return [(name, archive.read(name)) for name in archive.namelist()]
-    with tarfile.open(pkg) as archive:
-        return [(m.name, archive.extractfile(m).read()) for m in archive.getmembers()]  # type: ignore[union-attr]
-
-
-def write_members(pkg: Path, members: list[tuple[str, bytes]]) -> None:
-    if pkg.name.endswith(".zip"):
-        with zipfile.ZipFile(pkg, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in members:
-                archive.writestr(name, data)
-        return
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name.rstrip("/"))
-            info.type = tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE
-            info.size = 0 if name.endswith("/") else len(data)
-            archive.addfile(info, io.BytesIO(data))
-    pkg.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
 
 
 def replace_member(pkg: Path, name: str, data: bytes) -> None:
