@@ -124,3 +124,19 @@ def write_forever(ctx: Context) -> None:
     while True:
         n += 1
         ctx.update({f"k{i}": n for i in range(200)})
+
+
+def wait_for_file(path: str, seconds: float = 60.0) -> str:
+    """Return once the file ``path`` exists (a test creates it to let the step finish)."""
+    deadline = time.monotonic() + seconds
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.01)
+    return "released"
+
+
+def say(lines: list[str]) -> None:
+    """Print each line."""
+    for line in lines:
+        print(line)
