@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ import pytest
 _STORE_DIR = tempfile.TemporaryDirectory(prefix="f0-tests-")
 os.environ.setdefault("F0_STORE", f"sqlite:///{_STORE_DIR.name}/framework0.db")
 os.environ.setdefault("F0_RECIPE_CACHE", f"{_STORE_DIR.name}/recipes")
+
+# A suite started in the background (``nohup``, ``make test &`` in a script) inherits SIGINT ignored,
+# and so would every f0 process it starts: the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _TESTS = Path(__file__).resolve().parent
 
