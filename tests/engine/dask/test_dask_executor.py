@@ -280,6 +280,35 @@ def test_with_dasks_default_allowed_failures_a_killed_workers_attempt_is_still_r
     assert nothing_running(cluster)
 
 
+def test_on_a_cluster_that_runs_lost_tasks_again_a_worker_that_dies_at_once_is_a_recorded_lost_attempt(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The worker dies before the attempt's start notice leaves it; Dask, allowed to, starts the
+    task elsewhere: the scheduler's notice of the death still makes attempt 1 a WorkerLost."""
+    cluster.client.run_on_scheduler(_set_allowed_failures, 3)  # Dask's default
+    try:
+        bus = EventBus()
+        finished = attempts_seen(bus)
+        recipe = recipe_of(
+            f"""
+            steps:
+              - {{name: victim, module: dask_steps, function: die_on_first_attempt,
+                  args: {{counter: "{tmp_path / "counter"}"}}}}
+            """
+        )
+        result = on_dask(cluster, recipe, bus=bus)
+    finally:
+        cluster.client.run_on_scheduler(_set_allowed_failures, 0)
+    step = result.steps["victim"]
+    assert (result.status, step.status, step.attempts) == ("succeeded", "succeeded", 2)
+    assert [(e.attempt, e.error.type if e.error else None) for e in finished] == [(1, "WorkerLost"), (2, None)]
+    assert nothing_running(cluster)
+
+
+def _set_allowed_failures(value: int, dask_scheduler: Any = None) -> None:
+    dask_scheduler.allowed_failures = value
+
+
 def test_a_lost_worker_does_not_use_up_the_steps_retry_budget(cluster: Cluster, tmp_path: Path) -> None:
     bus = EventBus()
     finished = attempts_seen(bus)

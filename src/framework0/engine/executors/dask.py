@@ -125,6 +125,11 @@ class DaskExecutor(QueuedExecutor[_Handed]):
         for thread in self._threads:
             thread.start()
         self.client.subscribe_topic(self._topic, self._on_event)
+        if self._cluster is None:
+            # Someone else's cluster may run a task again by itself when its worker dies (Dask's
+            # allowed-failures): the scheduler's notice of the death tells the runner that the
+            # attempt was lost, even when the attempt's own start notice died with the worker.
+            self.client.subscribe_topic("all", self._on_scheduler_event)
         return workers or slots
 
     def _connect(self) -> Any:
@@ -228,6 +233,11 @@ class DaskExecutor(QueuedExecutor[_Handed]):
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         self._inbox.put(("event", event[1]))  # in the client's event loop: hand over, never block it
 
+    def _on_scheduler_event(self, event: tuple[float, Any]) -> None:
+        message = event[1]
+        if isinstance(message, dict) and message.get("action") == "remove-worker":
+            self._inbox.put(("removed", message))
+
     def _on_done(self, key: int, future: Any) -> None:
         self._inbox.put(("done", key, future))
 
@@ -241,6 +251,8 @@ class DaskExecutor(QueuedExecutor[_Handed]):
                     self._handle_event(item[1])
                 elif item[0] == "withdrawn":
                     self._withdrawn(item[1], item[2])
+                elif item[0] == "removed":
+                    self._worker_removed(item[1])
                 else:
                     self._handle_done(item[1], item[2])
             except Exception as error:  # a bug here must not leave the run waiting forever
@@ -281,6 +293,15 @@ class DaskExecutor(QueuedExecutor[_Handed]):
             self._requests.put(("answer", worker, (ticket, pickle.dumps(reply))))
         elif "o" in message:
             self._finish(pickle.loads(message["o"]))
+
+    def _worker_removed(self, message: dict[str, Any]) -> None:
+        """A worker left the cluster: the run's attempts it held are lost (if Dask starts one again
+        elsewhere, that start is stopped as one the runner gave up on, and the runner retries)."""
+        worker = message.get("worker", "a Dask worker")
+        for dask_key in message.get("processing-tasks") or ():
+            key = tuple(dask_key) if isinstance(dask_key, list) else dask_key
+            if isinstance(key, tuple) and len(key) == 3 and key[0] == self._topic:
+                self._lose(key[2], WorkerLost(f"the Dask worker running it ({worker}) left the cluster"))
 
     def _finish(self, outcome: AttemptOutcome) -> None:
         handed = self._ended(outcome)
@@ -441,6 +462,9 @@ class DaskExecutor(QueuedExecutor[_Handed]):
                 future.release()
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(self._topic)
+        if self._cluster is None:
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic("all")
         self._inbox.put(None)
         for thread in self._threads[:1]:
             thread.join(timeout=5)
