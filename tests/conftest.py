@@ -7,8 +7,10 @@ The helpers many files share (the ``f0`` command, ``eventually``) are in tests/h
 
 from __future__ import annotations
 
+import faulthandler
 import inspect
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -27,6 +29,16 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _TESTS = Path(__file__).resolve().parent
+
+#: a test still going after this long is past anything pytest-timeout (pyproject) can stop: its thread
+#: never comes back to Python, or a thread holds the interpreter lock. Ended from C, it leaves the stacks
+#: of its threads in a file the summary prints; its worker dies, xdist reports the test as crashed and
+#: goes on with the others, and CI fails in minutes instead of waiting for its own limit.
+_HARD_TIMEOUT_S = 600
+# set before xdist starts its workers, which inherit it (a worker's stderr goes nowhere readable)
+if "FRAMEWORK0_TESTS_HUNG_DIR" not in os.environ:
+    os.environ["FRAMEWORK0_TESTS_HUNG_DIR"] = tempfile.mkdtemp(prefix="f0-tests-hung-")
+_HUNG = Path(os.environ["FRAMEWORK0_TESTS_HUNG_DIR"])
 
 #: files (relative to tests/) whose every test is slow: real processes, servers killed, fuzzing
 _SLOW_FILES = {
@@ -92,6 +104,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if xdist:  # make test: --dist loadgroup. A file stays on one worker (its module fixtures start
             # once); every Dask test is on one worker, so that one shared cluster serves them all
             item.add_marker(pytest.mark.xdist_group("dask" if "dask" in markers else _relative(item)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    with open(_HUNG / f"{os.getpid()}.txt", "w") as stacks:
+        stacks.write(f"{item.nodeid} was still going after {_HARD_TIMEOUT_S} s; its process's threads:\n")
+        stacks.flush()
+        faulthandler.dump_traceback_later(_HARD_TIMEOUT_S, exit=True, file=stacks)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+    os.unlink(stacks.name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for stacks in sorted(_HUNG.glob("*.txt")):
+        terminalreporter.section(f"hung test ({stacks.name})", sep="=", red=True)
+        terminalreporter.write(stacks.read_text(errors="replace"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the process that made the folder
+        shutil.rmtree(_HUNG, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
