@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from framework0 import BaseScriptlet, Context
+from framework0 import BaseScriptlet, Context, StepCancelled
 
 
 def noop() -> None:
@@ -42,6 +43,35 @@ def spin(seconds: float) -> str:
     while time.monotonic() < deadline:
         pass
     return "spun"
+
+
+class _Collected:
+    pass
+
+
+def spin_in_a_weakref_callback(log: str, seconds: float) -> None:
+    """Busy-wait inside a weakref callback, where Python swallows any exception (a cancel included)
+    and prints it, then wait in the step's own code. ``log`` gets a line at each stage."""
+
+    def note(line: str) -> None:
+        with open(log, "a") as file:
+            file.write(line + "\n")
+
+    def callback(_: object) -> None:
+        note("in callback")
+        spin(seconds)
+
+    target = _Collected()
+    ref = weakref.ref(target, callback)
+    try:
+        del target  # the callback runs here, and the step's timeout finds it there
+        note("callback over")
+        spin(seconds)
+    except StepCancelled:
+        note("cancelled")
+        raise
+    finally:
+        del ref
 
 
 def block(seconds: float) -> str:

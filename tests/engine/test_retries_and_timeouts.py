@@ -12,7 +12,7 @@ import pytest
 import framework0
 from framework0 import EventBus, RunResult
 from framework0.engine.retry import retry_delay, should_retry
-from framework0.events import AttemptFinished, AttemptStarted, Event
+from framework0.events import AttemptFinished, AttemptStarted, Event, LogLines
 from framework0.recipe.model import RetryPolicy
 
 HERE = Path(__file__).parent
@@ -130,6 +130,33 @@ def test_a_step_timeout_stops_python_code_in_a_thread():
     assert step.status == "failed"
     assert step.error is not None and (step.error.type, step.error.message) == ("StepTimeout", "timed out after 0.3s")
     assert time.monotonic() - started < 60  # far below the 120 s (or more) it would take
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_a_timeout_swallowed_by_a_weakref_callback_still_stops_the_step_without_a_traceback(executor, tmp_path, capfd):
+    log = tmp_path / "log"
+    lines: list[str] = []
+    bus = EventBus()
+    bus.subscribe(lambda event: lines.append(event.text) if isinstance(event, LogLines) else None)
+    result = run(
+        f"""
+        steps:
+          - name: slow
+            module: engine_steps
+            function: spin_in_a_weakref_callback
+            args: {{log: "{log}", seconds: 120}}
+            timeout: 0.3
+        """,
+        executor=executor,
+        grace_s=60,  # abandoned after that, the step would never say "cancelled"
+        bus=bus,
+    )
+    step = result.steps["slow"]
+    assert step.error is not None and step.error.type == "StepTimeout"
+    stages = log.read_text().splitlines()  # the cancel sent again lands in the step's code, here or further
+    assert stages in (["in callback", "cancelled"], ["in callback", "callback over", "cancelled"])
+    printed = "".join(capfd.readouterr()) + "".join(lines)
+    assert "Exception ignored" not in printed and "Traceback" not in printed
 
 
 def test_a_step_timeout_kills_the_subprocess_a_shell_step_started(tmp_path):

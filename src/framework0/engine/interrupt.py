@@ -8,6 +8,8 @@ sees the exception only when the call returns.
 
 from __future__ import annotations
 
+import queue
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,9 @@ _lock = threading.RLock()
 _depth: dict[int, int] = {}  # thread -> how many shields it is inside
 _sent: set[int] = set()  # threads sent a CancelSignal that they have not raised yet
 _deferred: set[int] = set()  # threads to interrupt as soon as their shield ends
+_swallowed: set[int] = set()  # threads whose cancel Python swallowed, to be sent again
+_again: queue.SimpleQueue[int] = queue.SimpleQueue()  # to the thread that sends them again
+_sender: threading.Thread | None = None
 
 
 class CancelSignal(StepCancelled):
@@ -33,6 +38,7 @@ class CancelSignal(StepCancelled):
 def interrupt(thread_id: int) -> None:
     """Raise StepCancelled in thread ``thread_id`` now, or when it leaves its shield."""
     with _lock:
+        _watch_unraisable()
         if _depth.get(thread_id):
             _deferred.add(thread_id)
         else:
@@ -47,6 +53,7 @@ def settle(thread_id: int) -> None:
             _sent.discard(thread_id)
             _set_async_exc(thread_id, None)
         _deferred.discard(thread_id)
+        _swallowed.discard(thread_id)
 
 
 @contextmanager
@@ -80,6 +87,45 @@ def shield() -> Iterator[None]:
                 _deferred.discard(me)
         if fire:
             raise StepCancelled("cancelled")
+
+
+def _watch_unraisable() -> None:
+    """Once per process (under ``_lock``): swallowed cancels are sent again, by a thread of their own."""
+    global _again, _sender
+    if not getattr(sys.unraisablehook, "_framework0", False):
+        previous = sys.unraisablehook
+
+        def hook(unraisable: sys.UnraisableHookArgs) -> None:
+            if not isinstance(unraisable.exc_value, CancelSignal):
+                previous(unraisable)
+                return
+            me = threading.get_ident()
+            while True:
+                try:
+                    with _lock:
+                        _swallowed.add(me)
+                    # Last, and in C: the other thread sends the cancel once this thread is back in
+                    # its own code (sent from here, it would be raised inside this hook).
+                    _again.put(me)
+                    return
+                except CancelSignal:  # sent again before the hook was over: swallowed again
+                    continue
+
+        hook._framework0 = True  # type: ignore[attr-defined]
+        sys.unraisablehook = hook
+    if _sender is None or not _sender.is_alive():  # none yet, or this process is a fork
+        _again = queue.SimpleQueue()
+        _sender = threading.Thread(target=_send_again, args=(_again,), name="f0-cancel-again", daemon=True)
+        _sender.start()
+
+
+def _send_again(again: queue.SimpleQueue[int]) -> None:
+    while True:
+        thread_id = again.get()
+        with _lock:  # unless its attempt ended meanwhile (settle): then the cancel is no longer wanted
+            if thread_id in _swallowed:
+                _swallowed.discard(thread_id)
+                interrupt(thread_id)
 
 
 def _set_async_exc(thread_id: int, exception: type[BaseException] | None) -> None:
