@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def _markers(item: pytest.Item) -> set[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shared = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
+    if shared:  # xdist hands out tests by id: it would run one test of each and forget the others
+        raise pytest.UsageError(f"{len(shared)} test ids name more than one test, e.g. {shared[0]}")
     xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         markers = _markers(item)
