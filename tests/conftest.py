@@ -31,11 +31,12 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 _TESTS = Path(__file__).resolve().parent
 
-#: a test still going after this long is past anything pytest-timeout (pyproject) can stop: its thread
-#: never comes back to Python, or a thread holds the interpreter lock. Ended from C, it leaves the stacks
-#: of its threads in a file the summary prints; its worker dies, xdist reports the test as crashed and
-#: goes on with the others, and CI fails in minutes instead of waiting for its own limit.
-_HARD_TIMEOUT_S = 600
+#: A test still going at this many times its pytest-timeout (pyproject, or its own mark) is past what
+#: pytest-timeout can stop: its thread never comes back to Python, or a thread holds the interpreter lock.
+#: Ended from C, it leaves the stacks of its threads in a file the summary prints; its worker dies, xdist
+#: reports the test as crashed and goes on with the others, and CI fails in minutes with the cause,
+#: instead of running into its own limit.
+_HARD_TIMEOUT_FACTOR = 2
 # set before xdist starts its workers, which inherit it (a worker's stderr goes nowhere readable)
 if "FRAMEWORK0_TESTS_HUNG_DIR" not in os.environ:
     os.environ["FRAMEWORK0_TESTS_HUNG_DIR"] = tempfile.mkdtemp(prefix="f0-tests-hung-")
@@ -112,10 +113,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    mark = item.get_closest_marker("timeout")
+    limit = _HARD_TIMEOUT_FACTOR * float(mark.args[0] if mark else item.config.getini("timeout") or 120)
     with open(_HUNG / f"{os.getpid()}.txt", "w") as stacks:
-        stacks.write(f"{item.nodeid} was still going after {_HARD_TIMEOUT_S} s; its process's threads:\n")
+        stacks.write(f"{item.nodeid} was still going after {limit:.0f} s; its process's threads:\n")
         stacks.flush()
-        faulthandler.dump_traceback_later(_HARD_TIMEOUT_S, exit=True, file=stacks)
+        faulthandler.dump_traceback_later(limit, exit=True, file=stacks)
         try:
             yield
         finally:
