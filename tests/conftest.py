@@ -115,6 +115,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     mark = item.get_closest_marker("timeout")
     limit = _HARD_TIMEOUT_FACTOR * float(mark.args[0] if mark else item.config.getini("timeout") or 120)
+    _HUNG.mkdir(exist_ok=True)  # (a /tmp cleaner may have taken it)
     with open(_HUNG / f"{os.getpid()}.txt", "w") as stacks:
         stacks.write(f"{item.nodeid} was still going after {limit:.0f} s; its process's threads:\n")
         stacks.flush()
@@ -123,7 +124,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             yield
         finally:
             faulthandler.cancel_dump_traceback_later()
-    os.unlink(stacks.name)
+    Path(stacks.name).unlink(missing_ok=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
