@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import io
+import logging
 import os
+import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -72,6 +77,72 @@ def spin_in_a_weakref_callback(log: str, seconds: float) -> None:
         raise
     finally:
         del ref
+
+
+def import_while_the_import_lock_is_held(folder: str, module: str, hold_s: float, seconds: float) -> None:
+    """Import ``module`` (written into ``folder``) while another thread holds the interpreter's import
+    lock for ``hold_s`` seconds, so that the import waits inside importlib's own code; then busy-wait."""
+    import _imp
+    import ctypes  # noqa: F401  (what stops a step imports it: imported now, it does not wait for the lock)
+
+    Path(folder, f"{module}.py").write_text("VALUE = 1\n")
+    sys.path.insert(0, folder)
+    taken = threading.Event()
+
+    def hold() -> None:
+        _imp.acquire_lock()
+        taken.set()
+        time.sleep(hold_s)
+        _imp.release_lock()
+
+    threading.Thread(target=hold, daemon=True).start()
+    taken.wait()
+    importlib.import_module(module)
+    spin(seconds)
+
+
+def import_in_a_new_thread(folder: str, module: str) -> bool:
+    """Whether a new thread can import ``module`` (written into ``folder``) within 30 seconds."""
+    Path(folder, f"{module}.py").write_text("VALUE = 2\n")
+    sys.path.insert(0, folder)
+    importer = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+    importer.start()
+    importer.join(timeout=30)
+    return not importer.is_alive()
+
+
+#: a logger of its own, whose one handler the steps below share (within a process)
+_HELD = logging.getLogger("engine_steps.held")
+_HELD.propagate = False
+_HELD.addHandler(logging.StreamHandler(io.StringIO()))
+
+
+def log_while_the_handler_lock_is_held(hold_s: float, seconds: float) -> None:
+    """Log while another thread holds the logging handler's lock for ``hold_s`` seconds, so that the
+    call waits inside logging's own code; then busy-wait."""
+    import ctypes  # noqa: F401  (what stops a step imports it: imported now, it does not wait)
+
+    handler = _HELD.handlers[0]
+    taken = threading.Event()
+
+    def hold() -> None:
+        handler.acquire()
+        taken.set()
+        time.sleep(hold_s)
+        handler.release()
+
+    threading.Thread(target=hold, daemon=True).start()
+    taken.wait()
+    _HELD.warning("waited for the handler")
+    spin(seconds)
+
+
+def log_in_a_new_thread() -> bool:
+    """Whether a new thread can log through that handler within 30 seconds."""
+    logger = threading.Thread(target=_HELD.warning, args=("from a new thread",), daemon=True)
+    logger.start()
+    logger.join(timeout=30)
+    return not logger.is_alive()
 
 
 def block(seconds: float) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -157,6 +161,72 @@ def test_a_timeout_swallowed_by_a_weakref_callback_still_stops_the_step_without_
     assert stages in (["in callback", "cancelled"], ["in callback", "callback over", "cancelled"])
     printed = "".join(capfd.readouterr()) + "".join(lines)
     assert "Exception ignored" not in printed and "Traceback" not in printed
+
+
+#: runs a recipe in a process of its own and prints each step's status, output and error type
+IN_A_PROCESS = """
+import json, os, sys
+import framework0
+if __name__ == "__main__":
+    recipe = framework0.load_recipe_text(sys.argv[1], file="t.yaml", base_dir=sys.argv[2])
+    result = framework0.run(recipe, executor=sys.argv[3], grace_s=60, store=None)
+    steps = {name: [s.status, s.output, s.error and s.error.type] for name, s in result.steps.items()}
+    print(json.dumps(steps), flush=True)
+    os._exit(0)  # an import lock left held would hang the interpreter's exit
+"""
+
+
+def run_in_a_process(recipe: str, executor: str, folder: Path) -> dict[str, list[Any]]:
+    script = folder / "run.py"
+    script.write_text(IN_A_PROCESS)
+    done = subprocess.run(
+        [sys.executable, str(script), textwrap.dedent(recipe), str(HERE), executor],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    steps: dict[str, list[Any]] = json.loads(done.stdout)
+    return steps
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_a_timeout_while_a_step_waits_inside_an_import_leaves_the_import_lock_free(executor, tmp_path):
+    recipe = f"""
+        max_parallel: 1  # one worker: the step after runs in the same process
+        steps:
+          - name: importing
+            module: engine_steps
+            function: import_while_the_import_lock_is_held
+            args: {{folder: "{tmp_path}", module: held_{tmp_path.name}, hold_s: 2, seconds: 120}}
+            timeout: 0.3
+          - name: after
+            module: engine_steps
+            function: import_in_a_new_thread
+            args: {{folder: "{tmp_path}", module: later_{tmp_path.name}}}
+            depends_on: [importing]
+            trigger: always
+        """
+    steps = run_in_a_process(recipe, executor, tmp_path)
+    assert steps["importing"] == ["failed", None, "StepTimeout"]
+    assert steps["after"] == ["succeeded", True, None]  # a lock left held: the import waits for ever
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_a_timeout_while_a_step_waits_inside_logging_leaves_the_handler_lock_free(executor, tmp_path):
+    recipe = """
+        max_parallel: 1  # one worker: the step after runs in the same process
+        steps:
+          - name: logging
+            module: engine_steps
+            function: log_while_the_handler_lock_is_held
+            args: {hold_s: 2, seconds: 120}
+            timeout: 0.3
+          - {name: after, module: engine_steps, function: log_in_a_new_thread, depends_on: [logging], trigger: always}
+        """
+    steps = run_in_a_process(recipe, executor, tmp_path)
+    assert steps["logging"] == ["failed", None, "StepTimeout"]
+    assert steps["after"] == ["succeeded", True, None]  # a lock left held: logging waits for ever
 
 
 def test_a_step_timeout_kills_the_subprocess_a_shell_step_started(tmp_path):

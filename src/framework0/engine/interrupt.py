@@ -4,6 +4,18 @@ The exception arrives at the thread's next Python instruction, wherever that is,
 not be torn in half (a context change) runs inside ``shield()``: a cancel aimed at a shielded
 thread waits until the shield ends. A thread blocked in a C call (``time.sleep``, a socket read)
 sees the exception only when the call returns.
+
+Two kinds of code must never see the exception; a cancel aimed at them is sent later, by a thread
+of this module's own:
+
+- Code that takes a process-wide lock: the import system's and logging's. Raised there, say just
+  after importlib took the interpreter's import lock, the exception would leave the lock held, and
+  every later import in the process would wait for ever, out of reach of any signal. A thread whose
+  innermost frame is in that code is cancelled once it has left it (an import running a module's
+  own code is cancelled there, as usual).
+- Code where Python cannot let an exception out (a weakref callback, ``__del__``): Python swallows
+  it and hands it to ``sys.unraisablehook``, which would print it and lose the cancel. Wrapped, the
+  hook prints nothing for a cancel and has it sent again.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,8 +34,8 @@ _lock = threading.RLock()
 _depth: dict[int, int] = {}  # thread -> how many shields it is inside
 _sent: set[int] = set()  # threads sent a CancelSignal that they have not raised yet
 _deferred: set[int] = set()  # threads to interrupt as soon as their shield ends
-_swallowed: set[int] = set()  # threads whose cancel Python swallowed, to be sent again
-_again: queue.SimpleQueue[int] = queue.SimpleQueue()  # to the thread that sends them again
+_owed: set[int] = set()  # threads to interrupt again soon: in critical code, or their cancel was swallowed
+_again: queue.SimpleQueue[int] = queue.SimpleQueue()  # to the thread that sends those
 _sender: threading.Thread | None = None
 
 
@@ -41,6 +54,9 @@ def interrupt(thread_id: int) -> None:
         _watch_unraisable()
         if _depth.get(thread_id):
             _deferred.add(thread_id)
+        elif _in_critical_code(thread_id):
+            _owed.add(thread_id)
+            _again.put(thread_id)
         else:
             _sent.add(thread_id)
             _set_async_exc(thread_id, CancelSignal)
@@ -53,7 +69,7 @@ def settle(thread_id: int) -> None:
             _sent.discard(thread_id)
             _set_async_exc(thread_id, None)
         _deferred.discard(thread_id)
-        _swallowed.discard(thread_id)
+        _owed.discard(thread_id)
 
 
 @contextmanager
@@ -90,7 +106,7 @@ def shield() -> Iterator[None]:
 
 
 def _watch_unraisable() -> None:
-    """Once per process (under ``_lock``): swallowed cancels are sent again, by a thread of their own."""
+    """Once per process (under ``_lock``): the hook for swallowed cancels, and the thread sending later."""
     global _again, _sender
     if not getattr(sys.unraisablehook, "_framework0", False):
         previous = sys.unraisablehook
@@ -103,7 +119,7 @@ def _watch_unraisable() -> None:
             while True:
                 try:
                     with _lock:
-                        _swallowed.add(me)
+                        _owed.add(me)
                     # Last, and in C: the other thread sends the cancel once this thread is back in
                     # its own code (sent from here, it would be raised inside this hook).
                     _again.put(me)
@@ -123,9 +139,21 @@ def _send_again(again: queue.SimpleQueue[int]) -> None:
     while True:
         thread_id = again.get()
         with _lock:  # unless its attempt ended meanwhile (settle): then the cancel is no longer wanted
-            if thread_id in _swallowed:
-                _swallowed.discard(thread_id)
+            if thread_id in _owed:
+                _owed.discard(thread_id)
                 interrupt(thread_id)
+        if thread_id in _owed:  # still in critical code: look again shortly
+            time.sleep(0.005)
+
+
+def _in_critical_code(thread_id: int) -> bool:
+    """Whether the thread runs code that takes a process-wide lock and must not be torn between taking
+    it and its ``try``: the import system's (importlib, frozen into CPython) or logging's."""
+    frame = sys._current_frames().get(thread_id)
+    if frame is None:
+        return False
+    file = frame.f_code.co_filename
+    return file.startswith("<frozen importlib") or file == getattr(sys.modules.get("logging"), "__file__", None)
 
 
 def _set_async_exc(thread_id: int, exception: type[BaseException] | None) -> None:
