@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ def spin_in_a_weakref_callback(log: str, seconds: float) -> None:
         del ref
 
 
+def _held_for(seconds: float, acquire: Callable[[], object], release: Callable[[], object]) -> None:
+    """Return once a thread of its own holds a lock (taken with ``acquire``) for ``seconds``."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        acquire()
+        taken.set()
+        time.sleep(seconds)
+        release()
+
+    threading.Thread(target=hold, daemon=True).start()
+    taken.wait()
+
+
 def import_while_the_import_lock_is_held(folder: str, module: str, hold_s: float, seconds: float) -> None:
     """Import ``module`` (written into ``folder``) while another thread holds the interpreter's import
     lock for ``hold_s`` seconds, so that the import waits inside importlib's own code; then busy-wait."""
@@ -87,16 +102,7 @@ def import_while_the_import_lock_is_held(folder: str, module: str, hold_s: float
 
     Path(folder, f"{module}.py").write_text("VALUE = 1\n")
     sys.path.insert(0, folder)
-    taken = threading.Event()
-
-    def hold() -> None:
-        _imp.acquire_lock()
-        taken.set()
-        time.sleep(hold_s)
-        _imp.release_lock()
-
-    threading.Thread(target=hold, daemon=True).start()
-    taken.wait()
+    _held_for(hold_s, _imp.acquire_lock, _imp.release_lock)
     importlib.import_module(module)
     spin(seconds)
 
@@ -122,17 +128,7 @@ def log_while_the_handler_lock_is_held(hold_s: float, seconds: float) -> None:
     call waits inside logging's own code; then busy-wait."""
     import ctypes  # noqa: F401  (what stops a step imports it: imported now, it does not wait)
 
-    handler = _HELD.handlers[0]
-    taken = threading.Event()
-
-    def hold() -> None:
-        handler.acquire()
-        taken.set()
-        time.sleep(hold_s)
-        handler.release()
-
-    threading.Thread(target=hold, daemon=True).start()
-    taken.wait()
+    _held_for(hold_s, _HELD.handlers[0].acquire, _HELD.handlers[0].release)
     _HELD.warning("waited for the handler")
     spin(seconds)
 
