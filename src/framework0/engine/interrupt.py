@@ -20,12 +20,15 @@ of this module's own:
 
 from __future__ import annotations
 
+import _imp
+import os
 import queue
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import CodeType, ModuleType
 
 from framework0.errors import StepCancelled
 
@@ -37,6 +40,7 @@ _deferred: set[int] = set()  # threads to interrupt as soon as their shield ends
 _owed: set[int] = set()  # threads to interrupt again soon: in critical code, or their cancel was swallowed
 _again: queue.SimpleQueue[int] = queue.SimpleQueue()  # to the thread that sends those
 _sender: threading.Thread | None = None
+_hook_code: set[CodeType] = set()  # the code of the unraisable hook (one code object, however often made)
 
 
 class CancelSignal(StepCancelled):
@@ -63,13 +67,16 @@ def interrupt(thread_id: int) -> None:
 
 
 def settle(thread_id: int) -> None:
-    """The thread's attempt is over: withdraw a cancel it has not raised yet, forget a deferred one."""
+    """The thread's attempt is over: withdraw a cancel it has not raised yet, forget a deferred one;
+    called in that thread, give back the import lock if a cancel left it held."""
     with _lock:
         if thread_id in _sent:
             _sent.discard(thread_id)
             _set_async_exc(thread_id, None)
         _deferred.discard(thread_id)
         _owed.discard(thread_id)
+    if thread_id == threading.get_ident():
+        _give_back_the_import_lock()
 
 
 @contextmanager
@@ -112,22 +119,25 @@ def _watch_unraisable() -> None:
         previous = sys.unraisablehook
 
         def hook(unraisable: sys.UnraisableHookArgs) -> None:
-            if not isinstance(unraisable.exc_value, CancelSignal):
-                previous(unraisable)
-                return
-            me = threading.get_ident()
+            # No cancel is sent to a thread inside this hook (see _in_critical_code), but one sent a
+            # moment before it came in may still land here: then it is owed as well.
+            try:
+                if not isinstance(unraisable.exc_value, CancelSignal):
+                    previous(unraisable)
+                    return
+            except CancelSignal:
+                pass
             while True:
                 try:
                     with _lock:
-                        _owed.add(me)
-                    # Last, and in C: the other thread sends the cancel once this thread is back in
-                    # its own code (sent from here, it would be raised inside this hook).
-                    _again.put(me)
+                        _owed.add(threading.get_ident())
+                    _again.put(threading.get_ident())
                     return
-                except CancelSignal:  # sent again before the hook was over: swallowed again
+                except CancelSignal:
                     continue
 
         hook._framework0 = True  # type: ignore[attr-defined]
+        _hook_code.add(hook.__code__)
         sys.unraisablehook = hook
     if _sender is None or not _sender.is_alive():  # none yet, or this process is a fork
         _again = queue.SimpleQueue()
@@ -148,12 +158,34 @@ def _send_again(again: queue.SimpleQueue[int]) -> None:
 
 def _in_critical_code(thread_id: int) -> bool:
     """Whether the thread runs code that takes a process-wide lock and must not be torn between taking
-    it and its ``try``: the import system's (importlib, frozen into CPython) or logging's."""
+    it and its ``try`` (the import system's, frozen into CPython, or logging's), or the hook above."""
     frame = sys._current_frames().get(thread_id)
     if frame is None:
         return False
     file = frame.f_code.co_filename
-    return file.startswith("<frozen importlib") or file == getattr(sys.modules.get("logging"), "__file__", None)
+    logging = sys.modules.get("logging")
+    if file.startswith("<frozen importlib") or (logging is not None and file.startswith(_folder_of(logging))):
+        return True
+    while frame is not None:
+        if frame.f_code in _hook_code:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _folder_of(package: ModuleType) -> str:
+    return os.path.dirname(package.__file__ or "") + os.sep
+
+
+def _give_back_the_import_lock() -> None:
+    """Release the interpreter's import lock if this thread holds it. Between attempts it never should;
+    it does if a cancel landed just after importlib took the lock, which a thread that entered importlib
+    between ``_in_critical_code`` and the send can still see."""
+    while _imp.lock_held():
+        try:
+            _imp.release_lock()
+        except RuntimeError:  # another thread holds it
+            return
 
 
 def _set_async_exc(thread_id: int, exception: type[BaseException] | None) -> None:
@@ -161,3 +193,25 @@ def _set_async_exc(thread_id: int, exception: type[BaseException] | None) -> Non
 
     target = ctypes.py_object(exception) if exception is not None else None
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+
+
+def _after_fork_in_child() -> None:
+    """A child forked by a step has one thread, the one that forked: it keeps that thread's shields and
+    nothing else, and a fresh lock (another thread may have held the old one at the fork)."""
+    global _lock, _again, _sender
+    me = threading.get_ident()
+    _lock = threading.RLock()
+    depth = _depth.get(me)
+    _depth.clear()
+    if depth:
+        _depth[me] = depth
+    if me in _sent:  # the parent's cancel, aimed at the parent's attempt
+        _set_async_exc(me, None)
+    _sent.clear()
+    _deferred.clear()
+    _owed.clear()
+    _again, _sender = queue.SimpleQueue(), None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
