@@ -8,11 +8,11 @@ sees the exception only when the call returns.
 Two kinds of code must never see the exception; a cancel aimed at them is sent later, by a thread
 of this module's own:
 
-- Code that takes a process-wide lock: the import system's and logging's. Raised there, say just
-  after importlib took the interpreter's import lock, the exception would leave the lock held, and
-  every later import in the process would wait for ever, out of reach of any signal. A thread whose
-  innermost frame is in that code is cancelled once it has left it (an import running a module's
-  own code is cancelled there, as usual).
+- Code that takes a process-wide lock: the import system's, logging's, coverage.py's tracer's.
+  Raised there, say just after importlib took the interpreter's import lock, the exception would
+  leave the lock held, and every later import in the process would wait for ever, out of reach of
+  any signal. A thread whose innermost frame is in that code is cancelled once it has left it (an
+  import running a module's own code is cancelled there, as usual).
 - Code where Python cannot let an exception out (a weakref callback, ``__del__``): Python swallows
   it and hands it to ``sys.unraisablehook``, which would print it and lose the cancel. Wrapped, the
   hook prints nothing for a cancel and has it sent again.
@@ -40,6 +40,10 @@ _deferred: set[int] = set()  # threads to interrupt as soon as their shield ends
 _owed: set[int] = set()  # threads to interrupt again soon: in critical code, or their cancel was swallowed
 _again: queue.SimpleQueue[int] = queue.SimpleQueue()  # to the thread that sends those
 _sender: threading.Thread | None = None
+#: packages whose Python code takes a process-wide lock: logging's module and handler locks, and the
+#: data lock that coverage.py's tracer takes, in Python, when a thread first runs a file (users measure
+#: their steps with pytest-cov too); importlib, frozen into CPython, is checked by its file name
+_CRITICAL_PACKAGES = ("logging", "coverage")
 _hook_code: set[CodeType] = set()  # the code of the unraisable hook (one code object, however often made)
 
 
@@ -158,14 +162,17 @@ def _send_again(again: queue.SimpleQueue[int]) -> None:
 
 def _in_critical_code(thread_id: int) -> bool:
     """Whether the thread runs code that takes a process-wide lock and must not be torn between taking
-    it and its ``try`` (the import system's, frozen into CPython, or logging's), or the hook above."""
+    it and its ``try`` (the import system's or a package of ``_CRITICAL_PACKAGES``), or the hook above."""
     frame = sys._current_frames().get(thread_id)
     if frame is None:
         return False
     file = frame.f_code.co_filename
-    logging = sys.modules.get("logging")
-    if file.startswith("<frozen importlib") or (logging is not None and file.startswith(_folder_of(logging))):
+    if file.startswith("<frozen importlib"):
         return True
+    for name in _CRITICAL_PACKAGES:
+        package = sys.modules.get(name)
+        if package is not None and file.startswith(_folder_of(package)):
+            return True
     while frame is not None:
         if frame.f_code in _hook_code:
             return True
