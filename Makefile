@@ -22,10 +22,11 @@ run: $(BIN)/f0
 # One pytest worker per core (at most 4). tests/conftest.py groups the tests (loadgroup): a file's
 # tests stay on one worker, so its module-scoped fixtures (a server, a store of recorded runs) start
 # once, and the Dask tests share one worker and its one cluster. Branch coverage, f0 processes
-# included, fails below [tool.coverage.report] fail_under.
-PYTEST_ARGS ?= -n logical --maxprocesses=4 --dist loadgroup --cov --cov-report=term:skip-covered
+# included, fails below [tool.coverage.report] fail_under. A worker that dies (a hung test is ended
+# from C, see tests/conftest.py) ends the session: xdist's loadgroup can wait for ever on a replacement.
+PYTEST_ARGS ?= -n logical --maxprocesses=4 --dist loadgroup --max-worker-restart=0 --cov --cov-report=term:skip-covered
 # The few tests that stop a thread blocked in C run apart, unmeasured (see the marker in pyproject.toml).
-PYTEST_ROUND_TWO ?= -n logical --maxprocesses=4 --dist loadgroup
+PYTEST_ROUND_TWO ?= -n logical --maxprocesses=4 --dist loadgroup --max-worker-restart=0
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks examples

@@ -33,9 +33,9 @@ _TESTS = Path(__file__).resolve().parent
 
 #: A test still going at this many times its pytest-timeout (pyproject, or its own mark) is past what
 #: pytest-timeout can stop: its thread never comes back to Python, or a thread holds the interpreter lock.
-#: Ended from C, it leaves the stacks of its threads in a file the summary prints; its worker dies, xdist
-#: reports the test as crashed and goes on with the others, and CI fails in minutes with the cause,
-#: instead of running into its own limit.
+#: Ended from C, it leaves the stacks of its threads in a file the summary prints; its worker dies, and
+#: xdist reports the test as crashed and (``--max-worker-restart=0``, Makefile) ends the session: CI
+#: fails in minutes with the cause, instead of running into its own limit.
 _HARD_TIMEOUT_FACTOR = 2
 # set before xdist starts its workers, which inherit it (a worker's stderr goes nowhere readable)
 if "FRAMEWORK0_TESTS_HUNG_DIR" not in os.environ:
