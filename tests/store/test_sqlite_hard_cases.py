@@ -8,9 +8,11 @@ import os
 import resource
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from framework0.store import open_store
+from framework0.store.sqlite_sink import SqliteSink
 
 if TYPE_CHECKING:  # mypy names this folder's modules tests.store.*; pytest puts the folder on sys.path
     from tests.store.store_backends import sqlite_integrity, sqlite_url
@@ -231,3 +234,29 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_sound_database(earli
         assert failed["status"] in ("running", "failed")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("opener", ["store", "sink"])
+def test_a_store_switches_to_wal_while_another_process_reads_it(tmp_path: Path, opener: str) -> None:
+    # A run creating its store while `f0 logs --follow` (or the dashboard) opens it: the switch to WAL
+    # needs the lock that the reader's shared one blocks, and SQLite does not wait for it by itself.
+    path = tmp_path / "runs.db"
+    open_store(sqlite_url(path)).close()
+    with sqlite3.connect(path) as back:  # as a store is before its first switch to WAL
+        back.execute("PRAGMA journal_mode = DELETE")
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # holds a shared lock
+    releaser = threading.Timer(0.5, reader.execute, ["COMMIT"])
+    releaser.start()
+    try:
+        if opener == "store":
+            store = open_store(sqlite_url(path))
+            store.close()
+        else:
+            SqliteSink(path).close()
+    finally:
+        releaser.join()
+        reader.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)

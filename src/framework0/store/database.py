@@ -425,7 +425,7 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
         target = engine_url(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            from framework0.store.sqlite_sink import synchronous_level
+            from framework0.store.sqlite_sink import synchronous_level, use_wal
 
             level = synchronous_level(synchronous or "FULL")
             engine = sa.create_engine(target, connect_args={"timeout": 60})
@@ -434,7 +434,7 @@ def _create_engine(url: str, synchronous: str | None) -> sa.Engine:
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA busy_timeout = 60000")
-                cursor.execute("PRAGMA journal_mode = WAL")
+                use_wal(cursor)
                 cursor.execute(f"PRAGMA synchronous = {level}")
                 cursor.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import chain, groupby
@@ -20,7 +21,7 @@ from typing import Any
 
 from framework0.errors import StoreError
 from framework0.store.columns import COLUMNS, HEAD, LEAN, NAMED, POSITIONAL, TABLE_ORDER
-from framework0.store.failures import describe
+from framework0.store.failures import describe, failure_kind
 from framework0.store.schema_values import NO_ITEM
 
 Batch = dict[str, list[Any]]  # per table: rows as dicts, or as tuples in column order
@@ -29,6 +30,23 @@ BUSY_TIMEOUT_MS = 60_000
 
 #: SQLite's ``synchronous`` levels; FULL (the default here) makes every commit durable
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def use_wal(connection: sqlite3.Connection | sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
+    """Put the database in WAL mode. Two processes that switch a new store at once (a run starting, and
+    ``f0 logs --follow`` or the dashboard opening it) each hold a shared lock and want an exclusive
+    one: SQLite fails one of them at once, without its busy timeout. Wait for the other here."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if failure_kind(error) != "locked" or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def synchronous_level(value: str) -> str:
@@ -120,7 +138,7 @@ class SqliteSink:
                 str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            use_wal(self._connection)
             self._connection.execute(f"PRAGMA synchronous = {self.synchronous}")
         except (sqlite3.Error, OSError) as error:
             raise StoreError(describe(error, path)) from error
