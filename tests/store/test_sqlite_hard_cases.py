@@ -237,17 +237,17 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_sound_database(earli
 
 
 @pytest.mark.parametrize("opener", ["store", "sink"])
-def test_a_store_switches_to_wal_while_another_process_reads_it(tmp_path: Path, opener: str) -> None:
-    # A run creating its store while `f0 logs --follow` (or the dashboard) opens it: the switch to WAL
-    # needs the lock that the reader's shared one blocks, and SQLite does not wait for it by itself.
+def test_a_store_switches_to_wal_while_another_process_writes_it(tmp_path: Path, opener: str) -> None:
+    # A run migrating its new store (in rollback-journal mode, a write transaction) while `f0 logs
+    # --follow` or the dashboard opens it: the switch to WAL needs the lock the writer holds, and
+    # SQLite reports the database locked at once instead of waiting for it.
     path = tmp_path / "runs.db"
     open_store(sqlite_url(path)).close()
     with sqlite3.connect(path) as back:  # as a store is before its first switch to WAL
         back.execute("PRAGMA journal_mode = DELETE")
-    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # holds a shared lock
-    releaser = threading.Timer(0.5, reader.execute, ["COMMIT"])
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.5, writer.execute, ["COMMIT"])
     releaser.start()
     try:
         if opener == "store":
@@ -257,6 +257,6 @@ def test_a_store_switches_to_wal_while_another_process_reads_it(tmp_path: Path, 
             SqliteSink(path).close()
     finally:
         releaser.join()
-        reader.close()
+        writer.close()
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
