@@ -157,7 +157,7 @@ class DaskExecutor(QueuedExecutor[_Handed]):
                 dashboard_address=None,
                 # no dashboard, and its HTTP routes on a free port: 8787 may be another cluster's
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # its shutdown races (a heartbeat to a closed scheduler) are noise
                 preload=[dask_worker.__name__],
             )
         self.scheduler = self._cluster.scheduler_address
