@@ -133,31 +133,6 @@ def log_while_the_handler_lock_is_held(hold_s: float, seconds: float) -> None:
     spin(seconds)
 
 
-class StopsInLogging(BaseScriptlet):
-    """Waits inside logging's code (its handler lock held by another thread for ``hold_s``) when its
-    timeout comes, then stops as asked; its teardown takes ``teardown_s`` and notes its start and end."""
-
-    class Params(BaseScriptlet.Params):
-        log: str
-        hold_s: float
-        teardown_s: float
-
-    def run(self, ctx: Context, params: Params) -> None:
-        import ctypes  # noqa: F401  (what stops a step imports it: imported now, it does not wait)
-
-        _held_for(params.hold_s, _HELD.handlers[0].acquire, _HELD.handlers[0].release)
-        _HELD.warning("waited for the handler")
-        while not ctx.cancelled:
-            ctx.wait(0.05)
-
-    def teardown(self, ctx: Context, error: BaseException | None) -> None:
-        with open(self.raw_args["log"], "a") as file:
-            file.write("teardown started\n")
-        spin(self.raw_args["teardown_s"])
-        with open(self.raw_args["log"], "a") as file:
-            file.write("teardown ended\n")
-
-
 def log_in_a_new_thread() -> bool:
     """Whether a new thread can log through that handler within 30 seconds."""
     logger = threading.Thread(target=_HELD.warning, args=("from a new thread",), daemon=True)

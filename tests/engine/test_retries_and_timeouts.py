@@ -229,25 +229,6 @@ def test_a_timeout_while_a_step_waits_inside_logging_leaves_the_handler_lock_fre
     assert steps["after"] == ["succeeded", True, None]  # a lock left held: logging waits for ever
 
 
-def test_a_cancel_held_back_while_a_step_was_in_logging_does_not_cut_its_teardown_short(tmp_path):
-    # The step stops by itself (it sees its cancel flag) and tears down while the held-back cancel is
-    # still to be sent: it waits until the teardown is over.
-    log = tmp_path / "log"
-    result = run(
-        f"""
-        steps:
-          - name: slow
-            module: engine_steps
-            function: StopsInLogging
-            args: {{log: "{log}", hold_s: 1, teardown_s: 1}}
-            timeout: 0.3
-        """,
-        grace_s=60,
-    )
-    assert result.steps["slow"].error is not None and result.steps["slow"].error.type == "StepTimeout"
-    assert log.read_text().splitlines() == ["teardown started", "teardown ended"]
-
-
 def test_a_step_timeout_kills_the_subprocess_a_shell_step_started(tmp_path):
     pid_file = tmp_path / "pid"
     result = run(

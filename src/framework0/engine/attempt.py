@@ -19,7 +19,6 @@ from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.context.relay import Answer, Batch, ContextView, Relay, Relayed, RelayedState
 from framework0.context.state import SharedAt
 from framework0.engine.capture import OutputCapture
-from framework0.engine.interrupt import shield
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, OutputError, StepCancelled
 from framework0.events.types import ErrorInfo
@@ -146,8 +145,7 @@ def execute_attempt(
             outcome.interrupted = isinstance(error, KeyboardInterrupt)
             failure = _as_cancel(error)
         try:
-            with shield():  # a cancel sent meanwhile (one held back, say) waits until teardown is done
-                instance.teardown(context, failure)
+            instance.teardown(context, failure)
         except BaseException as error:
             outcome.interrupted = outcome.interrupted or isinstance(error, KeyboardInterrupt)
             failure = failure or _as_cancel(error)
@@ -199,6 +197,8 @@ def run_detached(
         outcome = execute_attempt(task, Context(shared, source, cancelled=cancelled), monitor, scriptlet, capture)
         outcome.context_version = shared.version
         return outcome
+    from framework0.engine.interrupt import shield
+
     state = RelayedState(task.context_view, relay or _no_relay, shield=shield)
     context = Context(state, source, cancelled=cancelled)
     outcome = execute_attempt(task, context, monitor, scriptlet=scriptlet, capture=capture)
@@ -220,6 +220,7 @@ def open_shared(at: SharedAt) -> ContextState:
         state = _shared.get(at)
         if state is None:
             from framework0.client.remote_state import RemoteContextState
+            from framework0.engine.interrupt import shield
 
             state = _shared[at] = RemoteContextState.open(at, shield=shield)
         return state
