@@ -19,6 +19,7 @@ from framework0.context import CancelToken, ChangeSource, Context, ContextState
 from framework0.context.relay import Answer, Batch, ContextView, Relay, Relayed, RelayedState
 from framework0.context.state import SharedAt
 from framework0.engine.capture import OutputCapture
+from framework0.engine.interrupt import settle
 from framework0.engine.monitor import ResourceMonitor
 from framework0.errors import ExecutorError, OutputError, StepCancelled
 from framework0.events.types import ErrorInfo
@@ -138,9 +139,14 @@ def execute_attempt(
             return outcome
         failure: BaseException | None = None
         try:
-            instance.setup(context)
-            output = instance.run(context, params)
-            outcome.output = check_output(task.step, output)
+            try:
+                instance.setup(context)
+                output = instance.run(context, params)
+                outcome.output = check_output(task.step, output)
+            finally:
+                # A cancel not raised yet (sent as run returned, or held back) lands here or is
+                # withdrawn: it stops run, never teardown.
+                settle(threading.get_ident())
         except BaseException as error:
             outcome.interrupted = isinstance(error, KeyboardInterrupt)
             failure = _as_cancel(error)
