@@ -240,6 +240,7 @@ LAYERS = (
     "cli",
     "viz",
     "isolation",
+    "analysis",
 )
 
 LAYER_RULES = [
@@ -294,6 +295,24 @@ LAYER_RULES = [
         (f"framework0.{layer}", ("framework0.isolation",))
         for layer in ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "client")
     ),
+    # analysis is pure: records in, findings out; it reads no store and runs nothing
+    (
+        "framework0.analysis",
+        (
+            "framework0.engine",
+            "framework0.store",
+            "framework0.server",
+            "framework0.client",
+            "framework0.cli",
+            "framework0.viz",
+            "framework0.api",
+            "framework0.isolation",
+        ),
+    ),
+    *(
+        (f"framework0.{layer}", ("framework0.analysis",))
+        for layer in ("recipe", "graph", "context", "events", "scriptlets", "engine", "store", "client", "history")
+    ),
     ("framework0.history", ("framework0.api", "framework0.cli", "framework0.server", "framework0.viz")),
     ("framework0.api", ("framework0.cli", "framework0.server", "framework0.viz", "framework0.history")),
 ]
@@ -301,6 +320,7 @@ LAYER_RULES = [
 #: what shows recorded runs reads them through framework0.history, never the store's query classes
 #: (a type named for a parameter that still accepts a Store is allowed: TYPE_CHECKING only)
 HISTORY_READERS = (
+    "framework0.cli.analyze",
     "framework0.cli.runs",
     "framework0.cli.logs",
     "framework0.cli.context",

@@ -51,6 +51,7 @@ __all__ = [
     "RunnerState",
     "SessionRecord",
     "StepRecord",
+    "StepRun",
     "open",
 ]
 
@@ -128,6 +129,43 @@ class StepRecord:
     @property
     def cache_inputs(self) -> dict[str, Any] | None:
         return None if self.cache_inputs_json is None else json.loads(self.cache_inputs_json)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round(self.finished_at - self.started_at, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRun:
+    """One step in one run, as an analysis compares it across runs: the run's id, start, status
+    and recipe (``recipe_key``: its test id, else its recipe path), the step's outcome and figures,
+    and ``failed_attempts``: how many of its attempts failed (a step that succeeded with some failed
+    first passed on retry)."""
+
+    run_id: str
+    run_started_at: float
+    run_status: str
+    test_id: str | None
+    recipe_path: str | None
+    name: str
+    position: int
+    status: str
+    attempts: int
+    failed_attempts: int
+    started_at: float | None
+    finished_at: float | None
+    cpu_s: float
+    peak_rss_bytes: int
+    items: int | None
+    reason: str | None
+    cache_key: str | None
+
+    @property
+    def recipe_key(self) -> str:
+        """What tells one recipe's runs from another's: the test id, else the recipe's path."""
+        return self.test_id or self.recipe_path or ""
 
     @property
     def duration_s(self) -> float | None:
@@ -348,6 +386,20 @@ class History:
         rows = self._store.list_runs(recipe=recipe, status=status, since=since, until=until, limit=limit)
         counts = self._store.step_counts([row["run_id"] for row in rows]) if step_counts and rows else {}
         return [_summary(row, counts.get(row["run_id"], {})) for row in rows]
+
+    def step_runs(
+        self,
+        *,
+        recipe: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        step: str | None = None,
+    ) -> list[StepRun]:
+        """Every recorded step of the runs ``list_runs`` lists with these filters (only steps named
+        ``step`` when given), oldest run first and in recipe order within a run: what an analysis
+        of the history reads, in one query however many runs there are."""
+        rows = self._store.step_history(recipe=recipe, since=since, until=until, step=step)
+        return [_step_run(row) for row in rows]
 
     def run(self, run_id: str) -> RunSummary:
         """The run with this id, or the one run whose id starts with it; RunNotFound otherwise."""
@@ -572,6 +624,28 @@ def _step(row: Mapping[str, Any]) -> StepRecord:
         cache_key=row["cache_key"],
         cache_inputs_json=row["cache_inputs"],
         session=int(row["session"] or 1),
+    )
+
+
+def _step_run(row: Mapping[str, Any]) -> StepRun:
+    return StepRun(
+        run_id=row["run_id"],
+        run_started_at=row["run_started_at"],
+        run_status=row["run_status"],
+        test_id=row["test_id"],
+        recipe_path=row["recipe_path"],
+        name=row["name"],
+        position=row["position"],
+        status=row["status"],
+        attempts=row["attempts"] or 0,
+        failed_attempts=int(row["failed_attempts"] or 0),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        cpu_s=row["cpu_s"] or 0.0,
+        peak_rss_bytes=row["peak_rss_bytes"] or 0,
+        items=row["items"],
+        reason=row["reason"],
+        cache_key=row["cache_key"],
     )
 
 

@@ -17,6 +17,7 @@ import click
 from framework0.cli.options import DEBUG_KEY, debug_option
 
 COMMANDS: dict[str, str] = {
+    "analyze": "framework0.cli.analyze:analyze",
     "clean": "framework0.cli.clean:clean",
     "context": "framework0.cli.context:context",
     "explain": "framework0.cli.explain:explain",
@@ -34,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "validate": "framework0.cli.validate:validate",
 }
 SUMMARIES: dict[str, str] = {
+    "analyze": "Find regressions, change points, anomalies and flaky steps in the run history.",
     "clean": "Delete old runs, their logs and context history.",
     "context": "Show a run's context at any version, its history, or a diff.",
     "explain": "Say why a step ran, was skipped, was cached or ran again.",

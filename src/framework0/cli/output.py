@@ -9,10 +9,10 @@ from pathlib import Path
 from framework0.errors import UsageError
 
 
-def write_output(path: str | Path, text: str, *, example: str = "report.html") -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder, so that a reader
-    never sees half a file and a failed write leaves an earlier file as it was. ``example`` is the
-    file name a message suggests when ``path`` is a folder."""
+def write_output(path: str | Path, text: str | bytes, *, example: str = "report.html") -> Path:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``path`` through a temporary file in the same
+    folder, so that a reader never sees half a file and a failed write leaves an earlier file as it
+    was. ``example`` is the file name a message suggests when ``path`` is a folder."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
@@ -24,8 +24,8 @@ def write_output(path: str | Path, text: str, *, example: str = "report.html") -
     except OSError as error:
         raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except OSError as error:

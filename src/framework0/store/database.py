@@ -28,6 +28,21 @@ CONNECT_TIMEOUT_S = 10
 _BULKY_RUN_COLUMNS = frozenset({"context", "graph", "fingerprint"})
 MIN_PREFIX = 4  # the shortest start of a run id taken for the run
 
+#: the step columns ``step_history`` reads: what an analysis compares across runs (not outputs)
+_HISTORY_STEP_COLUMNS = (
+    "name",
+    "position",
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "cpu_s",
+    "peak_rss_bytes",
+    "items",
+    "reason",
+    "cache_key",
+)
+
 TABLES: dict[str, sa.Table] = {table.name: table for table in schema.metadata.sorted_tables}
 
 
@@ -191,16 +206,56 @@ class Store:
         runs = schema.runs
         listed = [column for column in runs.c if column.name not in _BULKY_RUN_COLUMNS]
         query = sa.select(*listed).order_by(runs.c.started_at.desc(), runs.c.run_id)
-        if recipe:
-            query = query.where(sa.or_(runs.c.test_id == recipe, _ends_with(runs.c.recipe_path, recipe)))
-        if status:
-            query = query.where(runs.c.status == status)
-        if since is not None:
-            query = query.where(runs.c.started_at >= since)
-        if until is not None:
-            query = query.where(runs.c.started_at < until)
+        query = _runs_matching(query, recipe=recipe, status=status, since=since, until=until)
         if limit is not None:
             query = query.limit(limit)
+        with self._connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def step_history(
+        self,
+        *,
+        recipe: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        step: str | None = None,
+    ) -> list[Row]:
+        """Every step row of the runs ``list_runs`` would list with these filters (``step``: only
+        steps of that name), oldest run first, each with its run's id, start, status, test id and
+        recipe path, and ``failed_attempts``: how many of the step's attempts failed. One query, so
+        that an analysis over thousands of runs does not read them run by run."""
+        runs, steps, attempts = schema.runs, schema.steps, schema.attempts
+        failed = sa.func.sum(sa.case((attempts.c.status == "failed", 1), else_=0))
+        tried = _runs_matching(
+            sa.select(attempts.c.run_id, attempts.c.step, failed.label("failed_attempts"))
+            .join(runs, runs.c.run_id == attempts.c.run_id)
+            .group_by(attempts.c.run_id, attempts.c.step),
+            recipe=recipe,
+            since=since,
+            until=until,
+        )
+        if step is not None:
+            tried = tried.where(attempts.c.step == step)
+        tries = tried.subquery()
+        query = _runs_matching(
+            sa.select(
+                runs.c.run_id,
+                runs.c.started_at.label("run_started_at"),
+                runs.c.status.label("run_status"),
+                runs.c.test_id,
+                runs.c.recipe_path,
+                *(steps.c[name] for name in _HISTORY_STEP_COLUMNS),
+                sa.func.coalesce(tries.c.failed_attempts, 0).label("failed_attempts"),
+            )
+            .join(steps, steps.c.run_id == runs.c.run_id)
+            .outerjoin(tries, sa.and_(tries.c.run_id == steps.c.run_id, tries.c.step == steps.c.name))
+            .order_by(runs.c.started_at, runs.c.run_id, steps.c.position, steps.c.name),
+            recipe=recipe,
+            since=since,
+            until=until,
+        )
+        if step is not None:
+            query = query.where(steps.c.name == step)
         with self._connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
@@ -386,6 +441,28 @@ class Store:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM's pages sit in the WAL
             except sa.exc.SQLAlchemyError as error:
                 raise StoreError(describe_error(error, self.url)) from error
+
+
+def _runs_matching(
+    query: sa.Select[Any],
+    *,
+    recipe: str | None = None,
+    status: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> sa.Select[Any]:
+    """``query`` (over ``runs``) narrowed to runs of ``recipe`` (its test id, or the end of its
+    recipe path), in ``status``, started in [``since``, ``until``)."""
+    runs = schema.runs
+    if recipe:
+        query = query.where(sa.or_(runs.c.test_id == recipe, _ends_with(runs.c.recipe_path, recipe)))
+    if status:
+        query = query.where(runs.c.status == status)
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    if until is not None:
+        query = query.where(runs.c.started_at < until)
+    return query
 
 
 # Not LIKE: its ``%`` and ``_`` are wildcards, and SQLite's LIKE ignores case where PostgreSQL's
