@@ -120,14 +120,16 @@ def make_history(
     return history
 
 
-def write_history(url: str, history: History) -> None:
-    """Write ``history`` into the store at ``url`` (created if needed) as a runner records runs."""
+def write_history(url: str, history: History, *, runs_per_batch: int = 200) -> None:
+    """Write ``history`` into the store at ``url`` (created if needed) with the rows a runner
+    records, ``runs_per_batch`` runs to a transaction."""
     store = open_store(url)
     try:
         by_run: dict[str, list[StepRun]] = {}
         for record in history.steps:
             by_run.setdefault(record.run_id, []).append(record)
-        for run in history.runs:
+        batch: dict[str, list[object]] = {"runs": [], "sessions": [], "steps": [], "attempts": []}
+        for count, run in enumerate(history.runs, 1):
             records = by_run.get(run.run_id, [])
             run_row = {
                 "run_id": run.run_id,
@@ -208,6 +210,12 @@ def write_history(url: str, history: History) -> None:
                             "session": 1,
                         }
                     )
-            store.write({"runs": [run_row], "sessions": [session], "steps": steps, "attempts": attempts})
+            batch["runs"].append(run_row)
+            batch["sessions"].append(session)
+            batch["steps"].extend(steps)
+            batch["attempts"].extend(attempts)
+            if count % runs_per_batch == 0 or count == len(history.runs):
+                store.write(batch)
+                batch = {table: [] for table in batch}
     finally:
         store.close()

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from framework0.history import RunSummary, StepRun
+
+_IN_RUN_ORDER = attrgetter("run_started_at", "run_id")
 
 #: durations below this (the clock's resolution on some systems) count as this, so that a no-op
 #: step's 0 s is not infinitely far below its usual 2 µs on the log scale anomalies use
@@ -68,10 +71,8 @@ def steps_by_recipe(records: Sequence[StepRun]) -> dict[tuple[str, str], list[St
     """Step records grouped by (recipe key, step name), each group in run order."""
     grouped: defaultdict[tuple[str, str], list[StepRun]] = defaultdict(list)
     for record in records:
-        grouped[(record.recipe_key, record.name)].append(record)
-    return {
-        key: sorted(group, key=lambda record: (record.run_started_at, record.run_id)) for key, group in grouped.items()
-    }
+        grouped[(record.test_id or record.recipe_path or "", record.name)].append(record)
+    return {key: sorted(group, key=_IN_RUN_ORDER) for key, group in grouped.items()}
 
 
 def run_durations(recipe: str, runs: Sequence[RunSummary]) -> Series:
@@ -90,12 +91,16 @@ def run_durations(recipe: str, runs: Sequence[RunSummary]) -> Series:
 def step_durations(recipe: str, step: str, records: Sequence[StepRun]) -> Series:
     """A step's duration over the runs where it succeeded (a failure's time says when it failed,
     not how long the work takes; a cached or skipped step did no work)."""
-    kept = [record for record in records if record.status == "succeeded" and record.duration_s is not None]
+    kept = [
+        record
+        for record in records
+        if record.status == "succeeded" and record.started_at is not None and record.finished_at is not None
+    ]
     return Series(
         recipe,
         step,
         "duration",
-        tuple(max(record.duration_s or 0.0, SHORTEST_S) for record in kept),
+        tuple(max((record.finished_at or 0.0) - (record.started_at or 0.0), SHORTEST_S) for record in kept),
         tuple(record.run_id for record in kept),
         tuple(record.run_started_at for record in kept),
     )
