@@ -168,3 +168,17 @@ def test_a_since_that_is_neither_an_age_nor_a_date_is_refused(tmp_path: Path) ->
     line = one_line_error(invoke("analyze", "--since", "lately", "--store", url))
 
     assert "--since 'lately': expected an age like 30d" in line
+
+
+def test_the_html_export_is_one_page_with_the_findings_and_a_chart_per_series(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    history = planted(time.time() - RUNS * EVERY_S)
+    write_history(url, history)
+
+    done = invoke("analyze", "--format", "html", "-o", tmp_path / "analysis.html", "--store", url)
+
+    page = (tmp_path / "analysis.html").read_text(encoding="utf-8")
+    assert done.returncode == 0, done.stderr
+    assert page.startswith("<!doctype html>") and "<script" not in page
+    assert page.count('<figure class="f0-an-chart"') == 7  # the whole run, and 3 steps' duration and memory
+    assert f"It changed at run {history.run_id(100)}" in page

@@ -86,13 +86,15 @@ class StepStats:
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """What ``f0 analyze`` reports: per recipe and per step figures, and the findings, most
-    important first. ``runs`` is how many runs were read."""
+    important first. ``runs`` is how many runs were read; ``series``, the values each finding
+    was looked for in (what the HTML export charts; not in ``to_dict``)."""
 
     runs: int
     recipes: tuple[RecipeStats, ...]
     steps: tuple[StepStats, ...]
     findings: tuple[Finding, ...]
     settings: Settings = field(default_factory=Settings)
+    series: tuple[Series, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (``f0 analyze --format json``)."""
@@ -150,6 +152,7 @@ def analyze(
         steps=tuple(table),
         findings=tuple(ranked(findings)),
         settings=settings,
+        series=tuple(series),
     )
 
 

@@ -105,12 +105,12 @@ def to_text(analysis: Analysis) -> str:
                 step.recipe,
                 step.step,
                 str(step.runs),
-                _percent(step.success_rate),
-                _duration(step.duration_p50_s),
-                _duration(step.duration_p95_s),
-                _trend(step.trend),
-                _duration(step.cpu_p50_s),
-                _memory(step.peak_memory_p50_bytes),
+                percent_text(step.success_rate),
+                duration_text(step.duration_p50_s),
+                duration_text(step.duration_p95_s),
+                trend_text(step.trend),
+                duration_text(step.cpu_p50_s),
+                memory_text(step.peak_memory_p50_bytes),
                 str(step.retries),
                 str(step.cache_hits),
                 f"{step.flaky_rate:.0%}" if step.flaky_runs else "-",
@@ -130,8 +130,8 @@ def _recipe_line(recipe: RecipeStats) -> str:
     until = datetime.fromtimestamp(recipe.last_run_at, tz=timezone.utc).strftime("%Y-%m-%d")
     return (
         f"{recipe.recipe}: {recipe.runs} run{'s' if recipe.runs != 1 else ''} from {since} to {until} ({counts}), "
-        f"success {_percent(recipe.success_rate)}, duration p50 {_duration(recipe.duration_p50_s)} "
-        f"p95 {_duration(recipe.duration_p95_s)}, trend {_trend(recipe.trend)}"
+        f"success {percent_text(recipe.success_rate)}, duration p50 {duration_text(recipe.duration_p50_s)} "
+        f"p95 {duration_text(recipe.duration_p95_s)}, trend {trend_text(recipe.trend)}"
     )
 
 
@@ -140,19 +140,19 @@ def _dataclass_rows(kind: type, items: Sequence[Any]) -> tuple[list[str], list[l
     return header, [list(asdict(item).values()) for item in items]
 
 
-def _percent(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _duration(value: float | None) -> str:
+def duration_text(value: float | None) -> str:
     return "-" if value is None else format_duration(value)
 
 
-def _memory(value: float | None) -> str:
+def memory_text(value: float | None) -> str:
     return "-" if value is None else f"{value / (1024 * 1024):.0f} MiB"
 
 
-def _trend(change: float) -> str:
+def trend_text(change: float) -> str:
     if change == 0:
         return "stable"
     return f"{change:+.0%}"

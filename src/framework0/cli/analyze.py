@@ -9,7 +9,7 @@ import click
 
 from framework0.cli.options import command_config, debug_option, store_option
 
-FORMATS = ("text", "json", "csv", "xlsx")
+FORMATS = ("text", "json", "csv", "xlsx", "html")
 TABLES = ("recipes", "steps", "findings")
 DEFAULT_SINCE = "30d"
 
@@ -71,6 +71,7 @@ def analyze(
       f0 analyze ETL-001 --since 7d
       f0 analyze etl.yaml --step load --format json
       f0 analyze --format xlsx -o history.xlsx
+      f0 analyze --format html -o analysis.html
     """
     import framework0.history
     from framework0.cli.runs import parse_moment
@@ -111,6 +112,10 @@ def analyze(
         document = to_csv(analysis, table)
     elif output_format == "xlsx":
         document = to_xlsx(analysis)
+    elif output_format == "html":
+        from framework0.viz.analysis_page import render_analysis
+
+        document = render_analysis(analysis)
     else:
         document = to_text(analysis)
     if output is None:
@@ -119,7 +124,13 @@ def analyze(
         return
     from framework0.cli.output import size_text, write_output
 
-    example = {"text": "analysis.txt", "json": "analysis.json", "csv": "steps.csv", "xlsx": "history.xlsx"}
+    example = {
+        "text": "analysis.txt",
+        "json": "analysis.json",
+        "csv": "steps.csv",
+        "xlsx": "history.xlsx",
+        "html": "analysis.html",
+    }
     written = write_output(output, document, example=example[output_format])
     size = len(document.encode() if isinstance(document, str) else document)
     click.echo(f"wrote {written} ({size_text(size)}): {len(analysis.findings)} findings over {analysis.runs} runs")
