@@ -148,7 +148,7 @@ def _nice_top(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value``, so that the ticks are round."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * power:
             return step * power
