@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttemptRecord",
+    "Baseline",
     "ContextDiff",
     "ContextSide",
     "ContextVersion",
@@ -171,6 +172,20 @@ class StepRun(NamedTuple):
         if self.started_at is None or self.finished_at is None:
             return None
         return round(self.finished_at - self.started_at, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A saved benchmark baseline (``f0 bench --save-baseline NAME``): the recipe (its test id,
+    else its path), when it was saved, how many runs it holds, their ``samples`` (``{"run":
+    [seconds, ...], "steps": {name: [seconds, ...]}}``) and the ``environment`` they ran in."""
+
+    recipe: str
+    name: str
+    created_at: float
+    runs: int
+    samples: dict[str, Any]
+    environment: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +414,24 @@ class History:
         of the history reads, in one query however many runs there are."""
         rows = self._store.step_history(recipe=recipe, since=since, until=until, step=step)
         return [StepRun(*row) for row in rows]  # (the store gives StepRun's fields, in order)
+
+    def baseline(self, recipe: str, name: str) -> Baseline | None:
+        """The benchmark baseline ``name`` of ``recipe`` (its test id, else its path), or None."""
+        row = self._store.baseline(recipe, name)
+        if row is None:
+            return None
+        return Baseline(
+            recipe=row["recipe"],
+            name=row["name"],
+            created_at=row["created_at"],
+            runs=row["runs"],
+            samples=json.loads(row["samples"]),
+            environment=json.loads(row["environment"]),
+        )
+
+    def baseline_names(self, recipe: str) -> list[str]:
+        """The names of ``recipe``'s saved baselines, newest first."""
+        return self._store.baseline_names(recipe)
 
     def run(self, run_id: str) -> RunSummary:
         """The run with this id, or the one run whose id starts with it; RunNotFound otherwise."""

@@ -18,6 +18,7 @@ from framework0.cli.options import DEBUG_KEY, debug_option
 
 COMMANDS: dict[str, str] = {
     "analyze": "framework0.cli.analyze:analyze",
+    "bench": "framework0.cli.bench:bench",
     "clean": "framework0.cli.clean:clean",
     "context": "framework0.cli.context:context",
     "explain": "framework0.cli.explain:explain",
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
 }
 SUMMARIES: dict[str, str] = {
     "analyze": "Find regressions, change points, anomalies and flaky steps in the run history.",
+    "bench": "Run a recipe N times; compare its timings with a saved baseline (a CI gate).",
     "clean": "Delete old runs, their logs and context history.",
     "context": "Show a run's context at any version, its history, or a diff.",
     "explain": "Say why a step ran, was skipped, was cached or ran again.",

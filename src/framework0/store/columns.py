@@ -19,7 +19,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: the migration a database must be at to be written (Alembic's head of ``migrations/``)
-HEAD = '0004'
+HEAD = '0005'
 
 #: the order a batch is written in (parents first)
 TABLE_ORDER = ('cache', 'runs', 'attempts', 'context_snapshots', 'context_versions', 'logs', 'sessions', 'steps')

@@ -259,6 +259,28 @@ class Store:
         with self._connect() as connection:
             return [tuple(row) for row in connection.execute(query)]
 
+    def save_baseline(self, row: Row) -> None:
+        """Keep a benchmark baseline (a ``baselines`` row); one of the same recipe and name is replaced."""
+        table = schema.baselines
+        statement = statements.upsert(table, self.engine.dialect.name)
+        with self._connect(write=True) as connection:
+            connection.execute(statement, [row])
+
+    def baseline(self, recipe: str, name: str) -> Row | None:
+        """The baseline ``name`` of ``recipe`` (its test id, else its path), or None."""
+        table = schema.baselines
+        query = sa.select(table).where(table.c.recipe == recipe, table.c.name == name)
+        with self._connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
+    def baseline_names(self, recipe: str) -> list[str]:
+        """The names of ``recipe``'s baselines, newest first."""
+        table = schema.baselines
+        query = sa.select(table.c.name).where(table.c.recipe == recipe).order_by(table.c.created_at.desc())
+        with self._connect() as connection:
+            return [name for (name,) in connection.execute(query)]
+
     def _rows(self, table: sa.Table, run_id: str, *order: str, **where: Any) -> list[Row]:
         query = sa.select(table).where(table.c.run_id == run_id)
         for column, value in where.items():

@@ -192,3 +192,17 @@ shared_changes = sa.Table(
     sa.Column("changes", sa.Text, nullable=False),  # JSON: [[key, op (create, set, delete), old, new], ...]
     sa.UniqueConstraint("context", "write_id", name="uq_shared_changes_write"),
 )
+
+# Saved benchmark baselines (f0 bench --save-baseline NAME): the timings a later f0 bench of the
+# same recipe compares with.
+
+baselines = sa.Table(
+    "baselines",
+    metadata,
+    sa.Column("recipe", sa.String(500), primary_key=True),  # the recipe's test id, else its path
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("samples", sa.Text, nullable=False),  # JSON: {"run": [seconds, ...], "steps": {name: [seconds, ...]}}
+    sa.Column("environment", sa.Text, nullable=False),  # JSON: python, platform, framework0, node, executor, params
+)

@@ -55,6 +55,12 @@ def write_statement(table: sa.Table, dialect: str, *, nulls: tuple[str, ...] = (
         return table.insert()
     if mode == "ignore":
         return insert_absent(table, dialect)
+    return upsert(table, dialect, nulls=nulls)
+
+
+def upsert(table: sa.Table, dialect: str, *, nulls: tuple[str, ...] = ()) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE into ``table``: a row whose key is there is replaced,
+    every column but the key. ``nulls``: columns written as literal NULLs."""
     statement = _insert(table, dialect)
     if nulls:
         statement = statement.values(
