@@ -34,7 +34,7 @@ def test_a_step_slowed_by_a_known_factor_is_slower_with_an_interval_around_that_
     work = next(change for change in result.changes if change.step == "work")
     assert work.verdict == "slower"
     assert work.ratio == pytest.approx(2.0, rel=0.1)
-    assert work.ratio_low is not None and work.ratio_high is not None
+    assert work.ratio is not None and work.ratio_low is not None and work.ratio_high is not None
     assert work.ratio_low < work.ratio < work.ratio_high
     assert 1.8 < work.ratio_low and work.ratio_high < 2.2
     assert [change.step for change in result.regressions] == [None, "work"]  # None: the whole run
