@@ -114,3 +114,22 @@ def test_a_run_that_fails_stops_the_bench_with_one_line_naming_the_step(tmp_path
     [line] = done.stderr.splitlines()
     assert line.startswith("error: run 1 of 4 failed (step boom: AssertionError: assertion failed: false: the widget")
     assert "a benchmark needs runs that succeed: f0 runs show " in line
+
+
+def test_a_bench_on_worker_processes_times_the_same_steps(recipe: Path, tmp_path: Path) -> None:
+    code, out, err = bench(
+        recipe,
+        "--executor",
+        "process",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        "--store",
+        f"sqlite:///{tmp_path / 'r.db'}",
+    )
+
+    assert code == 0, err
+    timings = {timing["step"]: timing for timing in json.loads(out)["timings"]}
+    assert timings["work"]["runs"] == 2 and timings["work"]["min_s"] >= 0.02

@@ -238,3 +238,28 @@ def test_a_second_ctrl_c_finishes_a_cleanup_step_waiting_to_retry_with_its_error
     shown = invoke("runs", "show", json.loads(stdout)["run_id"], "--json", "--store", store)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["steps"]["cleanup"]["status"] == "failed"
+
+
+def test_ctrl_c_during_f0_bench_exits_130_and_saves_no_baseline(tmp_path):
+    started = tmp_path / "started"
+    recipe = tmp_path / "bench.yaml"
+    recipe.write_text(
+        "test_meta: {test_id: BENCH-CTRL-C}\nsteps:\n"
+        f"  - {{name: long, module: engine_steps, function: Lifecycle, "
+        f'args: {{log: "{tmp_path / "log"}", wait: 60, started: "{started}"}}}}\n'
+    )
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    process = start_f0(
+        "bench", recipe, "-n", "3", "--save-baseline", "main", "--store", store, cwd=tmp_path,
+        env={"PYTHONPATH": str(HERE)},
+    )  # fmt: skip
+    wait_for_file(process, started)
+    process.send_signal(signal.SIGINT)
+    _, stderr = finish(process)
+
+    assert process.returncode == 130, stderr
+    assert "interrupted in run 1 of 4" in stderr and "no baseline saved" in stderr
+    assert "Traceback" not in stderr
+    with contextlib.closing(sqlite3.connect(tmp_path / "runs.db")) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM baselines").fetchone() == (0,)
+        assert connection.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]

@@ -179,13 +179,18 @@ def measure(
     work). A run that fails stops the bench."""
     from framework0 import api
     from framework0.analysis.bench import Samples
-    from framework0.errors import Framework0Error
+    from framework0.errors import Framework0Error, RunInterrupted
 
     whole: list[float] = []
     steps: dict[str, list[float]] = {}
     with _progress(warmup + runs, show_progress) as advance:
         for number in range(1, warmup + runs + 1):
             result = api.execute(recipe, config, params=params, params_from_text=True)
+            if result.status == "cancelled":  # Ctrl-C: the run stopped its steps and was recorded
+                raise RunInterrupted(
+                    f"interrupted in run {number} of {warmup + runs} (f0 runs show {result.run_id}); "
+                    "no timing was reported and no baseline saved"
+                )
             if result.status != "succeeded":
                 failed = next((step for step in result.steps.values() if step.status == "failed"), None)
                 why = (
