@@ -141,8 +141,10 @@ class StepRecord:
 class StepRun(NamedTuple):
     """One step in one run, as an analysis compares it across runs: the run's id, start, status
     and recipe (``recipe_key``: its test id, else its recipe path), the step's outcome and figures,
-    and ``failed_attempts``: how many of its attempts failed (a step that succeeded with some failed
-    first passed on retry). A named tuple: an analysis reads hundreds of thousands at once."""
+    and ``failed_attempts``: how many of its attempts failed in the session that gave its outcome
+    (a step that succeeded with some failed first passed on retry; one that failed, then passed
+    when its run was resumed, did not), and ``retries``: its attempts in that session beyond the
+    first of each foreach item. A named tuple: an analysis reads hundreds of thousands."""
 
     run_id: str
     run_started_at: float
@@ -154,6 +156,7 @@ class StepRun(NamedTuple):
     status: str
     attempts: int
     failed_attempts: int
+    retries: int
     started_at: float | None
     finished_at: float | None
     cpu_s: float

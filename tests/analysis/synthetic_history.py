@@ -89,6 +89,7 @@ def make_history(
                     status=step_status,
                     attempts=2 if failed_first else 1,
                     failed_attempts=1 if failed_first or failed else 0,
+                    retries=1 if failed_first else 0,
                     started_at=at,
                     finished_at=at + seconds,
                     cpu_s=seconds * 0.5,

@@ -124,6 +124,40 @@ def test_analyze_reads_the_runs_f0_run_recorded(tmp_path: Path) -> None:
     assert document["findings"] == []  # three runs are too few to claim anything
 
 
+REAL = """\
+test_meta: {test_id: REAL-1}
+steps:
+  - name: fetch
+    uses: shell
+    args: {cmd: "test -e fetched || { touch fetched; exit 1; }"}
+    retry: {attempts: 2}
+  - name: load
+    uses: shell
+    args: {cmd: "test -e ready"}
+    depends_on: [fetch]
+  - name: greet
+    uses: hello_world
+    cache: true
+"""
+
+
+def test_a_retried_step_is_flaky_and_a_step_that_passed_when_its_run_was_resumed_is_not(tmp_path: Path) -> None:
+    recipe = tmp_path / "real.yaml"
+    recipe.write_text(REAL, encoding="utf-8")
+    first = json.loads(invoke("run", recipe, "--json", cwd=tmp_path).stdout)  # fetch: fails, then passes; load fails
+    (tmp_path / "ready").touch()
+    assert invoke("resume", first["run_id"], cwd=tmp_path).returncode == 0  # load passes in session 2
+    assert invoke("run", recipe, cwd=tmp_path).returncode == 0  # greet comes from the cache
+
+    document = json.loads(invoke("analyze", "REAL-1", "--format", "json", cwd=tmp_path).stdout)
+
+    flaky = [f for f in document["findings"] if f["kind"] == "flaky"]
+    assert [(f["step"], f["runs"]) for f in flaky] == [("fetch", [first["run_id"]])]
+    steps = {step["step"]: step for step in document["steps"]}
+    assert (steps["fetch"]["retries"], steps["load"]["retries"]) == (1, 0)
+    assert (steps["greet"]["cache_hits"], steps["greet"]["succeeded"]) == (1, 1)
+
+
 def test_only_runs_since_the_given_age_are_read(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     write_history(url, planted(time.time() - 60 * 86400))  # two months ago

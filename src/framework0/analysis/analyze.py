@@ -61,7 +61,8 @@ class RecipeStats:
 class StepStats:
     """One step of a recipe over the runs it has a record in: how often each outcome, its duration
     (runs that succeeded), CPU seconds and peak memory (bytes; process-wide for a step on a thread),
-    ``retries`` (attempts beyond each run's first), ``cache_hits`` and flaky runs."""
+    ``retries`` (attempts beyond the first, within a run's session: a resume is no retry),
+    ``cache_hits`` and flaky runs."""
 
     recipe: str
     step: str
@@ -212,7 +213,7 @@ def _step_stats(
         cpu_p50_s=percentile(cpu, 50),
         peak_memory_p50_bytes=percentile(memory.values, 50),
         peak_memory_max_bytes=int(max(memory.values)) if memory.values else None,
-        retries=sum(max(0, record.attempts - 1) for record in records),
+        retries=sum(record.retries for record in records),
         cache_hits=counts["cached"],
         flaky_runs=flaky_runs,
         flaky_rate=flaky_rate,

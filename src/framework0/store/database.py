@@ -40,6 +40,7 @@ STEP_HISTORY_COLUMNS = (
     "status",
     "attempts",
     "failed_attempts",
+    "retries",
     "started_at",
     "finished_at",
     "cpu_s",
@@ -228,23 +229,33 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         """Every step row of the runs ``list_runs`` would list with these filters (``step``: only
         steps of that name), oldest run first, as tuples of ``STEP_HISTORY_COLUMNS``: each with its
-        run's id, start, status, test id and recipe path, and ``failed_attempts``, how many of the
-        step's attempts failed. One query, and tuples rather than dicts: an analysis reads hundreds
-        of thousands of these."""
+        run's id, start, status, test id and recipe path, ``failed_attempts``, how many of the step's
+        attempts failed in the session that gave its outcome (a resume is not a retry), and
+        ``retries``, its attempts in that session beyond the first of each foreach item. One
+        query, and tuples rather than dicts: an analysis reads hundreds of thousands of these."""
         runs, steps, attempts = schema.runs, schema.steps, schema.attempts
-        failed = (
-            sa.select(sa.func.count())
-            .where(attempts.c.run_id == steps.c.run_id, attempts.c.step == steps.c.name, attempts.c.status == "failed")
+        same_session = (
+            attempts.c.run_id == steps.c.run_id,
+            attempts.c.step == steps.c.name,
+            attempts.c.session == steps.c.session,  # a resume runs a step again: that is no retry
+        )
+        failed = sa.select(sa.func.count()).where(*same_session, attempts.c.status == "failed").scalar_subquery()
+        # attempts beyond the first of each unit (the step, or each foreach item)
+        retried = (
+            sa.select(sa.func.count() - sa.func.count(sa.distinct(attempts.c.item)))
+            .where(*same_session)
             .scalar_subquery()
         )
+        # a step that succeeded at its first attempt has neither: most rows skip the look-ups
+        looked_up = sa.or_(steps.c.attempts > 1, steps.c.status != "succeeded")
         columns = {
             "run_id": runs.c.run_id,
             "run_started_at": runs.c.started_at,
             "run_status": runs.c.status,
             "test_id": runs.c.test_id,
             "recipe_path": runs.c.recipe_path,
-            # a step that succeeded at its first attempt has no failed one: most rows skip the look-up
-            "failed_attempts": sa.case((sa.or_(steps.c.attempts > 1, steps.c.status != "succeeded"), failed), else_=0),
+            "failed_attempts": sa.case((looked_up, failed), else_=0),
+            "retries": sa.case((looked_up, retried), else_=0),
         }
         query = _runs_matching(
             sa.select(*(columns[name] if name in columns else steps.c[name] for name in STEP_HISTORY_COLUMNS))
