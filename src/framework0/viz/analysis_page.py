@@ -15,7 +15,7 @@ from typing import Any
 from framework0.analysis.analyze import Analysis
 from framework0.analysis.export import duration_text, memory_text, percent_text, trend_text
 from framework0.viz.charts import series_chart
-from framework0.viz.pages import _asset, _render, csp_hash
+from framework0.viz.pages import _asset, _render, inline_policy
 
 _STYLES = ("f0.css", "analysis.css")
 
@@ -23,19 +23,7 @@ _STYLES = ("f0.css", "analysis.css")
 def render_analysis(analysis: Analysis) -> str:
     """``analysis`` as one HTML file that opens offline."""
     styles = [_asset(name) for name in _STYLES]
-    for text in styles:
-        if "</style" in text.lower():
-            raise ValueError("an inlined style sheet contains '</style': it would end its <style> block early")
-    policy = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'none'",
-            "style-src " + " ".join(csp_hash(text) for text in styles),
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-        ]
-    )
+    policy = inline_policy(styles, [])
     return _render(
         "analysis.html",
         analysis=analysis,

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["STATIC_DIR", "embed_json", "render_login", "render_report", "render_run_page", "render_runs_page"]
+__all__ = [
+    "STATIC_DIR",
+    "embed_json",
+    "inline_policy",
+    "render_login",
+    "render_report",
+    "render_run_page",
+    "render_runs_page",
+]
 
 STATIC_DIR: Path = Path(__file__).resolve().parent / "web" / "static"
 """The dashboard's static files, served at ``/static/``."""
@@ -156,22 +164,7 @@ def render_report(view: dict[str, Any]) -> str:
     """
     styles = [_asset(name) for name in _STYLES]
     scripts = [_asset(name) for name in _RUN_SCRIPTS]
-    for text in styles:
-        if "</style" in text.lower():
-            raise ValueError("an inlined style sheet contains '</style': it would end its <style> block early")
-    for text in scripts:
-        if "</script" in text.lower() or "<!--" in text:
-            raise ValueError("an inlined script contains '</script' or '<!--': it would end its <script> block early")
-    policy = "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + " ".join(csp_hash(text) for text in scripts),
-            "style-src " + " ".join(csp_hash(text) for text in styles),
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-        ]
-    )
+    policy = inline_policy(styles, scripts)
     return _render(
         "report.html",
         view=view,
@@ -183,6 +176,28 @@ def render_report(view: dict[str, Any]) -> str:
         policy=policy,
         live=False,
         report=True,
+    )
+
+
+def inline_policy(styles: list[str], scripts: list[str]) -> str:
+    """The Content-Security-Policy of a self-contained page: nothing from the network, and exactly
+    these inlined styles and scripts, by hash (no script at all when there is none). Refuses a text
+    that would end its own ``<style>`` or ``<script>`` block early."""
+    for text in styles:
+        if "</style" in text.lower():
+            raise ValueError("an inlined style sheet contains '</style': it would end its <style> block early")
+    for text in scripts:
+        if "</script" in text.lower() or "<!--" in text:
+            raise ValueError("an inlined script contains '</script' or '<!--': it would end its <script> block early")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + (" ".join(csp_hash(text) for text in scripts) if scripts else "'none'"),
+            "style-src " + " ".join(csp_hash(text) for text in styles),
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
     )
 
 
