@@ -243,7 +243,11 @@ def test_the_login_form_sends_a_browser_with_a_session_on_to_next(logged_in: htt
 
 @pytest.mark.parametrize(
     ("path", "location"),
-    [("/", "/login?next=%2F"), ("/runs/abcd?tab=logs", "/login?next=%2Fruns%2Fabcd%3Ftab%3Dlogs")],
+    [
+        ("/", "/login?next=%2F"),
+        ("/runs/abcd?tab=logs", "/login?next=%2Fruns%2Fabcd%3Ftab%3Dlogs"),
+        ("/recipes/DASHBOARD-001", "/login?next=%2Frecipes%2FDASHBOARD-001"),
+    ],
 )
 def test_pages_without_a_session_redirect_to_the_login_form(server: Server, path: str, location: str) -> None:
     with browser(server) as client:
@@ -288,7 +292,46 @@ def test_a_run_page_shows_markup_in_run_values_only_escaped(logged_in: httpx.Cli
     assert "alert(1)" in page and "alert(2)" in page  # there, escaped
 
 
-@pytest.mark.parametrize("path", ["/", "/runs/{run_id}", "/runs/nosuchrun", "/login"])
+@pytest.fixture(scope="module")
+def later_run_id(run_id: str, store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A second run of the same recipe, after ``run_id``."""
+    recipe = tmp_path_factory.mktemp("again") / "dashboard.yaml"
+    recipe.write_text(RECIPE)
+    result = framework0.run(recipe, store=store_url)
+    assert result.status == "succeeded"
+    return result.run_id
+
+
+def test_a_run_page_links_its_recipes_run_history_and_the_run_before_it(
+    logged_in: httpx.Client, run_id: str, later_run_id: str
+) -> None:
+    page = logged_in.get(f"/runs/{later_run_id}").text
+    first = logged_in.get(f"/runs/{run_id}").text
+
+    assert '<a id="f0-recipe-link" href="/recipes/DASHBOARD-001">' in page
+    assert f'<a id="f0-previous-run" href="/runs/{run_id}">' in page
+    assert 'id="f0-previous-run"' not in first  # the first run of the recipe has none
+
+
+def test_a_recipes_page_shows_a_strip_of_its_runs_linking_each_and_a_chart_per_series(
+    logged_in: httpx.Client, run_id: str, later_run_id: str
+) -> None:
+    response = logged_in.get("/recipes/DASHBOARD-001")
+
+    assert response.status_code == 200
+    assert f'href="/runs/{run_id}"' in response.text and f'href="/runs/{later_run_id}"' in response.text
+    assert response.text.count('<figure class="f0-an-chart"') == 5  # the whole run; 2 steps' duration and memory
+    assert "<script" not in response.text  # the page has no script: its CSP allows none inline anyway
+
+
+def test_a_recipe_with_no_runs_gets_a_404_page(logged_in: httpx.Client) -> None:
+    response = logged_in.get("/recipes/NO-SUCH-RECIPE")
+
+    assert response.status_code == 404
+    assert "Recipe not found" in response.text and "no runs of recipe &#x27;NO-SUCH-RECIPE&#x27;" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/runs/{run_id}", "/runs/nosuchrun", "/login", "/recipes/DASHBOARD-001"])
 def test_pages_carry_the_security_headers(logged_in: httpx.Client, run_id: str, path: str) -> None:
     response = logged_in.get(path.format(run_id=run_id))
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY

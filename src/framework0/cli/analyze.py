@@ -115,7 +115,7 @@ def analyze(
     elif output_format == "html":
         from framework0.viz.analysis_page import render_analysis
 
-        document = render_analysis(analysis)
+        document = render_analysis(analysis, runs)
     else:
         document = to_text(analysis)
     if output is None:

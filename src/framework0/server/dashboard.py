@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -40,6 +41,7 @@ from framework0.server.sessions import (
 )
 
 if TYPE_CHECKING:
+    from framework0.history import RunSummary
     from framework0.store.database import Store
 
 router = APIRouter(include_in_schema=False)
@@ -49,6 +51,10 @@ WRONG_TOKEN_DELAY_S = 0.5
 MAX_NEXT_LENGTH = 2000
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
 _STATUSES = ("running", "succeeded", "failed", "cancelled")
+RECIPE_DAYS = 90
+"""How far back a recipe's page reads its runs."""
+RECIPE_RUNS = 1000
+"""At most this many of them, the newest."""
 
 
 def install(app: FastAPI, sessions: SessionStore) -> None:
@@ -105,7 +111,64 @@ async def run_page(request: Request, run_id: str) -> Response:
         view = await run_in_threadpool(run_view, store, run_id)
     except RunNotFound as error:
         return _not_found(str(error))
-    return HTMLResponse(render_run_page(view, csrf=_csrf(request)))
+    links = await run_in_threadpool(_run_links, store, view["run"])
+    return HTMLResponse(render_run_page(view, csrf=_csrf(request), links=links))
+
+
+@router.get("/recipes/{recipe:path}")
+async def recipe_page(request: Request, recipe: str) -> Response:
+    """One recipe's run history (``recipe``: its test id, else its path): a status strip of its last
+    runs, charts of each step's duration and memory over them with the findings of ``f0 analyze``
+    marked, its flaky steps."""
+    store = state_of(request).store
+    try:
+        page = await run_in_threadpool(_recipe_page, store, recipe, _csrf(request))
+    except ImportError as error:
+        return _not_found(
+            f"the run history page needs {error.name}: pip install 'framework0[analysis]' where f0 serve runs",
+            title="Run history unavailable",
+            status_code=501,
+        )
+    if page is None:
+        return _not_found(f"no runs of recipe {recipe!r} in the last {RECIPE_DAYS} days", title="Recipe not found")
+    return HTMLResponse(page)
+
+
+def _recipe_runs(store: Store, key: str, **where: Any) -> list[RunSummary]:
+    """The runs of the recipe whose key (test id, else path) is ``key``, newest first."""
+    from framework0.analysis.series import recipe_key
+    from framework0.history import History
+
+    runs = History(store).list_runs(recipe=key, step_counts=False, **where)
+    return [run for run in runs if recipe_key(run.test_id, run.recipe_path) == key]
+
+
+def _recipe_page(store: Store, key: str, csrf: str) -> str | None:
+    from framework0.analysis.analyze import analyze
+    from framework0.history import History
+    from framework0.viz.analysis_page import render_recipe_page
+
+    runs = _recipe_runs(store, key, since=time.time() - RECIPE_DAYS * 86400, limit=RECIPE_RUNS)
+    if not runs:
+        return None
+    ids = {run.run_id for run in runs}
+    steps = [step for step in History(store).step_runs(recipe=key, since=runs[-1].started_at) if step.run_id in ids]
+    return render_recipe_page(analyze(runs, steps), runs, csrf=csrf)
+
+
+def _run_links(store: Store, run: dict[str, Any]) -> dict[str, str | None]:
+    """The run page's links: its recipe's run history, and the run of the same recipe before it."""
+    from framework0.analysis.series import recipe_key
+    from framework0.viz.analysis_page import recipe_url
+
+    key = recipe_key(run["test_id"], run["recipe_path"])
+    if not key:
+        return {"recipe": None, "previous": None}
+    earlier = _recipe_runs(store, key, until=run["started_at"], limit=20)
+    return {
+        "recipe": recipe_url(run["test_id"], run["recipe_path"]),
+        "previous": earlier[0].run_id if earlier else None,
+    }
 
 
 def _runs(store: Store, recipe: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
@@ -122,16 +185,16 @@ def _csrf(request: Request) -> str:
     return session.csrf if session is not None else ""
 
 
-def _not_found(message: str) -> Response:
-    text = html.escape(message)
+def _not_found(message: str, *, title: str = "Run not found", status_code: int = 404) -> Response:
+    text, heading = html.escape(message), html.escape(title)
     body = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<title>Run not found · Framework0</title><link rel="stylesheet" href="/static/f0.css"></head>'
-        f'<body><main class="f0-not-found"><h1>Run not found</h1><p>{text}</p>'
+        f'<title>{heading} · Framework0</title><link rel="stylesheet" href="/static/f0.css"></head>'
+        f'<body><main class="f0-not-found"><h1>{heading}</h1><p>{text}</p>'
         '<p><a href="/">All runs</a></p></main></body></html>\n'
     )
-    return HTMLResponse(body, status_code=404)
+    return HTMLResponse(body, status_code=status_code)
 
 
 # --- login and logout ----------------------------------------------------------------------------

@@ -21,9 +21,10 @@ With ``sessions`` (the dashboard), a valid ``f0_session`` cookie authenticates H
 WebSocket handshakes that carry no ``Authorization`` header, like the token does. A POST, PUT,
 PATCH or DELETE that only the cookie authenticates must also send the session's CSRF token, in the
 ``X-CSRF-Token`` header or the ``csrf`` field of a urlencoded form (403 otherwise). ``/login`` and
-the files under ``/static/`` are public; a page (``GET /``, ``GET /runs/...``) asked for without a
-session is redirected (303) to ``/login?next=PATH`` instead of getting the 401. Every response then
-carries the dashboard's Content-Security-Policy and the other security headers (``SECURITY_HEADERS``).
+the files under ``/static/`` are public; a page (``GET /``, ``GET /runs/...``, ``GET /recipes/...``)
+asked for without a session is redirected (303) to ``/login?next=PATH`` instead of getting the
+401. Every response then carries the dashboard's Content-Security-Policy and the other security
+headers (``SECURITY_HEADERS``).
 """
 
 from __future__ import annotations
@@ -182,11 +183,11 @@ def is_static(scope: Mapping[str, Any]) -> bool:
 
 
 def is_page(scope: Mapping[str, Any]) -> bool:
-    """Whether a request is for a dashboard page (``GET /``, ``GET /runs/...``) or the logout form:
-    without a session it is sent to the login form, not given a 401."""
+    """Whether a request is for a dashboard page (``GET /``, ``GET /runs/...``, ``GET /recipes/...``)
+    or the logout form: without a session it is sent to the login form, not given a 401."""
     method, path = scope.get("method"), str(scope.get("path", ""))
     if method in ("GET", "HEAD"):
-        return path == "/" or path.startswith("/runs/")
+        return path == "/" or path.startswith(("/runs/", "/recipes/"))
     return method == "POST" and path == "/logout"
 
 

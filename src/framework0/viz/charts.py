@@ -164,6 +164,8 @@ def _number(value: float) -> str:
 
 
 def _time_ticks(low: float, high: float) -> list[float]:
+    if high - low < 300:  # minutes apart (one run, or a few in a row): one label says when
+        return [low]
     return [low + (high - low) * share / 4 for share in range(5)]
 
 

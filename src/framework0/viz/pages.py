@@ -142,12 +142,14 @@ def render_runs_page(*, runs: list[dict[str, Any]], csrf: str) -> str:
     return _render("runs.html", runs=runs, csrf=csrf, assets=_dashboard_assets(*_RUNS_SCRIPTS), report=False)
 
 
-def render_run_page(view: dict[str, Any], *, csrf: str) -> str:
-    """The live run page of the dashboard for ``view`` (a ``run_view`` document)."""
+def render_run_page(view: dict[str, Any], *, csrf: str, links: dict[str, str | None] | None = None) -> str:
+    """The live run page of the dashboard for ``view`` (a ``run_view`` document); ``links``: the
+    URLs of its recipe's run history (``recipe``) and of the run before it (``previous``)."""
     return _render(
         "run.html",
         view=view,
         csrf=csrf,
+        links=links or {"recipe": None, "previous": None},
         title=_run_title(view["run"]),
         run_id=view["run"]["run_id"],
         assets=_dashboard_assets(*_RUN_SCRIPTS),
@@ -169,6 +171,7 @@ def render_report(view: dict[str, Any]) -> str:
         "report.html",
         view=view,
         csrf="",
+        links={"recipe": None, "previous": None},
         title=_run_title(view["run"]),
         run_id=view["run"]["run_id"],
         inline_styles=styles,

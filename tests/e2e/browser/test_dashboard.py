@@ -320,3 +320,22 @@ def _wait_for_run(server: Server, test_id: str) -> str:
             return str(runs[0]["run_id"]) if runs else None
 
         return eventually(first_run, f"the server to see a run of {test_id}")
+
+
+def test_a_run_links_to_its_recipes_run_history_whose_strip_links_back_to_each_run(
+    signed_in: Any, dashboard: Dashboard, artifacts: Path
+) -> None:
+    dashboard.open_run(signed_in, dashboard.run_id)
+    signed_in.click("#f0-recipe-link")
+    signed_in.wait_for_url("**/recipes/DASH-001")
+
+    expect(signed_in.locator("#f0-title")).to_have_text("DASH-001")
+    cell = signed_in.locator(f'.f0-an-strip a.f0-an-cell[data-run="{dashboard.run_id}"]')
+    expect(cell).to_have_attribute("data-status", "succeeded")
+    assert (cell.get_attribute("aria-label") or "").startswith(f"run {dashboard.run_id}: succeeded, ")
+    expect(signed_in.locator('.f0-an-flaky tr[data-step="flaky"]')).to_contain_text(dashboard.run_id)
+    expect(signed_in.locator('figure.f0-an-chart[data-step="each"][data-metric="duration"] svg')).to_be_visible()
+    signed_in.screenshot(path=str(artifacts / "dashboard-recipe-1280.png"), full_page=True)
+    cell.click()
+    signed_in.wait_for_url(f"**/runs/{dashboard.run_id}")
+    rendered(signed_in)
