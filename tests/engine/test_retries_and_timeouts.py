@@ -149,8 +149,10 @@ def test_a_timeout_swallowed_by_a_weakref_callback_still_stops_the_step_without_
             module: engine_steps
             function: spin_in_a_weakref_callback
             args: {{log: "{log}", seconds: 120}}
-            timeout: 0.3
+            timeout: 3
         """,
+        # (3 s: the step must be in its callback when its timeout comes; on a busy machine a worker
+        # process importing the step's module under coverage took more than 0.3 s)
         executor=executor,
         grace_s=60,  # abandoned after that, the step would never say "cancelled"
         bus=bus,
