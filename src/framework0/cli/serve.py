@@ -36,6 +36,11 @@ from framework0.cli.options import debug_option, store_option
     help="Connections one client address may hold open (an IPv6 /64 counts as one); 0: no cap. "
     "Raise it behind a reverse proxy: all its clients come from its one address.",
 )
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="Serve /metrics (Prometheus) without the token, for a scraper on a trusted network.",
+)
 @store_option
 @debug_option
 def serve(
@@ -45,6 +50,7 @@ def serve(
     keep_history: int | None,
     token_file: str | None,
     per_client: int,
+    metrics_public: bool,
     store: str | None,
     debug: bool,
 ) -> None:
@@ -54,6 +60,9 @@ def serve(
     start into a file only you can read (its path is printed). The dashboard at / asks for the
     token once and keeps a session cookie (sessions end when the server stops). Several servers on
     one PostgreSQL store (--store postgresql://...) act as one.
+
+    /metrics serves Prometheus metrics (runs and steps by status, step durations, retries, context
+    writes, requests by route): with the token, or without it under --metrics-public.
 
     A client that takes over 20 s to send a request's head, or sends a body slower than 1 KB/s
     (after 30 s), is disconnected; one address holds at most --max-connections-per-client.
@@ -90,6 +99,7 @@ def serve(
         allowed_origins=tuple(origins),
         keep_history=keep_history,
         max_connections_per_client=per_client,
+        metrics_public=metrics_public,
     )
 
     def ready(bound: int) -> None:

@@ -26,7 +26,7 @@ from framework0.server import routes_contexts, routes_runs
 from framework0.server.contexts import ContextService
 from framework0.server.hub import Hub
 from framework0.server.routes_contexts import context_error_status, reply
-from framework0.server.security import Guard, default_origins
+from framework0.server.security import DEFAULT_PUBLIC_PATHS, Guard, default_origins
 from framework0.server.settings import ServerState, Settings
 from framework0.server.websocket import serve_websocket
 from framework0.server.wire import Health
@@ -48,16 +48,29 @@ def create_app(settings: Settings) -> ASGIApp:
     sessions = SessionStore()
     dashboard.install(api, sessions)
     origins = settings.allowed_origins or default_origins(settings.host, settings.port)
-    return Guard(api, token=settings.token, max_body=settings.max_body, allowed_origins=origins, sessions=sessions)
+    public = DEFAULT_PUBLIC_PATHS | ({"/metrics"} if settings.metrics_public else set())
+    return Guard(
+        api,
+        token=settings.token,
+        public_paths=public,
+        max_body=settings.max_body,
+        allowed_origins=origins,
+        sessions=sessions,
+    )
 
 
 def create_api(settings: Settings) -> FastAPI:
     """The FastAPI application of the JSON API (without the guard and the dashboard's HTML routes:
     tests of the OpenAPI document and of every route's security use it)."""
 
+    from framework0.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(_open, settings, asyncio.get_running_loop())
+        state.closers.insert(0, state.bus.subscribe(metrics.handle))
         app.state.f0 = state
         try:
             yield
@@ -78,6 +91,21 @@ def create_api(settings: Settings) -> FastAPI:
     )
     app.include_router(routes_contexts.router)
     app.include_router(routes_runs.router)
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus' text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        """The server's metrics in Prometheus' text format (the token is needed, unless the server
+        was started with ``--metrics-public``)."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["server"])
     async def healthz(request: Request) -> Response:

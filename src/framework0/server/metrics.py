@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from framework0.events.types import AttemptFinished, ContextChanged, RunFinished, RunStarted, StepFinished
@@ -100,36 +99,40 @@ class Metrics:
 class MetricsMiddleware:
     """Counts every HTTP request ``app`` answers, and times it, by its route's template."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, router: Any) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # an app that fails before it answers
+        method = scope.get("method", "")
+        counted = False
 
+        # Counted as the answer goes out, before the client can read it: a client that asks for
+        # /metrics right after an answer finds that answer counted.
         async def sending(message: Message) -> None:
-            nonlocal status
+            nonlocal counted
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                self.metrics.requests.labels(method, self._route(scope), str(message["status"])).inc()
+                counted = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.metrics.request_seconds.labels(method, self._route(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            method, route = scope.get("method", ""), self._route(scope)
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.request_seconds.labels(method, route).observe(time.perf_counter() - started)
+            if not counted:  # the app failed before it answered (the server answers 500)
+                self.metrics.requests.labels(method, self._route(scope), "500").inc()
 
-    def _route(self, scope: Scope) -> str:
-        """The template of the route that matches (``/api/v1/runs/{run_id}``), else ``other``: a
-        label per distinct path would let any client grow the metrics without bound."""
-        for route in getattr(self.router, "routes", ()):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(route, "path", "other"))
-        return "other"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The template of the route that answered (``/api/v1/runs/{run_id}``, as the router left it
+        in the scope), else ``other``: a label per distinct path would let any client grow the
+        metrics without bound."""
+        route = scope.get("route")
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        return str(scope.get("root_path", "")) + str(path) if path else "other"

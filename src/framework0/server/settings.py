@@ -40,6 +40,7 @@ class Settings:
     body_min_rate: int = 1000  # bytes per second
     max_connections: int = 10_000  # in all (fewer if the open-file limit is lower)
     max_connections_per_client: int = 256  # from one address (an IPv6 /64); 0: no cap
+    metrics_public: bool = False  # /metrics without the token (for a Prometheus on a trusted network)
     node: str = field(default_factory=socket.gethostname)
 
 
