@@ -88,3 +88,24 @@ def test_benches_of_the_same_recipe_are_nearly_never_called_slower() -> None:
     slower = [seed for seed in range(200) if report(samples(2 * seed + 1000), samples(2 * seed + 1001)).regressions]
 
     assert len(slower) <= 5, slower
+
+
+def test_a_step_in_only_one_run_of_a_bench_is_not_compared() -> None:
+    before, after = samples(12), samples(13)
+    once = Samples(after.run, {**after.steps, "work": after.steps["work"][:1]})
+
+    verdicts = {change.step: change.verdict for change in report(once, before).changes}
+
+    assert verdicts["work"] == "too few runs"
+
+
+def test_steps_that_take_no_measurable_time_compare_as_the_same_and_stay_json() -> None:
+    import json
+
+    zeros = Samples((0.01,) * 5, {"noop": (0.0,) * 5})
+    mixed = Samples((0.01,) * 5, {"noop": (0.0, 1e-6, 0.0, 0.0, 2e-6)})
+
+    result = report(mixed, zeros)
+
+    assert {change.step: change.verdict for change in result.changes} == {None: "same", "noop": "same"}
+    json.dumps(result.to_dict(), allow_nan=False)

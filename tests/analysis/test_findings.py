@@ -3,6 +3,8 @@ nothing in histories of pure noise."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.analysis.synthetic_history import Step, constant, make_history, slower_from, spike
 
@@ -170,3 +172,39 @@ def test_histories_of_pure_noise_report_no_finding_in_nearly_every_seed() -> Non
         if found:
             noisy.append((seed, [f.summary for f in found]))
     assert len(noisy) <= NOISE_FINDINGS_ALLOWED, noisy
+
+
+def test_a_change_among_the_recent_runs_is_told_once_in_the_regression() -> None:
+    slowed = Step("load", slower_from(108, 1.0, 1.5))
+    history = make_history([*steady("extract"), slowed], runs=120, seed=14, noise=0.05)
+
+    found = [f for f in analyze(history.runs, history.steps).findings if f.step == "load"]
+
+    assert [f.kind for f in found] == ["regression"]
+    assert found[0].evidence["changed_at_run"] == history.run_id(108)
+
+
+def warm_and_cold(run: int) -> float:
+    """Before run 100, 2 runs in 5 hit a cold cache (3 s, else 1 s); after, the median rose to
+    1.3 s while 9 runs in 20 take 0.5 s: most runs got faster."""
+    if run < 100:
+        return 3.0 if run % 5 < 2 else 1.0
+    return 1.3 if run % 20 < 11 else 0.5
+
+
+def test_a_median_that_rose_while_most_runs_got_faster_is_no_regression() -> None:
+    history = make_history([Step("load", warm_and_cold)], runs=200, seed=15, noise=0.01)
+
+    assert findings_of(analyze(history.runs, history.steps), "regression", "load") == []
+
+
+def test_a_resumed_run_is_left_out_of_the_whole_run_durations() -> None:
+    history = make_history(steady("extract"), runs=30, seed=16)
+    resumed = history.runs[10]
+    history.runs[10] = dataclasses.replace(resumed, finished_at=resumed.started_at + 7200, sessions=2)
+
+    analysis = analyze(history.runs, history.steps)
+
+    whole = next(one for one in analysis.series if one.step is None)
+    assert resumed.run_id not in whole.runs and len(whole.runs) == 29
+    assert findings_of(analysis, "anomaly", None) == []

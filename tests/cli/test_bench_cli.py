@@ -134,3 +134,20 @@ def test_a_bench_on_worker_processes_times_the_same_steps(recipe: Path, tmp_path
     assert code == 0, err
     timings = {timing["step"]: timing for timing in json.loads(out)["timings"]}
     assert timings["work"]["runs"] == 2 and timings["work"]["min_s"] >= 0.1
+
+
+def test_a_run_with_a_tolerated_failure_stops_the_bench_before_any_baseline_is_saved(tmp_path: Path) -> None:
+    tolerated = tmp_path / "tolerated.yaml"
+    tolerated.write_text(
+        "test_meta: {test_id: TOLERATED}\nsteps:\n"
+        "  - {name: boom, uses: assert, args: {that: 'false'}, continue_on_error: true}\n"
+        "  - {name: after, uses: hello_world}\n",
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    done = invoke("bench", tolerated, "-n", "2", "--save-baseline", "main", "--store", url)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: run 1 of 3 failed (step boom: AssertionError")
+    assert "saved: main" not in invoke("bench", tolerated, "--baseline", "x", "--store", url).stderr

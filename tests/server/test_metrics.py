@@ -94,3 +94,13 @@ def test_metrics_public_serves_them_without_the_token(tmp_path: Path) -> None:
     assert answer.status_code == 200
     assert ("framework0_runs_started_total", ()) in samples(answer.text)
     assert other.status_code == 401  # only /metrics is public
+
+
+def test_invented_request_methods_share_one_label(tmp_path: Path) -> None:
+    with server_thread(f"sqlite:///{tmp_path / 'server.db'}", metrics_public=True) as server:
+        for number in range(5):
+            httpx.request(f"X{number}", server.url + "/healthz", timeout=30)
+        page = httpx.get(server.url + "/metrics", timeout=30).text
+
+    methods = {labels for name, labels in samples(page) if name == "framework0_http_requests_total"}
+    assert {dict(labels)["method"] for labels in methods} <= {"GET", "other"}

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from framework0.analysis.series import SHORTEST_S
 from framework0.analysis.statistics import adjusted, compare
 
 #: the false discovery rate a slower or faster verdict is held to
@@ -119,18 +120,19 @@ def report(samples: Samples, baseline: Samples | None = None, *, threshold: floa
 def compare_samples(baseline: Samples, samples: Samples, *, threshold: float) -> list[Change]:
     """Each step of either bench (the whole run first), compared."""
     names: list[str | None] = [None, *samples.steps, *(name for name in baseline.steps if name not in samples.steps)]
-    before: dict[str | None, Sequence[float]] = {None: baseline.run}
-    before.update((name, values) for name, values in baseline.steps.items())
-    after: dict[str | None, Sequence[float]] = {None: samples.run}
-    after.update((name, values) for name, values in samples.steps.items())
-    tested = [name for name in names if before.get(name) and after.get(name)]
+    before: dict[str | None, Sequence[float]] = {None: _floored(baseline.run)}
+    before.update((name, _floored(values)) for name, values in baseline.steps.items())
+    after: dict[str | None, Sequence[float]] = {None: _floored(samples.run)}
+    after.update((name, _floored(values)) for name, values in samples.steps.items())
+    tested = [name for name in names if len(before.get(name) or ()) >= 2 and len(after.get(name) or ()) >= 2]
     comparisons = {name: compare(before[name], after[name]) for name in tested}
     p_adjusted = dict(zip(tested, adjusted([comparisons[name].p_value for name in tested]), strict=True))
     changes: list[Change] = []
     for name in names:
         old, new = before.get(name), after.get(name)
-        if not old or not new:
-            verdict = "new" if new else "gone"
+        if name not in comparisons:
+            # not in one of the benches, or in only one of its runs (a step its condition skipped)
+            verdict = "new" if not old else "gone" if not new else "too few runs"
             changes.append(
                 Change(
                     name,
@@ -146,7 +148,7 @@ def compare_samples(baseline: Samples, samples: Samples, *, threshold: float) ->
             )
             continue
         comparison, p = comparisons[name], p_adjusted[name]
-        low, high = _ratio_interval(old, new)
+        low, high = _ratio_interval(before[name], after[name])
         slower = comparison.ratio >= 1 + threshold
         faster = comparison.ratio <= 1 / (1 + threshold)
         verdict = "slower" if p <= ALPHA and slower else "faster" if p <= ALPHA and faster else "same"
@@ -164,6 +166,11 @@ def compare_samples(baseline: Samples, samples: Samples, *, threshold: float) ->
             )
         )
     return changes
+
+
+def _floored(values: Sequence[float]) -> tuple[float, ...]:
+    """Seconds of at least a microsecond: a no-op step's 0 s would make its ratio infinite."""
+    return tuple(max(value, SHORTEST_S) for value in values)
 
 
 def _ratio_interval(old: Sequence[float], new: Sequence[float]) -> tuple[float, float]:

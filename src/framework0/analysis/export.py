@@ -70,7 +70,7 @@ def to_xlsx(analysis: Analysis) -> bytes:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in body:
-            sheet.append(row)
+            sheet.append([_cell(value) for value in row])
         sheet.freeze_panes = "A2"
         for column, name in zip(sheet.columns, header, strict=True):
             width = max(len(name), *(len(str(cell.value or "")) for cell in column[1:200])) if body else len(name)
@@ -138,6 +138,13 @@ def _recipe_line(recipe: RecipeStats) -> str:
 def _dataclass_rows(kind: type, items: Sequence[Any]) -> tuple[list[str], list[list[Any]]]:
     header = [field.name for field in fields(kind)]
     return header, [list(asdict(item).values()) for item in items]
+
+
+def _cell(value: Any) -> Any:
+    """A value a sheet can hold: text without the control characters XLSX cannot store."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("?", value) if isinstance(value, str) else value
 
 
 def percent_text(value: float | None) -> str:

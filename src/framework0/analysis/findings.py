@@ -185,7 +185,7 @@ def shifts(candidates: Sequence[_Candidate], settings: Settings) -> list[Finding
         if candidate.kind != "recent":
             continue
         change = last_change.get(_series_key(candidate.series) + (candidate.comparison.ratio > 1,))
-        if change is not None and change[0].start <= candidate.start:
+        if change is not None:  # before the recent runs or among them: the regression tells it
             explained.add(id(change[0]))
         findings.append(_recent_finding(candidate, p, change[0] if change is not None else None))
     for candidate, p in held:
@@ -204,11 +204,14 @@ def _large_enough(candidate: _Candidate, settings: Settings) -> bool:
 
 def _changes_enough(comparison: Comparison, metric: str, settings: Settings) -> bool:
     """Whether a change is worth telling: by ``threshold`` or more either way, by more than the
-    metric's jitter, and with a medium effect size or larger."""
-    ratio = comparison.ratio
-    relative = ratio >= 1 + settings.threshold or ratio <= 1 / (1 + settings.threshold)
+    metric's jitter, and with a medium effect size or larger in the same direction."""
+    ratio, delta = comparison.ratio, comparison.cliffs_delta
+    slower, faster = ratio >= 1 + settings.threshold, ratio <= 1 / (1 + settings.threshold)
     absolute = abs(comparison.median_after - comparison.median_before) >= ABSOLUTE_FLOOR[metric]
-    return relative and absolute and abs(comparison.cliffs_delta) >= MIN_DELTA
+    # the medians and the ranks must agree on the direction: two-level (warm and cold) durations
+    # can move the median up while most values went down
+    agrees = (slower and delta >= MIN_DELTA) or (faster and delta <= -MIN_DELTA)
+    return absolute and agrees
 
 
 def _recent_finding(candidate: _Candidate, p: float, change: _Candidate | None) -> Finding:

@@ -76,8 +76,9 @@ def steps_by_recipe(records: Sequence[StepRun]) -> dict[tuple[str, str], list[St
 
 
 def run_durations(recipe: str, runs: Sequence[RunSummary]) -> Series:
-    """The whole run's duration over the recipe's runs that succeeded."""
-    kept = [run for run in runs if run.status == "succeeded" and run.duration_s is not None]
+    """The whole run's duration over the recipe's runs that succeeded in one go (a resumed run's
+    time from its first start to its end includes the time it was stopped)."""
+    kept = [run for run in runs if run.status == "succeeded" and run.duration_s is not None and run.sessions == 1]
     return Series(
         recipe,
         None,

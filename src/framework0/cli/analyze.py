@@ -41,8 +41,9 @@ DEFAULT_SINCE = "30d"
 )
 @click.option(
     "--recent",
-    type=click.IntRange(min=2),
-    help="Compare this many newest runs with the ones before (default: a fifth of them, 5 to 20).",
+    type=click.IntRange(min=5),
+    help="Compare this many newest runs with the ones before (at least 5, and 8 before them; "
+    "default: a fifth of the runs, 5 to 20).",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output (xlsx needs it).")
 @store_option

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: exit status when a step got slower than the baseline (as a failed run's)
 EXIT_REGRESSION = 1
+#: the longest baseline name (the store's column)
+MAX_NAME = 200
 
 
 @click.command()
@@ -85,6 +87,9 @@ def bench(
     from framework0.recipe.loader import load_recipe
     from framework0.recipe.params import parse_assignments
 
+    for option, name in (("--save-baseline", save_baseline), ("--baseline", baseline)):
+        if name is not None and not 0 < len(name) <= MAX_NAME:
+            raise UsageError(f"{option} needs a name of 1 to {MAX_NAME} characters, got {len(name)}")
     if save_baseline and baseline:
         raise UsageError("give --save-baseline NAME or --baseline NAME, not both: save one run, compare the next")
     try:
@@ -191,15 +196,15 @@ def measure(
                     f"interrupted in run {number} of {warmup + runs} (f0 runs show {result.run_id}); "
                     "no timing was reported and no baseline saved"
                 )
-            if result.status != "succeeded":
-                failed = next((step for step in result.steps.values() if step.status == "failed"), None)
+            failed = next((step for step in result.steps.values() if step.status == "failed"), None)
+            if result.status != "succeeded" or failed is not None:  # (a tolerated failure too)
                 why = (
                     f" (step {failed.name}: {failed.error.type}: {failed.error.message})"
                     if failed and failed.error
                     else ""
                 )
                 raise Framework0Error(  # exit 1, as a failed run's
-                    f"run {number} of {warmup + runs} {result.status}{why}; a benchmark needs runs that succeed: "
+                    f"run {number} of {warmup + runs} failed{why}; a benchmark needs runs whose steps succeed: "
                     f"f0 runs show {result.run_id}"
                 )
             advance()

@@ -23,6 +23,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 #: step durations, in seconds: from a no-op to an hour
 STEP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+#: the request methods counted by name
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: request latencies, in seconds
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -33,6 +35,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._running: set[str] = set()  # the runs started and not ended
         registry = self.registry
         self.runs_started = Counter("framework0_runs_started", "Runs started.", registry=registry)
         self.runs = Counter("framework0_runs_finished", "Runs ended, by status.", ["status"], registry=registry)
@@ -86,10 +89,12 @@ class Metrics:
             )
         elif kind is RunStarted:
             self.runs_started.inc()
-            self.running.inc()
+            self._running.add(event.run_id)
+            self.running.set(len(self._running))
         elif kind is RunFinished:
             self.runs.labels(event.status).inc()
-            self.running.dec()
+            self._running.discard(event.run_id)  # (one started before this server was, too)
+            self.running.set(len(self._running))
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
@@ -109,6 +114,8 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         method = scope.get("method", "")
+        if method not in METHODS:  # any client may send any method: one label for the rest
+            method = "other"
         counted = False
 
         # Counted as the answer goes out, before the client can read it: a client that asks for
