@@ -114,7 +114,7 @@ def test_a_run_that_fails_stops_the_bench_with_one_line_naming_the_step(tmp_path
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith("error: run 1 of 4 failed (step boom: AssertionError: assertion failed: false: the widget")
-    assert "a benchmark needs runs that succeed: f0 runs show " in line
+    assert "a benchmark needs runs whose steps succeed: f0 runs show " in line
 
 
 def test_a_bench_on_worker_processes_times_the_same_steps(recipe: Path, tmp_path: Path) -> None:
