@@ -573,7 +573,10 @@ class Runner:
                 ready.popleft()
                 self._submit(*unit, here=True)
                 return
-        while ready and len(running) < limit:
+        # While a failure found in preparing a step waits to be handled, only what can start at once
+        # is handed over: a unit the executor would queue stays here, where the failure's stop drops
+        # it, rather than in the executor's queue, where a worker freed meanwhile would start it.
+        while ready and len(running) < ((self.max_parallel or 1) if self._deferred else limit):
             self._submit(*ready.popleft())
 
     # -- starting work ----------------------------------------------------------------------------
