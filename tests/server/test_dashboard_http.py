@@ -54,14 +54,19 @@ def server(store_url: str) -> Iterator[Server]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def run_id(server: Server, store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A run recorded in the server's store, whose context and output hold markup."""
+def record(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run ``RECIPE`` into the server's store; its run id."""
     recipe = tmp_path_factory.mktemp("recipe") / "dashboard.yaml"
     recipe.write_text(RECIPE)
     result = framework0.run(recipe, store=store_url)
     assert result.status == "succeeded"
     return result.run_id
+
+
+@pytest.fixture(scope="module")
+def run_id(server: Server, store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A run recorded in the server's store, whose context and output hold markup."""
+    return record(store_url, tmp_path_factory)
 
 
 class Fields(HTMLParser):
@@ -295,11 +300,7 @@ def test_a_run_page_shows_markup_in_run_values_only_escaped(logged_in: httpx.Cli
 @pytest.fixture(scope="module")
 def later_run_id(run_id: str, store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A second run of the same recipe, after ``run_id``."""
-    recipe = tmp_path_factory.mktemp("again") / "dashboard.yaml"
-    recipe.write_text(RECIPE)
-    result = framework0.run(recipe, store=store_url)
-    assert result.status == "succeeded"
-    return result.run_id
+    return record(store_url, tmp_path_factory)
 
 
 def test_a_run_page_links_its_recipes_run_history_and_the_run_before_it(
